@@ -1,0 +1,50 @@
+# FashionLeNet int8 accelerator: simulation, tests and model flow. `make help` lists targets.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+IMAGES ?= 100
+OFFSET ?= 0
+PARAMS ?= model/artifacts/export
+WAVES  ?= 0
+PYTEST_ARGS ?=
+export PYTHONPATH := $(CURDIR)
+
+HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
+
+.PHONY: help sim test test-all model lint waves venv bootstrap clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: IMAGES=$(IMAGES) OFFSET=$(OFFSET) PARAMS=$(PARAMS) WAVES=$(WAVES)"
+
+$(VENV)/.installed: requirements.txt scripts/bootstrap.sh
+	@scripts/bootstrap.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv with the pinned Python packages (run by sim/test)
+
+sim: venv ## run IMAGES real test images (from OFFSET) through the RTL, bit-exact vs the reference
+	$(PY) scripts/sim.py --images $(IMAGES) --offset $(OFFSET) --params $(PARAMS) $(if $(filter 1,$(WAVES)),--waves,)
+
+test: venv ## the pytest regression (CI subset: everything but tests marked slow)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: venv ## every test, including the slow full-test-set runs
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+model: venv ## retrain the float model, quantize it and re-export the RTL parameters
+	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt
+	$(PY) -m model.quantize --checkpoint model/artifacts/fashion_lenet.pt --out model/artifacts/export
+
+lint: venv ## verilator --lint-only -Wall on every module
+	$(PY) scripts/lint.py
+
+waves: ## open the last `make sim WAVES=1` trace in GTKWave with the committed view
+	@test -f sim_build/sim_waves/dump.fst || { echo "no trace: run 'make sim WAVES=1 IMAGES=1' first"; exit 1; }
+	gtkwave sim_build/sim_waves/dump.fst tb/waves.gtkw
+
+clean: ## remove simulation builds
+	rm -rf sim_build results.xml

@@ -1,0 +1,80 @@
+"""Export the integer parameters of a quantized FashionLeNet for the RTL.
+
+Per layer ``L`` in conv1, conv2, fc1, fc2, fc3 (``$readmemh`` files, one value per line):
+
+* ``L_weight.mem``: int8 weights, 2 hex digits two's complement, PyTorch order
+  (``[Cout][Cin][ky][kx]`` for conv, ``[Out][In]`` for linear);
+* ``L_bias.mem``: int32 ``bias_q`` per output channel, 8 hex digits two's complement;
+* ``L_requant.mem``: per output channel ``shift << 24 | m24`` (8 hex digits);
+* ``L_zp.mem``: one line ``zp_out << 8 | zp_in`` (4 hex digits);
+
+and ``manifest.json``: shapes, dtypes, scales, zero points, m24/shift, layouts, the
+AXI4-Lite address of every memory and the sha256 of every file.
+
+fc1 consumes pool2 flattened in PyTorch order (channel, row, column); the RTL writes its
+activation buffer at ``c * 36 + row * 6 + col``, so fc1's weights are exported unpermuted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from model.reference import LAYERS, LayerParams
+
+# AXI4-Lite byte addresses (32-bit words, one element per word)
+LAYER_BASE = {name: (i + 1) << 20 for i, name in enumerate(LAYERS)}
+REGION_OFFSET = {"weight": 0x00000, "bias": 0x80000, "requant": 0xC0000, "zp": 0xF0000}
+
+
+def _hex_lines(values: torch.Tensor, width_bits: int) -> str:
+    mask = (1 << width_bits) - 1
+    digits = width_bits // 4
+    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values.flatten().tolist())
+
+
+def write_layer(p: LayerParams, out_dir: Path) -> dict[str, str]:
+    """Write the four ``.mem`` files of one layer; returns ``{file name: sha256}``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        f"{p.name}_weight.mem": _hex_lines(p.weight, 8),
+        f"{p.name}_bias.mem": _hex_lines(p.bias_q, 32),
+        f"{p.name}_requant.mem": _hex_lines((p.shift << 24) | p.m24, 32),
+        f"{p.name}_zp.mem": _hex_lines(torch.tensor([(p.zp_out << 8) | p.zp_in]), 16),
+    }
+    digests = {}
+    for fname, text in files.items():
+        (out_dir / fname).write_text(text)
+        digests[fname] = hashlib.sha256(text.encode()).hexdigest()
+    return digests
+
+
+def write_params(params: dict[str, LayerParams], out_dir: Path | str, extra: dict | None = None) -> dict:
+    """Write every layer's ``.mem`` files and ``manifest.json`` into ``out_dir``.
+
+    Returns:
+        the manifest dict.
+    """
+    out_dir = Path(out_dir)
+    manifest = {"format": "fashion-lenet-int8-v1", "layers": {}, "files": {}}
+    manifest.update(extra or {})
+    for name in LAYERS:
+        p = params[name]
+        digests = write_layer(p, out_dir)
+        base = LAYER_BASE[name]
+        manifest["layers"][name] = {
+            "kind": "conv3x3" if p.weight.dim() == 4 else "linear",
+            "weight_shape": list(p.weight.shape),
+            "weight_layout": "[Cout][Cin][ky][kx]" if p.weight.dim() == 4 else "[Out][In]",
+            "weight_dtype": "int8", "weight_zero_point": 0,
+            "bias_dtype": "int32", "padding": p.padding, "relu": p.relu,
+            "zp_in": p.zp_in, "zp_out": p.zp_out, "scale_out": p.scale_out,
+            "m24": p.m24.tolist(), "shift": p.shift.tolist(),
+            "axi_base": {k: base + off for k, off in REGION_OFFSET.items()},
+        }
+        for fname, digest in digests.items():
+            manifest["files"][fname] = {"sha256": digest}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest

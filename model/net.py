@@ -1,0 +1,96 @@
+"""FashionLeNet, the float network (81,194 parameters).
+
+Shapes (N images): input float32 [N, 1, 28, 28] in [0, 1] (pixel / 255, no other
+normalisation, so that the quantized input is the raw pixel byte).
+
+=====  ==========================================  ==================
+layer  operation                                   output
+=====  ==========================================  ==================
+conv1  Conv2d(1, 6, 3, padding=1) + ReLU            [N, 6, 28, 28]
+pool1  MaxPool2d(2)                                [N, 6, 14, 14]
+conv2  Conv2d(6, 16, 3) + ReLU                      [N, 16, 12, 12]
+pool2  MaxPool2d(2)                                [N, 16, 6, 6]
+flat   flatten (channel, row, column)              [N, 576]
+fc1    Linear(576, 120) + ReLU                     [N, 120]
+fc2    Linear(120, 84) + ReLU                      [N, 84]
+fc3    Linear(84, 10)                              [N, 10] (logits)
+=====  ==========================================  ==================
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+NUM_PARAMETERS = 81_194
+FUSE_GROUPS = [["conv1", "relu1"], ["conv2", "relu2"], ["fc1", "relu3"], ["fc2", "relu4"]]
+
+
+class FashionLeNet(nn.Module):
+    """LeNet-style CNN for 28x28 Fashion-MNIST, with eager-mode quantization stubs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv1 = nn.Conv2d(1, 6, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(6, 16, 3)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(576, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(84, 10)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.quant(x)
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.flatten(x)
+        x = self.relu3(self.fc1(x))
+        x = self.relu4(self.fc2(x))
+        x = self.fc3(x)
+        return self.dequant(x)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is not a FashionLeNet state_dict."""
+
+
+def load_checkpoint(path: Path | str) -> FashionLeNet:
+    """Load a FashionLeNet float state_dict (``torch.load(weights_only=True)``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is not a state_dict of this network (missing,
+            unexpected or differently shaped tensors are listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    model = FashionLeNet()
+    expected = model.state_dict()
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state_dict, got {type(state).__name__}")
+    problems = [f"missing {k}" for k in expected if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems += [
+        f"{k}: shape {tuple(state[k].shape)}, FashionLeNet needs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if problems:
+        raise CheckpointError(f"{path} is not a FashionLeNet checkpoint: " + "; ".join(problems[:6]))
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,235 @@
+"""Post-training static int8 quantization of FashionLeNet and extraction of the integer
+parameters the RTL runs with.
+
+Quantization (``torch.ao.quantization``, eager mode, engine ``qnnpack``):
+
+* conv+ReLU and linear+ReLU fused (``fuse_modules``);
+* input fixed at scale 1/255, zero point 0 (``FixedQParamsObserver``): the pixel byte is
+  the quantized input;
+* activations quint8 over 0..255 (``HistogramObserver``, ``reduce_range=False``);
+* weights qint8 symmetric per output channel (``PerChannelMinMaxObserver``,
+  ``per_channel_symmetric``), weight zero point 0;
+* calibrated on training images.
+
+Integer parameters (:func:`integer_params`) follow what PyTorch's QNNPACK path computes
+at run time (``aten/src/ATen/native/quantized/cpu/qconv.cpp`` /``qlinear.cpp``):
+``bias_q = quantize_per_channel(bias, s_w * s_in, 0, qint32)`` (``quant_utils::QuantizeBias``)
+and the float32 requant scale ``(s_w * s_in) * (1 / s_out)``
+(``generate_requantization_scales``), split into ``m24 * 2**-shift``.
+
+Usage::
+
+    python -m model.quantize --checkpoint model/artifacts/fashion_lenet.pt --out model/artifacts/export
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.ao import quantization as tq
+
+from model.data import load_images
+from model.export import write_params
+from model.net import FUSE_GROUPS, FashionLeNet, load_checkpoint
+from model.reference import LAYERS, LayerParams, float32_to_m24_shift
+
+ENGINE = "qnnpack"
+INPUT_SCALE = 1.0 / 255.0
+RELU = {"conv1": True, "conv2": True, "fc1": True, "fc2": True, "fc3": False}
+PADDING = {"conv1": 1, "conv2": 0, "fc1": 0, "fc2": 0, "fc3": 0}
+CALIBRATION_IMAGES = 2000
+
+
+def set_engine() -> None:
+    """Pin the quantized engine to QNNPACK (the arithmetic the RTL reproduces)."""
+    if ENGINE not in torch.backends.quantized.supported_engines:
+        raise RuntimeError(f"this PyTorch build has no {ENGINE} engine")
+    torch.backends.quantized.engine = ENGINE
+
+
+def qconfigs():
+    """``(network QConfig, input QConfig)`` used for FashionLeNet."""
+    weight = tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+    act = tq.HistogramObserver.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_affine,
+                                         reduce_range=False, quant_min=0, quant_max=255)
+    fixed_in = tq.FixedQParamsObserver.with_args(scale=INPUT_SCALE, zero_point=0, dtype=torch.quint8,
+                                                 quant_min=0, quant_max=255)
+    return tq.QConfig(activation=act, weight=weight), tq.QConfig(activation=fixed_in, weight=weight)
+
+
+def prepare_model(model: FashionLeNet) -> torch.nn.Module:
+    """Fused, observer-equipped copy of a float model (eval mode)."""
+    set_engine()
+    m = copy.deepcopy(model).eval()
+    tq.fuse_modules(m, FUSE_GROUPS, inplace=True)
+    m.qconfig, m.quant.qconfig = qconfigs()
+    tq.prepare(m, inplace=True)
+    return m
+
+
+def quantize(model: FashionLeNet, calib_images: torch.Tensor) -> torch.nn.Module:
+    """Post-training static quantization.
+
+    Args:
+        model: float FashionLeNet.
+        calib_images: uint8 ``[N, 28, 28]`` training images for calibration.
+    Returns:
+        the converted quantized module (runs on the qnnpack engine).
+    """
+    m = prepare_model(model)
+    with torch.no_grad():
+        for i in range(0, len(calib_images), 500):
+            m(calib_images[i:i + 500].unsqueeze(1).float() / 255.0)
+    return tq.convert(m, inplace=False)
+
+
+def load_quantized(path: Path | str) -> torch.nn.Module:
+    """Rebuild a quantized FashionLeNet from :func:`save_quantized`'s state_dict."""
+    m = prepare_model(FashionLeNet())
+    q = tq.convert(m, inplace=False)
+    q.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return q
+
+
+def _layer_input_scales(q: torch.nn.Module) -> dict[str, tuple[float, int]]:
+    s, z = float(q.quant.scale), int(q.quant.zero_point)
+    out = {}
+    for name in LAYERS:  # max pool and flatten keep (scale, zero point)
+        out[name] = (s, z)
+        mod = getattr(q, name)
+        s, z = float(mod.scale), int(mod.zero_point)
+    return out
+
+
+def integer_params(q: torch.nn.Module) -> dict[str, LayerParams]:
+    """Integer parameters of every conv/linear layer of a quantized FashionLeNet.
+
+    Raises:
+        ValueError: a layer the hardware cannot run (non-zero weight zero point, a requant
+            scale outside (0, 1), a bias outside int32).
+    """
+    params = {}
+    for name, (s_in, zp_in) in _layer_input_scales(q).items():
+        mod = getattr(q, name)
+        w = mod.weight()
+        if w.qscheme() in (torch.per_channel_symmetric, torch.per_channel_affine):
+            w_scales = w.q_per_channel_scales().to(torch.float64)
+            w_zps = w.q_per_channel_zero_points()
+        else:
+            w_scales = torch.full((w.shape[0],), w.q_scale(), dtype=torch.float64)
+            w_zps = torch.full((w.shape[0],), w.q_zero_point())
+        if (w_zps != 0).any():
+            raise ValueError(f"{name}: weight zero points must be 0 (symmetric), got {w_zps.tolist()}")
+        bias = mod.bias().detach().float()
+        # quant_utils::QuantizeBias: double scales s_w * s_in, zero point 0, qint32
+        bias_q = torch.quantize_per_channel(bias, w_scales * s_in, torch.zeros_like(w_zps),
+                                            0, torch.qint32).int_repr().to(torch.int64)
+        # generate_requantization_scales: float32 (s_w * s_in) * (1.f / s_out)
+        s_out = float(mod.scale)
+        rq = (w_scales.float() * torch.tensor(s_in, dtype=torch.float32)) * (
+            torch.tensor(1.0, dtype=torch.float32) / torch.tensor(s_out, dtype=torch.float32))
+        m24, shift = zip(*(float32_to_m24_shift(v) for v in rq.tolist()))
+        params[name] = LayerParams(
+            name=name, weight=w.int_repr().to(torch.int64), bias_q=bias_q,
+            m24=torch.tensor(m24, dtype=torch.int64), shift=torch.tensor(shift, dtype=torch.int64),
+            zp_in=zp_in, zp_out=int(mod.zero_point), relu=RELU[name], padding=PADDING[name],
+            scale_out=s_out,
+        )
+    return params
+
+
+@torch.no_grad()
+def torch_layer_outputs(q: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every layer's output of PyTorch's own quantized model, as int64 quint8 codes.
+
+    Args:
+        images: uint8 ``[N, 28, 28]``.
+    Returns:
+        same keys and shapes as :func:`model.reference.forward` (``input`` .. ``fc3``, ``class``).
+    """
+    set_engine()
+    x = q.quant(images.unsqueeze(1).float() / 255.0)
+    out = {"input": x.int_repr().to(torch.int64)}
+    for name in ("conv1", "pool1", "conv2", "pool2"):
+        x = getattr(q, name)(x)
+        out[name] = x.int_repr().to(torch.int64)
+    x = q.flatten(x)
+    for name in ("fc1", "fc2", "fc3"):
+        x = getattr(q, name)(x)
+        out[name] = x.int_repr().to(torch.int64)
+    out["class"] = out["fc3"].argmax(dim=1)
+    return out
+
+
+def model_bytes(model: torch.nn.Module) -> int:
+    """Size of a model's serialized state_dict in bytes."""
+    import io
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def export(checkpoint: Path, out_dir: Path, calib: int = CALIBRATION_IMAGES, log=print) -> dict:
+    """Quantize a float checkpoint and write the quantized model and the RTL export.
+
+    Writes ``out_dir/quantized_state_dict.pt``, the ``.mem`` files, ``manifest.json`` and
+    ``report.json`` (float and int8 accuracy on the 10,000 test images, sizes).
+
+    Raises:
+        FileNotFoundError / model.net.CheckpointError: bad checkpoint.
+    """
+    from model.train import accuracy
+
+    t0 = time.time()
+    model = load_checkpoint(checkpoint)
+    train_x, _ = load_images(train=True, offset=0, count=calib)
+    q = quantize(model, train_x)
+    params = integer_params(q)
+    test_x, test_y = load_images(train=False)
+    float_acc = accuracy(model, test_x, test_y)
+    q_acc = accuracy(q, test_x, test_y)
+    param_bytes = sum(p.weight.numel() + 4 * p.bias_q.numel() for p in params.values())
+    report = {
+        "checkpoint": str(checkpoint),
+        "engine": ENGINE,
+        "calibration_images": calib,
+        "float_test_accuracy": float_acc,
+        "int8_test_accuracy": q_acc,
+        "float_model_bytes": model_bytes(model),
+        "int8_model_bytes": model_bytes(q),
+        "float_parameter_bytes": 4 * sum(p.numel() for p in model.parameters()),
+        "int8_parameter_bytes": param_bytes,
+        "input_scale": float(q.quant.scale),
+        "input_zero_point": int(q.quant.zero_point),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(q.state_dict(), out_dir / "quantized_state_dict.pt")
+    write_params(params, out_dir, extra={"input": {"scale": report["input_scale"], "zero_point": 0,
+                                                    "shape": [28, 28], "dtype": "uint8"}})
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    log(f"float accuracy {float_acc * 100:.2f}%  int8 accuracy {q_acc * 100:.2f}%  "
+        f"float {report['float_parameter_bytes']} B -> int8 {param_bytes} B parameters  "
+        f"({time.time() - t0:.0f} s) -> {out_dir}")
+    return report
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Quantize a FashionLeNet checkpoint and export it for the RTL")
+    ap.add_argument("--checkpoint", type=Path, default=Path("model/artifacts/fashion_lenet.pt"))
+    ap.add_argument("--out", type=Path, default=Path("model/artifacts/export"))
+    ap.add_argument("--calib", type=int, default=CALIBRATION_IMAGES)
+    args = ap.parse_args(argv)
+    try:
+        export(args.checkpoint, args.out, args.calib)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

