@@ -236,7 +236,7 @@ def load_params(export_dir: Path | str, verify: bool = True) -> dict[str, LayerP
     export_dir = Path(export_dir)
     man_path = export_dir / "manifest.json"
     if not man_path.is_file():
-        raise ParamsError(f"{man_path} is missing: run `make model` or `python -m model.export`")
+        raise ParamsError(f"{man_path} is missing: run `make model` or `python -m model.quantize --checkpoint CKPT --out DIR`")
     manifest = json.loads(man_path.read_text())
     if verify:
         for name, meta in manifest["files"].items():

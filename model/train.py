@@ -52,14 +52,18 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
     return correct / len(images)
 
 
-def train(epochs: int = 45, seed: int = 0, batch: int = 128, lr: float = 0.04, threads: int = 1, log=print) -> tuple[FashionLeNet, dict]:
-    """Train from scratch; returns the model and a summary dict (accuracy, seconds)."""
+def train(epochs: int = 45, seed: int = 0, batch: int = 128, lr: float = 0.04, threads: int = 1,
+          train_images: int | None = None, log=print) -> tuple[FashionLeNet, dict]:
+    """Train from scratch; returns the model and a summary dict (accuracy, seconds).
+
+    ``train_images`` limits training to the first N training images (tests).
+    """
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(threads)  # pinned: float results depend on the reduction order
     gen = torch.Generator().manual_seed(seed)
 
-    train_x, train_y = load_images(train=True)
+    train_x, train_y = load_images(train=True, count=train_images)
     test_x, test_y = load_images(train=False)
     xs = train_x.unsqueeze(1).float() / 255.0
 
