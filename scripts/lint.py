@@ -16,7 +16,7 @@ from tb.runner import verilator_env  # noqa: E402
 def main() -> int:
     verilator_env()
     dirs = sorted({p.parent for p in (REPO / "hdl").rglob("*.sv")})
-    search = [f"-y{d}" for d in dirs]
+    search = [a for d in dirs for a in ("-y", str(d))]
     failed = []
     for sv in sorted((REPO / "hdl").rglob("*.sv")):
         cmd = ["verilator", "--lint-only", "-Wall", "--top-module", sv.stem, *search, str(sv)]

@@ -1,0 +1,285 @@
+// Streaming int8 3x3 convolution (stride 1) + requantization with fused ReLU + 2x2 max pool.
+//
+//   s_axis ifmap (InChannels codes per beat, raster order, tlast on a frame's last pixel)
+//   -> conv_padder (Padding pixels = zp_in) -> line_buffer (one 3x3 window per output pixel)
+//   -> 9*InChannels MACs: ONE output channel per cycle, acc = sum (x - zp_in) * w
+//   -> requant (bias, m24/shift, zp_out, ReLU) -> gather the OutChannels codes of a pixel
+//   -> maxpool2x2 -> m_axis pooled ofmap (OutChannels codes per beat).
+//
+// Cycle behaviour: a window occupies the MACs for OutChannels cycles; the line buffer is
+// stalled meanwhile (s_axis_tready low), so a frame takes about
+// Ho*Wo*OutChannels + (Hp*Wp - Ho*Wo) cycles (Hp/Wp padded, Ho/Wo conv output size),
+// with frames back to back. Latency window -> gathered pixel: 2 MAC stages + 4 requant
+// stages + OutChannels cycles of gathering.
+//
+// Parameter memories are written through the parameter port (element index addressing,
+// PyTorch order) or preloaded with $readmemh when ParamDir != "". They are not reset (a
+// reset must not wipe a preload) and must only be written while no frame is in flight:
+// once a frame's last pooled beat has left, the block is empty (the padder does not start
+// the next frame's top border before that frame's first pixel is offered).
+//
+// AXI4-Stream ports keep their AMBA names (s_axis_*/m_axis_*) so cocotbext-axi binds by prefix.
+module conv3x3_relu_pool #(
+  parameter int unsigned InChannels  = 1,
+  parameter int unsigned OutChannels = 6,
+  parameter int unsigned Width       = 28,
+  parameter int unsigned Height      = 28,
+  parameter int unsigned Padding     = 1,   // 0 or 1
+  parameter string       ParamDir    = "",
+  parameter string       LayerName   = "conv1"
+) (
+  input  logic                     clk_i,
+  input  logic                     rst_ni,
+
+  input  logic [InChannels*8-1:0]  s_axis_tdata,
+  input  logic                     s_axis_tvalid,
+  output logic                     s_axis_tready,
+  input  logic                     s_axis_tlast,
+
+  output logic [OutChannels*8-1:0] m_axis_tdata,
+  output logic                     m_axis_tvalid,
+  input  logic                     m_axis_tready,
+  output logic                     m_axis_tlast,
+
+  // 0 weight (int8 in wdata[7:0]), 1 bias (int32), 2 requant (shift<<24 | m24),
+  // 3 zero points (wdata[7:0] = zp_in, wdata[15:8] = zp_out)
+  input  logic                     param_we_i,
+  input  logic [1:0]               param_sel_i,
+  input  logic [16:0]              param_addr_i,
+  input  logic [31:0]              param_wdata_i
+);
+
+  localparam int unsigned KernelElems = InChannels * 9;
+  localparam int unsigned NumWeights  = OutChannels * KernelElems;
+  localparam int unsigned WAddrW      = $clog2(NumWeights);
+  localparam int unsigned OcW         = (OutChannels > 1) ? $clog2(OutChannels) : 1;
+  localparam int unsigned CntW        = $clog2(OutChannels + 1);
+  localparam int unsigned PadW        = Width + 2 * Padding;
+  localparam int unsigned PadH        = Height + 2 * Padding;
+  localparam int unsigned OutW        = PadW - 2;
+  localparam int unsigned OutH        = PadH - 2;
+  // |x - zp_in| <= 255, |w| <= 128: a product fits 17 bits signed, 9 of them 20 bits.
+  localparam int unsigned ProdW       = 17;
+  localparam int unsigned PsumW       = 20;
+
+  // ------------------------------------------------------------ parameter memories
+  logic [7:0]  weight_q  [NumWeights];   // [oc][ic][ky][kx] flattened, int8
+  logic [31:0] bias_q    [OutChannels];  // int32
+  logic [31:0] requant_q [OutChannels];  // shift << 24 | m24
+  logic [15:0] zp_q      [1];            // zp_out << 8 | zp_in (array for $readmemh)
+
+  initial begin
+    if (ParamDir != "") begin
+      $readmemh({ParamDir, "/", LayerName, "_weight.mem"}, weight_q);
+      $readmemh({ParamDir, "/", LayerName, "_bias.mem"}, bias_q);
+      $readmemh({ParamDir, "/", LayerName, "_requant.mem"}, requant_q);
+      $readmemh({ParamDir, "/", LayerName, "_zp.mem"}, zp_q);
+    end
+  end
+
+  // Out-of-range addresses are ignored.
+  always_ff @(posedge clk_i) begin
+    if (param_we_i) begin
+      unique case (param_sel_i)
+        2'd0: if (param_addr_i < 17'(NumWeights)) weight_q[WAddrW'(param_addr_i)] <= param_wdata_i[7:0];
+        2'd1: if (param_addr_i < 17'(OutChannels)) bias_q[OcW'(param_addr_i)] <= param_wdata_i;
+        2'd2: if (param_addr_i < 17'(OutChannels)) requant_q[OcW'(param_addr_i)] <= param_wdata_i;
+        2'd3: if (param_addr_i == '0) zp_q[0] <= param_wdata_i[15:0];
+        default: ;
+      endcase
+    end
+  end
+
+  logic [7:0] zp_in, zp_out;
+  assign zp_in  = zp_q[0][7:0];
+  assign zp_out = zp_q[0][15:8];
+
+  // ------------------------------------------------------------ padding + windows
+  logic [InChannels*8-1:0]   pad_tdata;
+  logic                      pad_tvalid, pad_tready, pad_tlast;
+  logic [9*InChannels*8-1:0] win_data;
+  logic                      win_valid, win_ready, win_last;
+
+  conv_padder #(
+    .Channels (InChannels),
+    .Width    (Width),
+    .Height   (Height),
+    .Padding  (Padding)
+  ) u_padder (
+    .clk_i,
+    .rst_ni,
+    .zp_i          (zp_in),
+    .s_axis_tdata,
+    .s_axis_tvalid,
+    .s_axis_tready,
+    .s_axis_tlast,
+    .m_axis_tdata  (pad_tdata),
+    .m_axis_tvalid (pad_tvalid),
+    .m_axis_tready (pad_tready),
+    .m_axis_tlast  (pad_tlast)
+  );
+
+  line_buffer #(
+    .Channels (InChannels),
+    .Width    (PadW),
+    .Height   (PadH)
+  ) u_line_buffer (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata  (pad_tdata),
+    .s_axis_tvalid (pad_tvalid),
+    .s_axis_tready (pad_tready),
+    .s_axis_tlast  (pad_tlast),
+    .m_axis_tdata  (win_data),
+    .m_axis_tvalid (win_valid),
+    .m_axis_tready (win_ready),
+    .m_axis_tlast  (win_last)
+  );
+
+  // ------------------------------------------------------------ MACs (2 stages)
+  // Stall-all flow control: both MAC stages advance unless the requant unit refuses stage 2.
+  logic                    en, issue, rq_in_ready;
+  logic [OcW-1:0]          oc_q;
+  logic                    s1_valid_q, s1_last_q, s2_valid_q, s2_last_q;
+  logic [OcW-1:0]          s1_oc_q, s2_oc_q;
+  logic signed [PsumW-1:0] psum [InChannels];
+  logic signed [PsumW-1:0] s1_psum_q [InChannels];
+  logic signed [31:0]      acc, s2_acc_q;
+
+  assign en        = !s2_valid_q || rq_in_ready;
+  assign issue     = win_valid && en;
+  // The window is released with its last output channel.
+  assign win_ready = en && (oc_q == OcW'(OutChannels - 1));
+
+  // Stage 1: per input channel, the 9 products of the window with kernel oc_q.
+  always_comb begin
+    logic signed [8:0]       xc;
+    logic signed [7:0]       w;
+    logic signed [ProdW-1:0] prod;
+    for (int ic = 0; ic < InChannels; ic++) begin
+      psum[ic] = '0;
+      for (int k = 0; k < 9; k++) begin
+        xc   = $signed({1'b0, win_data[(k * InChannels + ic) * 8 +: 8]}) - $signed({1'b0, zp_in});
+        w    = $signed(weight_q[WAddrW'(oc_q * KernelElems + ic * 9 + k)]);
+        prod = xc * w;  // both operands sign-extended to 17 bits: exact
+        psum[ic] = psum[ic] + {{(PsumW - ProdW){prod[ProdW-1]}}, prod};
+      end
+    end
+  end
+
+  // Stage 2: sum over the input channels.
+  always_comb begin
+    acc = '0;
+    for (int ic = 0; ic < InChannels; ic++) begin
+      acc = acc + {{(32 - PsumW){s1_psum_q[ic][PsumW-1]}}, s1_psum_q[ic]};
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      oc_q       <= '0;
+      s1_valid_q <= 1'b0;
+      s2_valid_q <= 1'b0;
+    end else if (en) begin
+      s1_valid_q <= issue;
+      s2_valid_q <= s1_valid_q;
+      if (issue) begin
+        oc_q <= (oc_q == OcW'(OutChannels - 1)) ? '0 : oc_q + 1'b1;
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (en) begin
+      s1_psum_q <= psum;
+      s1_oc_q   <= oc_q;
+      s1_last_q <= win_last;
+      s2_acc_q  <= acc;
+      s2_oc_q   <= s1_oc_q;
+      s2_last_q <= s1_last_q;
+    end
+  end
+
+  // ------------------------------------------------------------ requantization
+  logic       rq_out_valid, rq_out_ready, rq_out_last;
+  logic [7:0] rq_out;
+  logic [31:0] rq_word;
+  assign rq_word = requant_q[s2_oc_q];
+
+  requant #(
+    .TagWidth (1)
+  ) u_requant (
+    .clk_i,
+    .rst_ni,
+    .in_valid_i  (s2_valid_q),
+    .in_ready_o  (rq_in_ready),
+    .acc_i       (s2_acc_q),
+    .bias_i      (bias_q[s2_oc_q]),
+    .m24_i       (rq_word[23:0]),
+    .shift_i     (rq_word[29:24]),
+    .zp_out_i    (zp_out),
+    .relu_i      (1'b1),  // conv layers always fuse ReLU
+    .tag_i       (s2_last_q),
+    .out_valid_o (rq_out_valid),
+    .out_ready_i (rq_out_ready),
+    .out_o       (rq_out),
+    .tag_o       (rq_out_last)
+  );
+
+  // rq_word[31:30] are always zero (shift <= 62).
+  logic unused_rq_word;
+  assign unused_rq_word = ^rq_word[31:30];
+
+  // ------------------------------------------------------------ gather one pixel
+  // Codes arrive in channel order and shift in from the top: after OutChannels shifts
+  // channel c sits at [8c +: 8]. The full beat may be replaced in the cycle it is taken.
+  logic [OutChannels*8-1:0] beat_q;
+  logic [CntW-1:0]          cnt_q;
+  logic                     beat_last_q, beat_full, rq_hs;
+  logic [OutChannels*8-1:0] pool_tdata;
+  logic                     pool_tvalid, pool_tready, pool_tlast;
+
+  assign beat_full    = (cnt_q == CntW'(OutChannels));
+  assign rq_out_ready = !beat_full || pool_tready;
+  assign rq_hs        = rq_out_valid && rq_out_ready;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      cnt_q <= '0;
+    end else if (rq_hs) begin
+      cnt_q <= beat_full ? CntW'(1) : cnt_q + 1'b1;
+    end else if (beat_full && pool_tready) begin
+      cnt_q <= '0;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (rq_hs) begin
+      beat_q      <= (OutChannels * 8)'({rq_out, beat_q} >> 8);
+      beat_last_q <= rq_out_last;
+    end
+  end
+
+  assign pool_tdata  = beat_q;
+  assign pool_tvalid = beat_full;
+  assign pool_tlast  = beat_last_q;
+
+  // ------------------------------------------------------------ 2x2 max pool
+  maxpool2x2 #(
+    .Channels (OutChannels),
+    .Width    (OutW),
+    .Height   (OutH)
+  ) u_pool (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata  (pool_tdata),
+    .s_axis_tvalid (pool_tvalid),
+    .s_axis_tready (pool_tready),
+    .s_axis_tlast  (pool_tlast),
+    .m_axis_tdata,
+    .m_axis_tvalid,
+    .m_axis_tready,
+    .m_axis_tlast
+  );
+
+endmodule

@@ -1,0 +1,115 @@
+// One MAC lane of fc_engine: the weight bank of the output neurons o with
+// o % Lanes == Lane (one narrow 8-bit RAM, 1 write + 1 registered read port) and
+// a multiply-accumulate acc = sum (x - zp_in) * w, exact in AccW bits.
+//
+// Weight bank layout (shared with fc_engine): layer k's neuron o = g*Lanes + Lane,
+// input i lives at WBase_k + g*In_k + i, so a group of Lanes neurons reads all
+// banks at the same, sequentially increasing address.
+//
+// Pipeline (driven by fc_engine): issue (re_i, raddr_i) -> S1 (w_q; xc_i arrives
+// from the activation buffer in the same cycle) -> S2 (prod_q) -> accumulator;
+// the group's final sum is copied into hold_o so the next group can start at once.
+module fc_lane #(
+  parameter int unsigned Lane     = 0,
+  parameter int unsigned Lanes    = 8,
+  parameter int unsigned Fc1In    = 576,
+  parameter int unsigned Fc1Out   = 120,
+  parameter int unsigned Fc2Out   = 84,
+  parameter int unsigned Fc3Out   = 10,
+  parameter int unsigned WBase2   = 8640,  // first address of fc2 (from fc_engine)
+  parameter int unsigned WBase3   = 9960,  // first address of fc3
+  parameter int unsigned WDepth   = 10128,
+  parameter int unsigned WAddrW   = 14,
+  parameter int unsigned AccW     = 26,
+  parameter string       ParamDir = ""
+) (
+  input  logic                   clk_i,
+  // weight write port (decoded parameter writes)
+  input  logic                   we_i,
+  input  logic [WAddrW-1:0]      waddr_i,
+  input  logic [7:0]             wdata_i,
+  // issue stage: weight read
+  input  logic                   re_i,
+  input  logic [WAddrW-1:0]      raddr_i,
+  // S1: centred activation x - zp_in (shared by all lanes)
+  input  logic                   s1_valid_i,
+  input  logic signed [8:0]      xc_i,
+  // S2: accumulate
+  input  logic                   s2_valid_i,
+  input  logic                   s2_first_i,  // first input of a group: restart the sum
+  input  logic                   s2_last_i,   // last input of a group: copy the sum to hold
+  output logic signed [AccW-1:0] hold_o
+);
+
+  localparam int unsigned Fc2In = Fc1Out;
+  localparam int unsigned Fc3In = Fc2Out;
+
+  // ------------------------------------------------------------ weight bank
+  logic [7:0]        mem [WDepth];
+  logic signed [7:0] w_q;
+
+  always_ff @(posedge clk_i) begin
+    if (we_i) begin
+      mem[waddr_i] <= wdata_i;
+    end
+    if (re_i) begin
+      w_q <= mem[raddr_i];
+    end
+  end
+
+  // Optional preload: the files hold all neurons in [Out][In] order, this lane
+  // keeps its own rows (every Lanes-th neuron starting at Lane).
+  if (ParamDir != "") begin : g_preload
+    logic [7:0] fc1_w [Fc1Out * Fc1In];
+    logic [7:0] fc2_w [Fc2Out * Fc2In];
+    logic [7:0] fc3_w [Fc3Out * Fc3In];
+    initial begin
+      $readmemh({ParamDir, "/fc1_weight.mem"}, fc1_w);
+      $readmemh({ParamDir, "/fc2_weight.mem"}, fc2_w);
+      $readmemh({ParamDir, "/fc3_weight.mem"}, fc3_w);
+      for (int unsigned o = Lane; o < Fc1Out; o += Lanes) begin
+        for (int unsigned i = 0; i < Fc1In; i++) begin
+          mem[(o / Lanes) * Fc1In + i] = fc1_w[o * Fc1In + i];
+        end
+      end
+      for (int unsigned o = Lane; o < Fc2Out; o += Lanes) begin
+        for (int unsigned i = 0; i < Fc2In; i++) begin
+          mem[WBase2 + (o / Lanes) * Fc2In + i] = fc2_w[o * Fc2In + i];
+        end
+      end
+      for (int unsigned o = Lane; o < Fc3Out; o += Lanes) begin
+        for (int unsigned i = 0; i < Fc3In; i++) begin
+          mem[WBase3 + (o / Lanes) * Fc3In + i] = fc3_w[o * Fc3In + i];
+        end
+      end
+    end
+  end
+
+  // ------------------------------------------------------------ MAC
+  // |x - zp_in| <= 255, |w| <= 128: |prod| <= 32640 fits 16 bits signed.
+  logic signed [15:0]     prod_q;
+  logic signed [AccW-1:0] acc_q, hold_q, acc_prev, acc_sum;
+
+  always_ff @(posedge clk_i) begin
+    if (s1_valid_i) begin
+      prod_q <= 16'(xc_i * 16'(w_q));
+    end
+  end
+
+  always_comb begin
+    acc_prev = s2_first_i ? '0 : acc_q;
+    acc_sum  = acc_prev + AccW'(prod_q);
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (s2_valid_i) begin
+      acc_q <= acc_sum;
+      if (s2_last_i) begin
+        hold_q <= acc_sum;
+      end
+    end
+  end
+
+  assign hold_o = hold_q;
+
+endmodule

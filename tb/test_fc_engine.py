@@ -1,0 +1,393 @@
+"""fc_engine: cocotb tests and their pytest runners.
+
+The DUT streams a pool2 ofmap in (one beat per pixel, all channels), runs fc1 (ReLU),
+fc2 (ReLU), fc3 and argmax, and streams 1 + Fc3Out bytes out (class, fc3 codes).
+Expected values come only from ``model.reference`` (``linear_acc``,
+``LayerParams.requantize``, ``argmax_first``; ``forward`` for real pool2 inputs).
+
+Runners:
+* ``test_fc_engine_small``: small sizes, Lanes 1 and 4 (partial last groups), random
+  parameters written through the parameter port (seeded, shuffled address order);
+* ``test_fc_engine_real``: the real sizes, Lanes 8, parameters preloaded via ParamDir
+  from a folder written by ``model.export.write_params`` (random, seeded), then, when
+  the trained export exists, the same build on the real export with the real pool2
+  activations of Fashion-MNIST test images.
+
+Replay a run with ``SEED=<seed printed by the runner / cocotb>``.
+Environment of the cocotb side: FC_DIMS (json of the HDL sizes), FC_PARAM_DIR (the
+preloaded folder, empty if none), FC_VARIANT (random|export), FC_IMAGES,
+FC_IMAGE_OFFSET (first Fashion-MNIST test image for the export variant).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import random
+import shutil
+import warnings
+
+import pytest
+import torch
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from model.reference import (LayerParams, argmax_first, forward, linear_acc, load_params,
+                             random_layer_params)
+
+FC = ("fc1", "fc2", "fc3")
+CLK_NS = 10
+SMALL = {"InChannels": 4, "InPixels": 5, "Fc1Out": 13, "Fc2Out": 7, "Fc3Out": 10}
+REAL = {"InChannels": 16, "InPixels": 36, "Fc1Out": 120, "Fc2Out": 84, "Fc3Out": 10}
+# requant latency + lane/feeder pipeline + control per layer, generous
+DRAIN_CYCLES = 40
+
+
+# =========================================================================== model side
+
+class Dims:
+    """HDL sizes of the DUT (from FC_DIMS)."""
+
+    def __init__(self, hdl: dict):
+        self.lanes = int(hdl["Lanes"])
+        self.cin = int(hdl["InChannels"])
+        self.pix = int(hdl["InPixels"])
+        self.outs = (int(hdl["Fc1Out"]), int(hdl["Fc2Out"]), int(hdl["Fc3Out"]))
+        self.ins = (self.cin * self.pix, self.outs[0], self.outs[1])
+
+    def mac_cycles(self) -> int:
+        """MAC cycles of one image: ceil(Out / Lanes) groups of In cycles per layer."""
+        return sum(-(-o // self.lanes) * i for o, i in zip(self.outs, self.ins))
+
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        return {name: (o, i) for name, o, i in zip(FC, self.outs, self.ins)}
+
+
+def expected(params: dict[str, LayerParams], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """fc1/fc2/fc3 codes and class of int64 activations ``x`` [N, In] (flatten order)."""
+    out = {}
+    a = x
+    for name in FC:
+        p = params[name]
+        a = p.requantize(linear_acc(a, p.weight, p.zp_in), channel_dim=1)
+        out[name] = a
+    out["class"] = argmax_first(out["fc3"])
+    return out
+
+
+def random_fc_params(dims: Dims, gen: torch.Generator) -> dict[str, LayerParams]:
+    return {name: random_layer_params(name, shape, relu=name != "fc3", gen=gen)
+            for name, shape in dims.shapes().items()}
+
+
+def corner_params(dims: Dims, fill: int, zp_in: int, xval: int) -> dict[str, LayerParams]:
+    """All weights ``fill`` (127 / -128), every layer's zp_in ``zp_in``, and biases that
+    cancel the accumulator of the all-``xval`` image except for 2*(o % 41), so that
+    the outputs zp_out + o % 41 (scale 1/2, zp_out 100, above the ReLU clamp)
+    expose every bit of the accumulator."""
+    params = {}
+    a = torch.full((1, dims.ins[0]), xval, dtype=torch.int64)
+    for name, (out, inn) in dims.shapes().items():
+        w = torch.full((out, inn), fill, dtype=torch.int64)
+        acc = linear_acc(a, w, zp_in)[0]
+        spread = torch.arange(out, dtype=torch.int64) % 41
+        p = LayerParams(name=name, weight=w, bias_q=-acc + 2 * spread,
+                        m24=torch.full((out,), 1 << 23, dtype=torch.int64),
+                        shift=torch.full((out,), 24, dtype=torch.int64),
+                        zp_in=zp_in, zp_out=100, relu=name != "fc3")
+        a = p.requantize(linear_acc(a, w, zp_in), channel_dim=1)
+        params[name] = p
+    return params
+
+
+def tie_fc3(dims: Dims, codes: list[int]) -> LayerParams:
+    """fc3 with zero weights and biases 2*code: fc3 outputs clamp(code) for any input."""
+    n, inn = dims.outs[2], dims.ins[2]
+    codes = (codes * n)[:n]
+    return LayerParams(name="fc3", weight=torch.zeros((n, inn), dtype=torch.int64),
+                       bias_q=2 * torch.tensor(codes, dtype=torch.int64),
+                       m24=torch.full((n,), 1 << 23, dtype=torch.int64),
+                       shift=torch.full((n,), 24, dtype=torch.int64),
+                       zp_in=int(codes[0]) & 0xFF, zp_out=0, relu=False)
+
+
+# =========================================================================== cocotb side
+
+def _pauses(rng: random.Random, prob: float):
+    """Endless random pause pattern (True = pause) for cocotbext-axi."""
+    while True:
+        yield rng.random() < prob
+
+
+class TB:
+    def __init__(self, dut):
+        self.dut = dut
+        self.log = logging.getLogger("cocotb.tb")
+        self.log.setLevel(logging.INFO)
+        self.dims = Dims(json.loads(os.environ["FC_DIMS"]))
+        self.param_dir = os.environ.get("FC_PARAM_DIR", "")
+        self.variant = os.environ.get("FC_VARIANT", "random")
+        # cocotb derives a per-test seed from the regression seed (COCOTB_RANDOM_SEED,
+        # replay with SEED=N) and the test name; torch seeds must fit in 64 bits.
+        self.seed = cocotb.RANDOM_SEED % (1 << 63)
+        cocotb.start_soon(Clock(dut.clk_i, CLK_NS, unit="ns").start())
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk_i,
+                                      dut.rst_ni, reset_active_level=False)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk_i,
+                                  dut.rst_ni, reset_active_level=False)
+        dut.param_we_i.value = 0
+        dut.param_layer_i.value = 0
+        dut.param_sel_i.value = 0
+        dut.param_addr_i.value = 0
+        dut.param_wdata_i.value = 0
+        self.in_done_ns: list[float] = []
+        cocotb.start_soon(self._monitor_input())
+
+    async def _monitor_input(self):
+        """Time of every image's last input beat (for latency / throughput figures)."""
+        beats = 0
+        while True:
+            await RisingEdge(self.dut.clk_i)
+            if self.dut.s_axis_tvalid.value == 1 and self.dut.s_axis_tready.value == 1:
+                beats += 1
+                if beats % self.dims.pix == 0:
+                    self.in_done_ns.append(get_sim_time("ns"))
+
+    def set_pauses(self, idle: bool, backpressure: bool, seed: int):
+        rng = random.Random(seed)
+        self.source.set_pause_generator(_pauses(rng, 0.4) if idle else None)
+        self.sink.set_pause_generator(_pauses(rng, 0.5) if backpressure else None)
+
+    async def reset(self):
+        self.dut.rst_ni.value = 0
+        await ClockCycles(self.dut.clk_i, 5)
+        self.dut.rst_ni.value = 1
+        await ClockCycles(self.dut.clk_i, 2)
+
+    # ------------------------------------------------------------ parameters
+    async def write_layer(self, k: int, p: LayerParams, rng: random.Random | None = None,
+                          weights: bool = True):
+        """Write layer ``k``'s memories through the parameter port (weights in a shuffled
+        address order when ``rng`` is given: the port must decode o*In + i by address)."""
+        dut = self.dut
+        w = [v & 0xFF for v in p.weight.flatten().tolist()]
+        order = list(range(len(w)))
+        if rng is not None:
+            rng.shuffle(order)
+        regions = [
+            (1, list(enumerate(v & 0xFFFFFFFF for v in p.bias_q.tolist()))),
+            (2, list(enumerate(((p.shift << 24) | p.m24).tolist()))),
+            (3, [(0, (p.zp_out << 8) | p.zp_in)]),
+        ]
+        if weights:
+            regions.insert(0, (0, [(a, w[a]) for a in order]))
+        dut.param_layer_i.value = k
+        dut.param_we_i.value = 1
+        for sel, writes in regions:
+            dut.param_sel_i.value = sel
+            for addr, data in writes:
+                dut.param_addr_i.value = addr
+                dut.param_wdata_i.value = data
+                await RisingEdge(dut.clk_i)
+        dut.param_we_i.value = 0
+        await ClockCycles(dut.clk_i, 2)  # the port is registered
+
+    async def write_params(self, params: dict[str, LayerParams], rng: random.Random | None = None,
+                           weights: bool = True):
+        for k, name in enumerate(FC):
+            await self.write_layer(k, params[name], rng, weights)
+
+    # ------------------------------------------------------------ images
+    def frame(self, x: torch.Tensor) -> AxiStreamFrame:
+        """One image, ``x`` int64 [InChannels*InPixels] in flatten order c*InPixels + p:
+        beat p carries channel c in byte c."""
+        beats = x.view(self.dims.cin, self.dims.pix).T.contiguous().flatten()
+        return AxiStreamFrame(bytes(beats.tolist()))
+
+    async def run_images(self, params: dict[str, LayerParams], x: torch.Tensor, label: str,
+                         check_rate: bool = False) -> list[float]:
+        """Stream images ``x`` [N, In] back to back and compare every output byte.
+
+        Returns:
+            the sim time (ns) at which each result frame was complete.
+        """
+        exp = expected(params, x)
+        n_img = x.shape[0]
+        nout = self.dims.outs[2]
+        for n in range(n_img):
+            await self.source.send(self.frame(x[n]))
+        # per frame: a whole image's MAC cycles, slowed down by pauses, plus slack
+        timeout_ns = (3 * self.dims.mac_cycles() + 3 * DRAIN_CYCLES + 200) * CLK_NS
+        t_out = []
+        for n in range(n_img):
+            frame = await with_timeout(self.sink.recv(), timeout_ns, "ns")
+            t_out.append(get_sim_time("ns"))
+            got = list(frame.tdata)
+            assert len(got) == 1 + nout, (
+                f"{label} image {n}: output frame has {len(got)} beats, expected {1 + nout} "
+                f"(tlast misplaced)")
+            errors = []
+            e_cls = int(exp["class"][n])
+            for k in range(nout):
+                e, a = int(exp["fc3"][n, k]), got[1 + k]
+                if e != a:
+                    errors.append(f"{label} image {n} layer fc3 neuron {k}: expected {e}, "
+                                  f"actual {a}, difference {a - e}")
+            if got[0] != e_cls:
+                errors.append(f"{label} image {n} layer argmax: expected class {e_cls}, actual "
+                              f"{got[0]}, difference {got[0] - e_cls} "
+                              f"(expected fc3 {exp['fc3'][n].tolist()}, actual {got[1:]})")
+            assert not errors, "\n".join(errors[:12])
+        await ClockCycles(self.dut.clk_i, 20)
+        assert self.sink.empty(), f"{label}: unexpected output beats after {n_img} images"
+        if check_rate and n_img >= 3:
+            steps = [round((b - a) / CLK_NS) for a, b in zip(t_out[1:], t_out[2:])]
+            lat = round((t_out[0] - self.in_done_ns[-n_img]) / CLK_NS)
+            bound = self.dims.mac_cycles() + 3 * DRAIN_CYCLES
+            self.log.info("%s: steady-state %s cycles/image (MAC cycles %d), latency %d cycles "
+                          "from the last input beat to the last output beat",
+                          label, steps, self.dims.mac_cycles(), lat)
+            assert max(steps) <= bound, (
+                f"{label}: throughput {max(steps)} cycles/image exceeds {bound}")
+        return t_out
+
+
+def _random_inputs(dims: Dims, n: int, gen: torch.Generator) -> torch.Tensor:
+    x = torch.randint(0, 256, (n, dims.ins[0]), generator=gen)
+    x[0] = 0          # directed: all-zero and all-255 images first
+    if n > 1:
+        x[1] = 255
+    return x
+
+
+@cocotb.test()
+@cocotb.parametrize((("idle", "backpressure"),
+                     [(False, False), (True, False), (False, True), (True, True)]))
+async def run_stream(dut, idle: bool, backpressure: bool):
+    """Back-to-back images with random (or preloaded / real export) parameters."""
+    tb = TB(dut)
+    variant_no = 2 * int(idle) + int(backpressure)
+    seed = tb.seed
+    tb.log.info("torch seed %d (cocotb's per-test RANDOM_SEED mod 2**63), variant %s, "
+                "idle=%s backpressure=%s", seed, tb.variant, idle, backpressure)
+    gen = torch.Generator().manual_seed(seed)
+    tb.set_pauses(idle, backpressure, seed)
+    await tb.reset()
+
+    default_n = 8 if tb.dims.ins[0] < 100 else 4
+    n_img = int(os.environ.get("FC_IMAGES", default_n))
+    if tb.variant == "export":
+        from model.data import load_images
+        params = load_params(tb.param_dir)
+        offset = int(os.environ.get("FC_IMAGE_OFFSET", 0)) + 64 * variant_no
+        n_img = n_img if (idle or backpressure) else 4 * n_img
+        images, labels = load_images(train=False, offset=offset, count=n_img)
+        ref = forward(params, images)
+        x = ref["pool2"].flatten(1)
+        label = f"export images {offset}..{offset + n_img - 1}"
+        tb.log.info("%s: labels %s, reference classes %s", label, labels.tolist(),
+                    ref["class"].tolist())
+    else:
+        if tb.param_dir:
+            params = load_params(tb.param_dir)   # preloaded by the HDL via ParamDir
+            label = "preloaded random params"
+        else:
+            params = random_fc_params(tb.dims, gen)
+            await tb.write_params(params, random.Random(seed))
+            label = "port-written random params"
+        x = _random_inputs(tb.dims, n_img, gen)
+    await tb.run_images(params, x, label, check_rate=not (idle or backpressure))
+
+
+@cocotb.test()
+async def run_corners(dut):
+    """Directed corners through the parameter port: weights all 127 / all -128 with
+    inputs all 0 / 255 (largest accumulators), then argmax ties in fc3."""
+    tb = TB(dut)
+    seed = tb.seed
+    tb.log.info("torch seed %d (cocotb's per-test RANDOM_SEED mod 2**63)", seed)
+    gen = torch.Generator().manual_seed(seed)
+    tb.set_pauses(True, True, seed)
+    await tb.reset()
+    d = tb.dims
+    prev_fill = None
+    for fill, zp_in, xval in ((127, 0, 255), (127, 255, 0), (-128, 0, 255), (-128, 255, 0)):
+        params = corner_params(d, fill, zp_in, xval)
+        await tb.write_params(params, weights=fill != prev_fill)  # the port is slow at real sizes
+        prev_fill = fill
+        x = torch.stack([torch.full((d.ins[0],), xval, dtype=torch.int64),
+                         torch.full((d.ins[0],), 255 - xval, dtype=torch.int64),
+                         torch.randint(0, 256, (d.ins[0],), generator=gen)])
+        await tb.run_images(params, x, f"corner w={fill} zp_in={zp_in} x={xval}")
+
+    params = random_fc_params(d, gen)
+    for k in (0, 1):
+        await tb.write_layer(k, params[FC[k]])
+    first = True
+    for codes in ([77], [3, 250, 7, 250, 1, 250], [0] * 9 + [255], [10, 20, 999, 30, 999],
+                  [-5], [0, 1]):
+        params["fc3"] = tie_fc3(d, codes)
+        await tb.write_layer(2, params["fc3"], weights=first)
+        first = False
+        x = torch.randint(0, 256, (2, d.ins[0]), generator=gen)
+        await tb.run_images(params, x, f"argmax ties fc3 codes {codes}")
+
+
+# =========================================================================== pytest runners
+
+def _sources():
+    from tb.runner import hdl_sources
+    return hdl_sources("requant.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_engine.sv")
+
+
+def _fresh_seed() -> int:
+    env = os.environ.get("SEED")
+    return int(env) if env else random.SystemRandom().randrange(1 << 31)
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_fc_engine_small(lanes):
+    from tb.runner import run_sim
+    hdl = {**SMALL, "Lanes": lanes}
+    run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
+            extra_env={"FC_DIMS": json.dumps(hdl), "FC_PARAM_DIR": "", "FC_VARIANT": "random"})
+
+
+def test_fc_engine_real():
+    """Real sizes, parameters preloaded via ParamDir: random, then the trained export."""
+    from model.export import write_params
+    from tb.runner import DEFAULT_PARAMS, SIM_BUILD, run_sim
+
+    seed = _fresh_seed()
+    print(f"test_fc_engine_real: seed {seed} (replay with SEED={seed})")
+    # One fixed folder so both phases share one Verilator build ($readmemh runs at t=0).
+    param_dir = SIM_BUILD / "fc_engine_params"
+    if param_dir.exists():
+        shutil.rmtree(param_dir)
+    gen = torch.Generator().manual_seed(seed)
+    rand = {
+        "conv1": random_layer_params("conv1", (6, 1, 3, 3), relu=True, padding=1, gen=gen),
+        "conv2": random_layer_params("conv2", (16, 6, 3, 3), relu=True, gen=gen),
+    }
+    dims = Dims({**REAL, "Lanes": 8})
+    rand.update(random_fc_params(dims, gen))
+    write_params(rand, param_dir)
+    hdl = {**REAL, "Lanes": 8, "ParamDir": str(param_dir)}
+    env = {"FC_DIMS": json.dumps({**REAL, "Lanes": 8}), "FC_PARAM_DIR": str(param_dir)}
+    run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
+            extra_env={**env, "FC_VARIANT": "random"}, seed=seed)
+
+    if not (DEFAULT_PARAMS / "manifest.json").is_file():
+        warnings.warn(f"{DEFAULT_PARAMS} has no export yet: real-parameter phase not run")
+        return
+    shutil.rmtree(param_dir)
+    param_dir.mkdir(parents=True)
+    for f in itertools.chain(DEFAULT_PARAMS.glob("*.mem"), [DEFAULT_PARAMS / "manifest.json"]):
+        shutil.copy(f, param_dir / f.name)
+    run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
+            extra_env={**env, "FC_VARIANT": "export"}, testcase="run_stream", seed=seed)
