@@ -6,6 +6,7 @@ IMAGES ?= 100
 OFFSET ?= 0
 PARAMS ?= model/artifacts/export
 WAVES  ?= 0
+JOBS  ?= $(shell nproc 2>/dev/null || echo 1)
 PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
@@ -30,10 +31,10 @@ sim: venv ## run IMAGES real test images (from OFFSET) through the RTL, bit-exac
 	$(PY) scripts/sim.py --images $(IMAGES) --offset $(OFFSET) --params $(PARAMS) $(if $(filter 1,$(WAVES)),--waves,)
 
 test: venv ## the pytest regression (CI subset: everything but tests marked slow)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-all: venv ## every test, including the slow full-test-set runs
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt

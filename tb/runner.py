@@ -77,11 +77,30 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
         build_name = f"{toplevel}_{key}" + ("_waves" if waves else "")
     sim_build = SIM_BUILD / build_name
     vparams = {k: (f'"{v}"' if isinstance(v, str) else v) for k, v in parameters.items()}
-    compile_args = ["-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND", "--x-initial", "0"]
+    compile_args = ["-Wno-fatal", "--x-initial", "0"]  # lint is clean: make lint (-Wall)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     env.setdefault("PYTHONPATH", str(REPO))
+    # Large designs get a split build with precompiled headers, but the wheel's verilated.mk
+    # leaves CFG_CXXFLAGS_PCH_I empty (GCC needs -include); MAKEFLAGS variables override it.
+    env["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
     if seed is None and os.environ.get("SEED"):
         seed = int(os.environ["SEED"])
+    # cocotb-test lets os.environ override extra_env: apply ours for the run, then restore.
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        _run(run, toplevel, sources, module, vparams, sim_build, compile_args, env, waves,
+             testcase, timescale, seed)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run(run, toplevel, sources, module, vparams, sim_build, compile_args, env, waves,
+         testcase, timescale, seed) -> None:
     run(
         simulator="verilator",
         verilog_sources=sources,
@@ -96,4 +115,6 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
         timescale=timescale,
         seed=seed,
         make_args=[f"-j{os.cpu_count() or 1}"],
+        # cocotb 2's Verilator main writes the FST only when started with --trace
+        plus_args=["--trace"] if waves else [],
     )

@@ -1,0 +1,261 @@
+// AXI4-Lite slave of the accelerator: CSR block and parameter write decoding.
+//
+// AXI4-Lite ports keep their AMBA names behind the `s_axil_` prefix (documented style exception)
+// so that cocotbext-axi binds with AxiLiteBus.from_prefix(dut, "s_axil").
+//
+// Byte address map (24-bit addresses, 32-bit data, one element per word):
+//   0x000000 ID           RO  0x464C4E54 ("FLNT")
+//   0x000004 CTRL         RW  scratch, reserved for future controls (byte strobes honoured)
+//   0x000008 STATUS       RO  bit0 busy: an image is in flight
+//   0x00000C IMAGES_DONE  RO  results sent (last result beat accepted), wraps at 2^32
+//   0x000010 LAST_CYCLES  RO  cycles from first pixel accepted to last result beat, last image
+//   0x000014 CYCLE_COUNT  RO  free-running cycle counter
+//   (L+1)<<20             layer L = conv1, conv2, fc1, fc2, fc3, regions (element = offset / 4):
+//     + 0x00000 weight    WO  int8 in wdata[7:0], PyTorch order
+//     + 0x80000 bias      WO  int32
+//     + 0xC0000 requant   WO  shift << 24 | m24
+//     + 0xF0000 zp        WO  one word: zp_out << 8 | zp_in
+// Responses:
+//   - writes to unmapped addresses (incl. indexes past a memory's size), to read-only CSRs, or
+//     parameter writes with wstrb != 4'b1111 (parameters are whole words): SLVERR, no effect;
+//   - reads of parameter regions return 0 with OKAY (the memories live in the compute blocks
+//     and have no read port); reads of unmapped addresses return 0 with SLVERR.
+//   - addr[1:0] are ignored (word access).
+// One write and one read may be in flight; each completes in two cycles.
+module axil_regs #(
+  parameter int unsigned Conv1In  = 1,
+  parameter int unsigned Conv1Out = 6,
+  parameter int unsigned Conv2Out = 16,
+  parameter int unsigned Fc1In    = 576,
+  parameter int unsigned Fc1Out   = 120,
+  parameter int unsigned Fc2Out   = 84,
+  parameter int unsigned Fc3Out   = 10
+) (
+  input  logic        clk_i,
+  input  logic        rst_ni,
+
+  // AXI4-Lite slave
+  input  logic [23:0] s_axil_awaddr,
+  input  logic [2:0]  s_axil_awprot,
+  input  logic        s_axil_awvalid,
+  output logic        s_axil_awready,
+  input  logic [31:0] s_axil_wdata,
+  input  logic [3:0]  s_axil_wstrb,
+  input  logic        s_axil_wvalid,
+  output logic        s_axil_wready,
+  output logic [1:0]  s_axil_bresp,
+  output logic        s_axil_bvalid,
+  input  logic        s_axil_bready,
+  input  logic [23:0] s_axil_araddr,
+  input  logic [2:0]  s_axil_arprot,
+  input  logic        s_axil_arvalid,
+  output logic        s_axil_arready,
+  output logic [31:0] s_axil_rdata,
+  output logic [1:0]  s_axil_rresp,
+  output logic        s_axil_rvalid,
+  input  logic        s_axil_rready,
+
+  // parameter write port, one write enable per layer (conv1, conv2, fc1, fc2, fc3)
+  output logic [4:0]  param_we_o,
+  output logic [1:0]  param_sel_o,
+  output logic [16:0] param_addr_o,
+  output logic [31:0] param_wdata_o,
+
+  // status from the data path
+  input  logic        busy_i,
+  input  logic [31:0] images_done_i,
+  input  logic [31:0] last_cycles_i,
+  input  logic [31:0] cycle_count_i
+);
+
+  localparam logic [31:0] IdValue = 32'h464C_4E54;
+  localparam logic [1:0]  RespOkay = 2'b00;
+  localparam logic [1:0]  RespSlvErr = 2'b10;
+
+  // CSR word indexes (addr[4:2])
+  localparam logic [2:0] CsrId = 3'd0, CsrCtrl = 3'd1, CsrStatus = 3'd2, CsrImagesDone = 3'd3,
+                         CsrLastCycles = 3'd4, CsrCycleCount = 3'd5;
+
+  typedef enum logic [1:0] {
+    KindUnmapped = 2'd0,
+    KindCsr      = 2'd1,
+    KindParam    = 2'd2
+  } kind_e;
+
+  typedef struct packed {
+    kind_e       kind;
+    logic [2:0]  layer;  // 0..4
+    logic [1:0]  sel;    // 0 weight, 1 bias, 2 requant, 3 zp
+    logic [16:0] index;  // element index (CSR: word index in [2:0])
+  } decode_t;
+
+  // Element counts of every parameter memory: index >= count is unmapped.
+  function automatic logic [17:0] mem_count(logic [2:0] layer, logic [1:0] sel);
+    int unsigned cout, fan_in;
+    case (layer)
+      3'd0:    begin cout = Conv1Out; fan_in = Conv1In * 9;  end
+      3'd1:    begin cout = Conv2Out; fan_in = Conv1Out * 9; end
+      3'd2:    begin cout = Fc1Out;   fan_in = Fc1In;        end
+      3'd3:    begin cout = Fc2Out;   fan_in = Fc1Out;       end
+      default: begin cout = Fc3Out;   fan_in = Fc2Out;       end
+    endcase
+    case (sel)
+      2'd0:    return 18'(cout * fan_in);
+      2'd3:    return 18'd1;
+      default: return 18'(cout);
+    endcase
+  endfunction
+
+  // `addr` is the word address (byte address [23:2]).
+  function automatic decode_t decode(logic [23:2] addr);
+    decode_t d;
+    d.kind  = KindUnmapped;
+    d.layer = 3'(addr[23:20] - 4'd1);
+    d.sel   = 2'd0;
+    d.index = '0;
+    if (addr[23:20] == 4'd0) begin
+      // CSR block: 6 words at 0x000..0x014
+      d.index = {14'd0, addr[4:2]};
+      if (addr[19:5] == '0 && addr[4:2] <= CsrCycleCount) d.kind = KindCsr;
+    end else if (addr[23:20] <= 4'd5) begin
+      if (!addr[19]) begin
+        d.sel = 2'd0;  d.index = addr[18:2];            // weight: 0x00000..0x7FFFF
+      end else if (!addr[18]) begin
+        d.sel = 2'd1;  d.index = {1'b0, addr[17:2]};    // bias: 0x80000..0xBFFFF
+      end else if (addr[17:16] != 2'b11) begin
+        d.sel = 2'd2;  d.index = {1'b0, addr[17:2]};    // requant: 0xC0000..0xEFFFF
+      end else begin
+        d.sel = 2'd3;  d.index = {3'b0, addr[15:2]};    // zp: 0xF0000..0xFFFFF
+      end
+      if ({1'b0, d.index} < mem_count(d.layer, d.sel)) d.kind = KindParam;
+    end
+    return d;
+  endfunction
+
+  // ------------------------------------------------------------------ write channel
+  // AW and W are captured independently; the write executes once both are held and the
+  // B channel is free.
+  logic        aw_full_q, w_full_q, bvalid_q;
+  logic [23:0] aw_addr_q;
+  logic [31:0] w_data_q, ctrl_q;
+  logic [3:0]  w_strb_q;
+  logic [1:0]  bresp_q;
+  logic [4:0]  param_we_q;
+  logic [1:0]  param_sel_q;
+  logic [16:0] param_addr_q;
+  logic [31:0] param_wdata_q;
+
+  logic    wr_go;
+  decode_t wr_dec;
+
+  assign s_axil_awready = !aw_full_q;
+  assign s_axil_wready  = !w_full_q;
+  assign s_axil_bvalid  = bvalid_q;
+  assign s_axil_bresp   = bresp_q;
+
+  assign wr_go  = aw_full_q && w_full_q && (!bvalid_q || s_axil_bready);
+  assign wr_dec = decode(aw_addr_q[23:2]);
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      aw_full_q  <= 1'b0;
+      w_full_q   <= 1'b0;
+      aw_addr_q  <= '0;
+      w_data_q   <= '0;
+      w_strb_q   <= '0;
+      bvalid_q   <= 1'b0;
+      bresp_q    <= RespOkay;
+      ctrl_q     <= '0;
+      param_we_q <= '0;
+    end else begin
+      param_we_q <= '0;
+      if (s_axil_awvalid && s_axil_awready) begin
+        aw_full_q <= 1'b1;
+        aw_addr_q <= s_axil_awaddr;
+      end
+      if (s_axil_wvalid && s_axil_wready) begin
+        w_full_q <= 1'b1;
+        w_data_q <= s_axil_wdata;
+        w_strb_q <= s_axil_wstrb;
+      end
+      if (s_axil_bvalid && s_axil_bready) bvalid_q <= 1'b0;
+      if (wr_go) begin
+        aw_full_q <= 1'b0;
+        w_full_q  <= 1'b0;
+        bvalid_q  <= 1'b1;
+        bresp_q   <= RespSlvErr;
+        if (wr_dec.kind == KindCsr && wr_dec.index[2:0] == CsrCtrl) begin
+          bresp_q <= RespOkay;
+          for (int b = 0; b < 4; b++) begin
+            if (w_strb_q[b]) ctrl_q[8*b +: 8] <= w_data_q[8*b +: 8];
+          end
+        end else if (wr_dec.kind == KindParam && w_strb_q == 4'hF) begin
+          bresp_q    <= RespOkay;
+          param_we_q <= 5'(1) << wr_dec.layer;
+        end
+      end
+    end
+  end
+
+  // Data path of the parameter port: no reset needed (qualified by param_we_q).
+  always_ff @(posedge clk_i) begin
+    if (wr_go) begin
+      param_sel_q   <= wr_dec.sel;
+      param_addr_q  <= wr_dec.index;
+      param_wdata_q <= w_data_q;
+    end
+  end
+
+  assign param_we_o    = param_we_q;
+  assign param_sel_o   = param_sel_q;
+  assign param_addr_o  = param_addr_q;
+  assign param_wdata_o = param_wdata_q;
+
+  // ------------------------------------------------------------------ read channel
+  logic        rvalid_q;
+  logic [31:0] rdata_q;
+  logic [1:0]  rresp_q;
+  decode_t     rd_dec;
+  logic [31:0] csr_rdata;
+
+  assign rd_dec = decode(s_axil_araddr[23:2]);
+
+  always_comb begin
+    unique case (rd_dec.index[2:0])
+      CsrId:         csr_rdata = IdValue;
+      CsrCtrl:       csr_rdata = ctrl_q;
+      CsrStatus:     csr_rdata = {31'd0, busy_i};
+      CsrImagesDone: csr_rdata = images_done_i;
+      CsrLastCycles: csr_rdata = last_cycles_i;
+      CsrCycleCount: csr_rdata = cycle_count_i;
+      default:       csr_rdata = '0;
+    endcase
+  end
+
+  assign s_axil_arready = !rvalid_q;
+  assign s_axil_rvalid  = rvalid_q;
+  assign s_axil_rdata   = rdata_q;
+  assign s_axil_rresp   = rresp_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      rvalid_q <= 1'b0;
+      rdata_q  <= '0;
+      rresp_q  <= RespOkay;
+    end else begin
+      if (s_axil_rvalid && s_axil_rready) rvalid_q <= 1'b0;
+      if (s_axil_arvalid && s_axil_arready) begin
+        rvalid_q <= 1'b1;
+        rdata_q  <= (rd_dec.kind == KindCsr) ? csr_rdata : 32'd0;
+        rresp_q  <= (rd_dec.kind == KindUnmapped) ? RespSlvErr : RespOkay;
+      end
+    end
+  end
+
+  // Protection bits carry no meaning here; byte offsets are ignored (word access); reads of
+  // parameter regions do not need the layer/select fields.
+  logic unused_bits;
+  assign unused_bits = ^{s_axil_awprot, s_axil_arprot, aw_addr_q[1:0], s_axil_araddr[1:0],
+                         rd_dec.layer, rd_dec.sel};
+
+endmodule

@@ -1,0 +1,223 @@
+// FashionLeNet int8 inference accelerator: top level.
+//
+//   s_axis pixels (8 bit, row-major, 784 per image, tlast on the last)
+//   -> conv1: conv3x3_relu_pool 1->6, 28x28, padding 1  -> pool1 stream 14x14x6
+//   -> conv2: conv3x3_relu_pool 6->16, 14x14, padding 0 -> pool2 stream 6x6x16
+//   -> fc_engine: fc1 (ReLU), fc2 (ReLU), fc3, argmax
+//   -> m_axis results (8 bit, 11 beats per image: class, fc3 codes 0..9, tlast on the last)
+//
+// Every link is a valid/ready stream, so consecutive images overlap in the pipeline.
+// s_axil: AXI4-Lite CSRs and parameter writes (address map in axil_regs.sv). Parameters may
+// also be preloaded from ParamDir (model/export.py .mem files). Parameter memories must only
+// be written while STATUS.busy is 0 (no image in flight).
+//
+// AXI4-Stream / AXI4-Lite ports keep their AMBA names behind the s_axis_/m_axis_/s_axil_
+// prefixes (documented style exception) so that cocotbext-axi binds by prefix.
+module fashion_lenet_accel #(
+  parameter int unsigned Lanes    = 8,   // fc_engine MACs (output neurons in parallel)
+  parameter string       ParamDir = ""   // preload folder; "" = load through AXI4-Lite
+) (
+  input  logic        clk_i,
+  input  logic        rst_ni,
+
+  // pixel stream
+  input  logic [7:0]  s_axis_tdata,
+  input  logic        s_axis_tvalid,
+  output logic        s_axis_tready,
+  input  logic        s_axis_tlast,
+
+  // result stream
+  output logic [7:0]  m_axis_tdata,
+  output logic        m_axis_tvalid,
+  input  logic        m_axis_tready,
+  output logic        m_axis_tlast,
+
+  // AXI4-Lite slave
+  input  logic [23:0] s_axil_awaddr,
+  input  logic [2:0]  s_axil_awprot,
+  input  logic        s_axil_awvalid,
+  output logic        s_axil_awready,
+  input  logic [31:0] s_axil_wdata,
+  input  logic [3:0]  s_axil_wstrb,
+  input  logic        s_axil_wvalid,
+  output logic        s_axil_wready,
+  output logic [1:0]  s_axil_bresp,
+  output logic        s_axil_bvalid,
+  input  logic        s_axil_bready,
+  input  logic [23:0] s_axil_araddr,
+  input  logic [2:0]  s_axil_arprot,
+  input  logic        s_axil_arvalid,
+  output logic        s_axil_arready,
+  output logic [31:0] s_axil_rdata,
+  output logic [1:0]  s_axil_rresp,
+  output logic        s_axil_rvalid,
+  input  logic        s_axil_rready
+);
+
+  localparam int unsigned Conv1Out = 6;
+  localparam int unsigned Conv2Out = 16;
+  localparam int unsigned Pool2Pix = 36;   // 6x6 pooled conv2 ofmap
+  localparam int unsigned Fc1Out   = 120;
+  localparam int unsigned Fc2Out   = 84;
+  localparam int unsigned Fc3Out   = 10;
+
+  // ------------------------------------------------------------ CSRs and parameter port
+  logic [4:0]  param_we;  // one per layer: conv1, conv2, fc1, fc2, fc3
+  logic [1:0]  param_sel;
+  logic [16:0] param_addr;
+  logic [31:0] param_wdata;
+  logic        busy, hold;
+  logic [31:0] images_done, last_cycles, cycle_count;
+
+  axil_regs #(
+    .Conv1In  (1),
+    .Conv1Out (Conv1Out),
+    .Conv2Out (Conv2Out),
+    .Fc1In    (Conv2Out * Pool2Pix),
+    .Fc1Out   (Fc1Out),
+    .Fc2Out   (Fc2Out),
+    .Fc3Out   (Fc3Out)
+  ) u_regs (
+    .clk_i,
+    .rst_ni,
+    .s_axil_awaddr,
+    .s_axil_awprot,
+    .s_axil_awvalid,
+    .s_axil_awready,
+    .s_axil_wdata,
+    .s_axil_wstrb,
+    .s_axil_wvalid,
+    .s_axil_wready,
+    .s_axil_bresp,
+    .s_axil_bvalid,
+    .s_axil_bready,
+    .s_axil_araddr,
+    .s_axil_arprot,
+    .s_axil_arvalid,
+    .s_axil_arready,
+    .s_axil_rdata,
+    .s_axil_rresp,
+    .s_axil_rvalid,
+    .s_axil_rready,
+    .param_we_o    (param_we),
+    .param_sel_o   (param_sel),
+    .param_addr_o  (param_addr),
+    .param_wdata_o (param_wdata),
+    .busy_i        (busy),
+    .images_done_i (images_done),
+    .last_cycles_i (last_cycles),
+    .cycle_count_i (cycle_count)
+  );
+
+  // fc_engine selects its layer with param_layer_i (0 fc1, 1 fc2, 2 fc3).
+  logic       fc_param_we;
+  logic [1:0] fc_param_layer;
+  assign fc_param_we    = |param_we[4:2];
+  assign fc_param_layer = param_we[3] ? 2'd1 : (param_we[4] ? 2'd2 : 2'd0);
+
+  // ------------------------------------------------------------ per-image timing
+  // The first pixel of an image waits (hold) while the timestamp FIFO is full.
+  logic in_tvalid, in_tready;
+  assign in_tvalid     = s_axis_tvalid && !hold;
+  assign s_axis_tready = in_tready && !hold;
+
+  perf_counters #(
+    .Depth (8)
+  ) u_perf (
+    .clk_i,
+    .rst_ni,
+    .in_fire_i     (s_axis_tvalid && s_axis_tready),
+    .in_last_i     (s_axis_tlast),
+    .out_fire_i    (m_axis_tvalid && m_axis_tready),
+    .out_last_i    (m_axis_tlast),
+    .hold_o        (hold),
+    .busy_o        (busy),
+    .images_done_o (images_done),
+    .last_cycles_o (last_cycles),
+    .cycle_count_o (cycle_count)
+  );
+
+  // ------------------------------------------------------------ data path
+  // Inter-stage streams, named <stage>_axis_* so test benches can monitor them by prefix.
+  logic [Conv1Out*8-1:0] pool1_axis_tdata;
+  logic                  pool1_axis_tvalid, pool1_axis_tready, pool1_axis_tlast;
+  logic [Conv2Out*8-1:0] pool2_axis_tdata;
+  logic                  pool2_axis_tvalid, pool2_axis_tready, pool2_axis_tlast;
+
+  conv3x3_relu_pool #(
+    .InChannels  (1),
+    .OutChannels (Conv1Out),
+    .Width       (28),
+    .Height      (28),
+    .Padding     (1),
+    .ParamDir    (ParamDir),
+    .LayerName   ("conv1")
+  ) u_conv1 (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata,
+    .s_axis_tvalid (in_tvalid),
+    .s_axis_tready (in_tready),
+    .s_axis_tlast,
+    .m_axis_tdata  (pool1_axis_tdata),
+    .m_axis_tvalid (pool1_axis_tvalid),
+    .m_axis_tready (pool1_axis_tready),
+    .m_axis_tlast  (pool1_axis_tlast),
+    .param_we_i    (param_we[0]),
+    .param_sel_i   (param_sel),
+    .param_addr_i  (param_addr),
+    .param_wdata_i (param_wdata)
+  );
+
+  conv3x3_relu_pool #(
+    .InChannels  (Conv1Out),
+    .OutChannels (Conv2Out),
+    .Width       (14),
+    .Height      (14),
+    .Padding     (0),
+    .ParamDir    (ParamDir),
+    .LayerName   ("conv2")
+  ) u_conv2 (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata  (pool1_axis_tdata),
+    .s_axis_tvalid (pool1_axis_tvalid),
+    .s_axis_tready (pool1_axis_tready),
+    .s_axis_tlast  (pool1_axis_tlast),
+    .m_axis_tdata  (pool2_axis_tdata),
+    .m_axis_tvalid (pool2_axis_tvalid),
+    .m_axis_tready (pool2_axis_tready),
+    .m_axis_tlast  (pool2_axis_tlast),
+    .param_we_i    (param_we[1]),
+    .param_sel_i   (param_sel),
+    .param_addr_i  (param_addr),
+    .param_wdata_i (param_wdata)
+  );
+
+  fc_engine #(
+    .Lanes      (Lanes),
+    .InChannels (Conv2Out),
+    .InPixels   (Pool2Pix),
+    .Fc1Out     (Fc1Out),
+    .Fc2Out     (Fc2Out),
+    .Fc3Out     (Fc3Out),
+    .ParamDir   (ParamDir)
+  ) u_fc (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata  (pool2_axis_tdata),
+    .s_axis_tvalid (pool2_axis_tvalid),
+    .s_axis_tready (pool2_axis_tready),
+    .s_axis_tlast  (pool2_axis_tlast),
+    .m_axis_tdata,
+    .m_axis_tvalid,
+    .m_axis_tready,
+    .m_axis_tlast,
+    .param_we_i    (fc_param_we),
+    .param_layer_i (fc_param_layer),
+    .param_sel_i   (param_sel),
+    .param_addr_i  (param_addr),
+    .param_wdata_i (param_wdata)
+  );
+
+endmodule

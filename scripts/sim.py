@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""`make sim`: real Fashion-MNIST test images through the RTL top, compared bit for bit with
+the integer reference (model.reference.forward).
+
+Settings (command-line options override the environment):
+  IMAGES  (--images)  number of test images, default 100
+  OFFSET  (--offset)  first test-set index, default 0
+  PARAMS  (--params)  export folder (manifest.json + .mem), default model/artifacts/export;
+                      PARAMS=random uses a fixed random parameter set (no trained model needed)
+  WAVES   (--waves)   1: dump an FST trace to sim_build/sim_waves/dump.fst (`make waves`
+                      opens it in GTKWave with tb/waves.gtkw)
+  LANES   (--lanes)   fc_engine MACs, default 8
+  -v                  show the whole simulator log
+
+Prints one line per image, ``image <idx> label <l> (<name>) predicted <p> rtl==ref <yes/no>``,
+then a summary (bit-exact matches, RTL accuracy against the labels, cycles per image).
+Exit status: 0 when every image matches the reference, 1 on any mismatch or simulation
+failure, 2 on bad settings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+WAVES_BUILD = "sim_waves"  # build folder of traced runs (the Makefile's `waves` target opens it)
+# simulator log lines worth showing live (per-image progress, failures, build errors)
+LIVE = re.compile(r"cocotb\.tb |FAIL|Error|error:|Traceback|mismatch")
+
+
+class LiveFilter(logging.Filter):
+    """Shows LIVE lines, and every line of a Python traceback (the assertion message of a
+    failing test spans many lines) until the cocotb results table."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_traceback = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "Traceback" in msg:
+            self.in_traceback = True
+        elif "*****" in msg:
+            self.in_traceback = False
+        return self.in_traceback or bool(LIVE.search(msg))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    env = os.environ
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=int(env.get("IMAGES", "100")))
+    ap.add_argument("--offset", type=int, default=int(env.get("OFFSET", "0")))
+    ap.add_argument("--params", default=env.get("PARAMS", str(REPO / "model" / "artifacts" / "export")))
+    ap.add_argument("--waves", type=int, nargs="?", const=1, choices=(0, 1),
+                    default=int(env.get("WAVES", "0") or 0))
+    ap.add_argument("--lanes", type=int, default=int(env.get("LANES", "8")))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.images < 1 or args.offset < 0 or args.offset + args.images > 10_000:
+        print(f"sim: images {args.offset}..{args.offset + args.images - 1} are outside the test set (0..9999)")
+        return 2
+    if args.params != "random":
+        params = Path(args.params).resolve()
+        if not (params / "manifest.json").is_file():
+            print(f"sim: no parameter export in {params} (manifest.json missing): run `make model`, "
+                  "or PARAMS=random for a random parameter set")
+            return 2
+        os.environ["PARAMS"] = str(params)
+    else:
+        os.environ["PARAMS"] = "random"
+    from tb import test_top
+    os.environ["PARAMS"] = str(test_top.resolve_params_dir())
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    if not args.verbose:
+        handler.addFilter(LiveFilter())
+    log = logging.getLogger("cocotb")  # cocotb-test logs the simulator's output here
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # cocotb-test also installs a root handler (basicConfig)
+
+    fd, name = tempfile.mkstemp(prefix="sim_results_", suffix=".json")
+    os.close(fd)
+    results_path = Path(name)
+    env = {"IMAGES": str(args.images), "OFFSET": str(args.offset), "RESULTS": str(results_path)}
+    print(f"sim: building/running fashion_lenet_accel (Lanes={args.lanes}), images "
+          f"{args.offset}..{args.offset + args.images - 1}, parameters {os.environ['PARAMS']}", flush=True)
+    sim_error = None
+    try:
+        test_top.run_top(args.lanes, testcase="test_images$", extra_env=env, waves=bool(args.waves),
+                         build_name=WAVES_BUILD if args.waves else None)
+    except SystemExit as exc:  # cocotb-test reports failed tests this way
+        sim_error = str(exc)
+
+    text = results_path.read_text() if results_path.is_file() else ""
+    results_path.unlink(missing_ok=True)
+    if not text:
+        print(f"sim: no results ({sim_error or 'simulation ended without writing them'})")
+        return 1
+    data = json.loads(text)
+    for r in data["images"]:
+        print(f"image {r['index']} label {r['label']} ({r['label_name']}) predicted {r['predicted']} "
+              f"rtl==ref {'yes' if r['match'] else 'no'}")
+    for r in data["images"]:
+        if not r["match"]:
+            diffs = ([f"class expected {r['ref_class']} actual {r['predicted']}"]
+                     if r["ref_class"] != r["predicted"] else [])
+            diffs += [f"fc3[{j}] expected {e} actual {a}"
+                      for j, (e, a) in enumerate(zip(r["ref_fc3"], r["fc3"])) if e != a]
+            if len(r["fc3"]) != len(r["ref_fc3"]):
+                diffs.append(f"{len(r['fc3']) + 1} result beats, expected {len(r['ref_fc3']) + 1}")
+            print(f"  image {r['index']} differs: " + ", ".join(diffs))
+    s = data["summary"]
+    n = s["images"]
+    if n < s["requested"]:
+        print(f"sim: only {n} of {s['requested']} images completed ({s['error']})")
+    if n == 0:
+        return 1
+    print(f"images: {n} (test set {s['offset']}..{s['offset'] + n - 1}), parameters {s['params']}")
+    print(f"bit-exact vs integer reference: {s['matches']}/{n}")
+    print(f"RTL accuracy vs labels: {s['correct']}/{n} = {100.0 * s['correct'] / n:.2f}%")
+    lat = s["mean_latency_cycles"]
+    if lat is not None:
+        thr = s["mean_interval_cycles"]
+        print(f"cycles per image: throughput {f'{thr:.0f}' if thr is not None else 'n/a (1 image)'} "
+              "(back to back, between results); "
+              f"latency {s['first_latency_cycles']} with an empty pipeline, {lat:.0f} mean over the batch "
+              "(LAST_CYCLES: first pixel accepted -> last result beat, incl. queueing)")
+    if args.waves:
+        from tb.runner import SIM_BUILD
+        fst = SIM_BUILD / WAVES_BUILD / "dump.fst"
+        if fst.is_file():
+            print(f"waves: {fst}  (make waves, or: gtkwave {fst} tb/waves.gtkw)")
+    if sim_error or s["matches"] != n or n < s["requested"]:
+        print(f"sim: FAILED ({n - s['matches']} mismatching images{'; ' + sim_error if sim_error else ''})")
+        return 1
+    print("sim: PASSED")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""cocotb tests + pytest runner for ``axil_regs`` (AXI4-Lite CSR block and parameter decoder).
+
+The parameter write port is monitored every cycle; each test compares the captured writes
+(layer, select, element index, data) with the writes the address map of
+``model.export.LAYER_BASE``/``REGION_OFFSET`` implies.
+"""
+from __future__ import annotations
+
+import logging
+import random
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
+
+from model.export import LAYER_BASE, REGION_OFFSET
+from model.reference import LAYERS
+
+ID_VALUE = 0x464C4E54
+CSR = {"ID": 0x000, "CTRL": 0x004, "STATUS": 0x008, "IMAGES_DONE": 0x00C,
+       "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014}
+SEL = {"weight": 0, "bias": 1, "requant": 2, "zp": 3}
+# element counts per layer and region (FashionLeNet shapes)
+WEIGHTS = {"conv1": 6 * 1 * 9, "conv2": 16 * 6 * 9, "fc1": 120 * 576, "fc2": 84 * 120, "fc3": 10 * 84}
+COUT = {"conv1": 6, "conv2": 16, "fc1": 120, "fc2": 84, "fc3": 10}
+
+
+def region_size(layer: str, region: str) -> int:
+    return {"weight": WEIGHTS[layer], "bias": COUT[layer], "requant": COUT[layer], "zp": 1}[region]
+
+
+def param_address(layer: str, region: str, index: int) -> int:
+    return LAYER_BASE[layer] + REGION_OFFSET[region] + 4 * index
+
+
+class TB:
+    def __init__(self, dut):
+        self.dut = dut
+        self.log = logging.getLogger("cocotb.tb")
+        self.log.setLevel(logging.INFO)
+        cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk_i, dut.rst_ni,
+                                  reset_active_level=False)
+        self.axil.write_if.log.setLevel(logging.WARNING)
+        self.axil.read_if.log.setLevel(logging.WARNING)
+        self.writes: list[tuple[str, int, int, int]] = []  # (layer, sel, index, data)
+        dut.busy_i.value = 0
+        dut.images_done_i.value = 0
+        dut.last_cycles_i.value = 0
+        dut.cycle_count_i.value = 0
+        cocotb.start_soon(self._param_monitor())
+
+    async def _param_monitor(self):
+        while True:
+            await RisingEdge(self.dut.clk_i)
+            we = int(self.dut.param_we_o.value)
+            if we:
+                assert we & (we - 1) == 0, f"param_we_o=0b{we:05b} is not one-hot"
+                self.writes.append((LAYERS[we.bit_length() - 1], int(self.dut.param_sel_o.value),
+                                    int(self.dut.param_addr_o.value), int(self.dut.param_wdata_o.value)))
+
+    async def reset(self):
+        self.dut.rst_ni.value = 0
+        await ClockCycles(self.dut.clk_i, 3)
+        self.dut.rst_ni.value = 1
+        await ClockCycles(self.dut.clk_i, 2)
+
+    async def write(self, addr: int, value: int, nbytes: int = 4) -> AxiResp:
+        resp = await with_timeout(self.axil.write(addr, value.to_bytes(4, "little")[:nbytes]), 10, "us")
+        return resp.resp
+
+    async def read(self, addr: int) -> tuple[int, AxiResp]:
+        resp = await with_timeout(self.axil.read(addr, 4), 10, "us")
+        return int.from_bytes(resp.data, "little"), resp.resp
+
+    async def settle(self):
+        await ClockCycles(self.dut.clk_i, 3)
+
+
+@cocotb.test()
+async def test_csr(dut):
+    """ID/CTRL/status CSRs read back; read-only CSRs and unmapped writes get SLVERR."""
+    tb = TB(dut)
+    await tb.reset()
+    val, resp = await tb.read(CSR["ID"])
+    assert (val, resp) == (ID_VALUE, AxiResp.OKAY), f"ID read 0x{val:08x} resp {resp}"
+
+    # CTRL is a scratch register with byte strobes
+    assert await tb.write(CSR["CTRL"], 0xDEADBEEF) == AxiResp.OKAY
+    assert (await tb.read(CSR["CTRL"]))[0] == 0xDEADBEEF
+    assert await tb.write(CSR["CTRL"] + 1, 0x55, nbytes=1) == AxiResp.OKAY  # byte lane 1
+    assert (await tb.read(CSR["CTRL"]))[0] == 0xDEAD55EF
+
+    # status inputs are visible
+    dut.busy_i.value = 1
+    dut.images_done_i.value = 0x12345678
+    dut.last_cycles_i.value = 0x0BADF00D
+    dut.cycle_count_i.value = 0xCAFEBABE
+    await tb.settle()
+    for name, exp in (("STATUS", 1), ("IMAGES_DONE", 0x12345678), ("LAST_CYCLES", 0x0BADF00D),
+                      ("CYCLE_COUNT", 0xCAFEBABE)):
+        val, resp = await tb.read(CSR[name])
+        assert (val, resp) == (exp, AxiResp.OKAY), f"{name}: read 0x{val:08x} ({resp}), expected 0x{exp:08x}"
+
+    # writes to read-only CSRs and to unmapped addresses: SLVERR, no effect
+    for addr in (CSR["ID"], CSR["STATUS"], CSR["CYCLE_COUNT"], 0x018, 0x01C, 0x100, 0x0FFFFC,
+                 0x600000, 0xFFFFFC):
+        assert await tb.write(addr, 0xFFFFFFFF) == AxiResp.SLVERR, f"write 0x{addr:06x}: no SLVERR"
+    assert (await tb.read(CSR["ID"]))[0] == ID_VALUE
+    assert (await tb.read(CSR["CTRL"]))[0] == 0xDEAD55EF
+    # unmapped reads: SLVERR and 0; parameter reads: OKAY and 0
+    for addr in (0x018, 0x600000, 0xF00000):
+        assert await tb.read(addr) == (0, AxiResp.SLVERR), f"read 0x{addr:06x}"
+    assert await tb.read(param_address("fc1", "weight", 5)) == (0, AxiResp.OKAY)
+    await tb.settle()
+    assert tb.writes == [], f"unexpected parameter writes {tb.writes}"
+
+
+@cocotb.test()
+async def test_param_decode(dut):
+    """Every region's first and last element decode; the element past the end gets SLVERR."""
+    tb = TB(dut)
+    await tb.reset()
+    rng = random.Random(cocotb.RANDOM_SEED)
+    expected = []
+    for layer in LAYERS:
+        for region in REGION_OFFSET:
+            n = region_size(layer, region)
+            for index in sorted({0, n // 2, n - 1}):
+                data = rng.getrandbits(32)
+                assert await tb.write(param_address(layer, region, index), data) == AxiResp.OKAY, \
+                    f"{layer} {region}[{index}]: write refused"
+                expected.append((layer, SEL[region], index, data))
+            assert await tb.write(param_address(layer, region, n), 1) == AxiResp.SLVERR, \
+                f"{layer} {region}[{n}] (one past the end): no SLVERR"
+        # partial strobes are refused for parameters
+        assert await tb.write(param_address(layer, "weight", 0), 0x12, nbytes=1) == AxiResp.SLVERR
+    await tb.settle()
+    assert tb.writes == expected, "parameter writes differ:\n" + "\n".join(
+        f"  #{i}: expected {e} actual {a}" for i, (e, a) in enumerate(zip(expected, tb.writes)) if e != a
+    ) + f"\n  counts: expected {len(expected)} actual {len(tb.writes)}"
+
+
+@cocotb.test()
+async def test_param_stream(dut):
+    """Many pipelined random writes (legal and unmapped) with B-channel backpressure."""
+    tb = TB(dut)
+    await tb.reset()
+    rng = random.Random(cocotb.RANDOM_SEED + 1)
+    tb.axil.write_if.b_channel.set_pause_generator(iter(lambda: rng.random() < 0.3, None))
+    expected, tasks = [], []
+    for _ in range(400):
+        layer = rng.choice(LAYERS)
+        region = rng.choice(list(REGION_OFFSET))
+        n = region_size(layer, region)
+        legal = rng.random() < 0.85
+        index = rng.randrange(n) if legal else n + rng.randrange(64)
+        data = rng.getrandbits(32)
+        addr = param_address(layer, region, index)
+        tasks.append((legal, addr, cocotb.start_soon(tb.axil.write(addr, data.to_bytes(4, "little")))))
+        if legal:
+            expected.append((layer, SEL[region], index, data))
+    for i, (legal, addr, task) in enumerate(tasks):
+        resp = (await with_timeout(task, 100, "us")).resp
+        exp = AxiResp.OKAY if legal else AxiResp.SLVERR
+        assert resp == exp, f"write #{i} at 0x{addr:06x}: resp {resp}, expected {exp}"
+    await tb.settle()
+    assert tb.writes == expected, f"{len(tb.writes)} writes captured, {len(expected)} expected; first diff " + str(
+        next(((i, e, a) for i, (e, a) in enumerate(zip(expected, tb.writes)) if e != a), None))
+
+
+# ------------------------------------------------------------------ pytest runner
+
+def test_axil_regs():
+    from tb.runner import hdl_sources, run_sim
+
+    run_sim("axil_regs", hdl_sources("top/axil_regs.sv"), module="tb.test_axil_regs")
+
+
+if __name__ == "__main__":
+    pytest.main([__file__, "-q"])
