@@ -70,7 +70,9 @@ def write_params(params: dict[str, LayerParams], out_dir: Path | str, extra: dic
             "weight_layout": "[Cout][Cin][ky][kx]" if p.weight.dim() == 4 else "[Out][In]",
             "weight_dtype": "int8", "weight_zero_point": 0,
             "bias_dtype": "int32", "padding": p.padding, "relu": p.relu,
-            "zp_in": p.zp_in, "zp_out": p.zp_out, "scale_out": p.scale_out,
+            "zp_in": p.zp_in, "zp_out": p.zp_out,
+            "scale_in": p.scale_in, "scale_out": p.scale_out, "weight_scales": p.weight_scales,
+            "requant_scale": "float32 (weight_scale * scale_in) * (1 / scale_out) = m24 * 2**-shift",
             "m24": p.m24.tolist(), "shift": p.shift.tolist(),
             "axi_base": {k: base + off for k, off in REGION_OFFSET.items()},
         }

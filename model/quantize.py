@@ -89,8 +89,11 @@ def quantize(model: FashionLeNet, calib_images: torch.Tensor) -> torch.nn.Module
 
 def load_quantized(path: Path | str) -> torch.nn.Module:
     """Rebuild a quantized FashionLeNet from :func:`save_quantized`'s state_dict."""
+    import warnings
     m = prepare_model(FashionLeNet())
-    q = tq.convert(m, inplace=False)
+    with warnings.catch_warnings():  # observers are empty: the state_dict sets every qparam
+        warnings.filterwarnings("ignore", message="must run observer")
+        q = tq.convert(m, inplace=False)
     q.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return q
 
@@ -137,7 +140,7 @@ def integer_params(q: torch.nn.Module) -> dict[str, LayerParams]:
             name=name, weight=w.int_repr().to(torch.int64), bias_q=bias_q,
             m24=torch.tensor(m24, dtype=torch.int64), shift=torch.tensor(shift, dtype=torch.int64),
             zp_in=zp_in, zp_out=int(mod.zero_point), relu=RELU[name], padding=PADDING[name],
-            scale_out=s_out,
+            scale_out=s_out, scale_in=s_in, weight_scales=w_scales.tolist(),
         )
     return params
 

@@ -149,6 +149,8 @@ class LayerParams:
     weight: int64 ``[Cout, Cin, 3, 3]`` or ``[Out, In]``, int8 range; zero point 0.
     bias_q, m24, shift: int64 ``[Cout]``.
     zp_in, zp_out: 0..255. relu: fused ReLU. padding: conv only.
+    scale_in, scale_out, weight_scales: the float scales they came from (information only:
+    the integer arithmetic never reads them).
     """
     name: str
     weight: torch.Tensor
@@ -160,6 +162,8 @@ class LayerParams:
     relu: bool
     padding: int = 0
     scale_out: float = field(default=0.0, compare=False)
+    scale_in: float = field(default=0.0, compare=False)
+    weight_scales: list = field(default_factory=list, compare=False)
 
     def requantize(self, acc: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
         shape = [1] * acc.dim()
@@ -259,6 +263,7 @@ def load_params(export_dir: Path | str, verify: bool = True) -> dict[str, LayerP
             name=name, weight=w.reshape(shape), bias_q=b, m24=rq & 0xFFFFFF, shift=rq >> 24,
             zp_in=int(zp[0] & 0xFF), zp_out=int(zp[0] >> 8), relu=bool(meta["relu"]),
             padding=int(meta.get("padding", 0)), scale_out=float(meta["scale_out"]),
+            scale_in=float(meta.get("scale_in", 0.0)), weight_scales=list(meta.get("weight_scales", [])),
         )
     return params
 

@@ -112,8 +112,9 @@ def main(argv=None) -> int:
         return 1
     data = json.loads(text)
     for r in data["images"]:
+        torch_match = {None: "n/a", True: "yes", False: "no"}[r.get("torch_match")]
         print(f"image {r['index']} label {r['label']} ({r['label_name']}) predicted {r['predicted']} "
-              f"rtl==ref {'yes' if r['match'] else 'no'}")
+              f"rtl==ref {'yes' if r['match'] else 'no'} rtl==torch {torch_match}")
     for r in data["images"]:
         if not r["match"]:
             diffs = ([f"class expected {r['ref_class']} actual {r['predicted']}"]
@@ -131,6 +132,9 @@ def main(argv=None) -> int:
         return 1
     print(f"images: {n} (test set {s['offset']}..{s['offset'] + n - 1}), parameters {s['params']}")
     print(f"bit-exact vs integer reference: {s['matches']}/{n}")
+    tm = s.get("torch_matches")
+    print(f"bit-exact vs torch quantized model (qnnpack): "
+          f"{f'{tm}/{n}' if tm is not None else 'n/a (no quantized_state_dict.pt in PARAMS)'}")
     print(f"RTL accuracy vs labels: {s['correct']}/{n} = {100.0 * s['correct'] / n:.2f}%")
     lat = s["mean_latency_cycles"]
     if lat is not None:
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
         fst = SIM_BUILD / WAVES_BUILD / "dump.fst"
         if fst.is_file():
             print(f"waves: {fst}  (make waves, or: gtkwave {fst} tb/waves.gtkw)")
-    if sim_error or s["matches"] != n or n < s["requested"]:
+    if sim_error or s["matches"] != n or n < s["requested"] or tm not in (None, n):
         print(f"sim: FAILED ({n - s['matches']} mismatching images{'; ' + sim_error if sim_error else ''})")
         return 1
     print("sim: PASSED")

@@ -147,6 +147,16 @@ def load_test_images(offset: int, count: int):
 
 # ------------------------------------------------------------------ comparison
 
+def torch_quantized_outputs(params_dir: Path, images: torch.Tensor) -> dict | None:
+    """fc3 codes and class of PyTorch's quantized model (qnnpack) when the parameter folder
+    holds one (``quantized_state_dict.pt``, written by model.quantize); else None."""
+    qpath = Path(params_dir) / "quantized_state_dict.pt"
+    if not qpath.is_file():
+        return None
+    from model.quantize import load_quantized, torch_layer_outputs
+    return torch_layer_outputs(load_quantized(qpath), images)
+
+
 def compare_results(ref: dict, frames: list[list[int]], offset: int) -> list[str]:
     """Messages for every image whose result beats differ from the reference."""
     errors = []
@@ -337,18 +347,23 @@ async def test_images(dut):
     images, labels, classes = load_test_images(offset, count)
     tb.log.info("images %d..%d from %s", offset, offset + count - 1, tb.params_dir)
     ref = forward(tb.params, images)
+    torch_ref = torch_quantized_outputs(tb.params_dir, images)
     results = []
 
     def record(n, beats, rec):
         rtl_cls = beats[0] if beats else -1
         exp = [int(ref["class"][n])] + ref["fc3"][n].tolist()
+        torch_match = None
+        if torch_ref is not None:
+            torch_match = beats == [int(torch_ref["class"][n])] + torch_ref["fc3"][n].tolist()
         lab = int(labels[n])
         results.append({"index": offset + n, "label": lab, "label_name": classes[lab],
                         "predicted": rtl_cls, "ref_class": exp[0], "match": beats == exp,
-                        "fc3": beats[1:], "ref_fc3": exp[1:],
+                        "torch_match": torch_match, "fc3": beats[1:], "ref_fc3": exp[1:],
                         "latency_cycles": rec["latency"], "interval_cycles": rec["interval"]})
-        tb.log.info("image %d label %d (%s) predicted %d rtl==ref %s (LAST_CYCLES %s)", offset + n, lab,
-                    classes[lab], rtl_cls, "yes" if beats == exp else "no", rec["latency"])
+        tb.log.info("image %d label %d (%s) predicted %d rtl==ref %s rtl==torch %s (LAST_CYCLES %s)",
+                    offset + n, lab, classes[lab], rtl_cls, "yes" if beats == exp else "no",
+                    {None: "n/a", True: "yes", False: "no"}[torch_match], rec["latency"])
 
     def summarize(error: str | None = None) -> dict:
         """Summary over the images received so far; written to $RESULTS for scripts/sim.py."""
@@ -356,6 +371,7 @@ async def test_images(dut):
         summary = {"images": len(results), "requested": count, "offset": offset,
                    "params": str(tb.params_dir), "error": error,
                    "matches": sum(r["match"] for r in results),
+                   "torch_matches": None if torch_ref is None else sum(bool(r["torch_match"]) for r in results),
                    "correct": sum(r["predicted"] == r["label"] for r in results),
                    "first_latency_cycles": results[0]["latency_cycles"] if results else None,
                    "mean_latency_cycles": sum(lat) / len(lat) if lat else None,
@@ -389,6 +405,10 @@ async def test_images(dut):
             ("\n  ".join(stage_errors[:12]) if stage_errors else "all stages and outputs match on the rerun")
             + f"\n(replay one image: COCOTB_TEST_FILTER=test_stages STAGE_OFFSET={offset + bad} "
               "STAGE_IMAGES=1 pytest tb/test_top.py)")
+    if torch_ref is not None:
+        # the chain's other end: PyTorch's own quantized kernels (qnnpack)
+        torch_errors = compare_results(torch_ref, frames, offset)
+        assert not torch_errors, "RTL differs from torch's quantized model:\n" + fail_report(torch_errors)
     assert done == count, f"IMAGES_DONE {done}, expected {count}"
     assert status & 1 == 0, "STATUS.busy still set after the last result"
     assert all(r["latency_cycles"] is not None for r in results), \
