@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -48,10 +49,12 @@ def _prepare_from_debian(raw: Path) -> bool:
         dst = raw / name
         if dst.is_file():
             continue
-        tmp = dst.with_suffix(".tmp")
-        with gzip.open(DEBIAN_DIR / f"{name}.gz", "rb") as src, open(tmp, "wb") as out:
+        # a private temporary file and an atomic rename: parallel test workers may race here
+        fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{name}.")
+        with gzip.open(DEBIAN_DIR / f"{name}.gz", "rb") as src, os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(src, out)
-        tmp.replace(dst)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dst)
     return True
 
 

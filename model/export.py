@@ -20,8 +20,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
-
 from model.reference import LAYERS, LayerParams
 
 # AXI4-Lite byte addresses (32-bit words, one element per word)
@@ -29,21 +27,41 @@ LAYER_BASE = {name: (i + 1) << 20 for i, name in enumerate(LAYERS)}
 REGION_OFFSET = {"weight": 0x00000, "bias": 0x80000, "requant": 0xC0000, "zp": 0xF0000}
 
 
-def _hex_lines(values: torch.Tensor, width_bits: int) -> str:
-    mask = (1 << width_bits) - 1
-    digits = width_bits // 4
-    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values.flatten().tolist())
+REGIONS = ("weight", "bias", "requant", "zp")  # index = the blocks' param_sel_i code
+
+
+def param_words(p: LayerParams) -> dict[str, list[int]]:
+    """The 32-bit words of every parameter memory of one layer, by region (``REGIONS``).
+
+    These are what the ``.mem`` files hold (one word per line, narrower regions use the
+    low bits), what the blocks' parameter ports take (``param_sel_i`` = region index,
+    ``param_addr_i`` = list index) and what AXI4-Lite writes carry (:func:`axil_writes`):
+    weight ``w & 0xFF`` (int8 two's complement), bias ``b & 0xFFFFFFFF``, requant
+    ``shift << 24 | m24``, zp one word ``zp_out << 8 | zp_in``.
+    """
+    return {
+        "weight": [int(w) & 0xFF for w in p.weight.flatten().tolist()],
+        "bias": [int(b) & 0xFFFFFFFF for b in p.bias_q.tolist()],
+        "requant": [(int(s) << 24) | int(m) for s, m in zip(p.shift.tolist(), p.m24.tolist())],
+        "zp": [(p.zp_out << 8) | p.zp_in],
+    }
+
+
+def axil_writes(p: LayerParams) -> list[tuple[int, int]]:
+    """``(byte address, data)`` of every AXI4-Lite write that loads layer ``p``."""
+    base = LAYER_BASE[p.name]
+    return [(base + REGION_OFFSET[region] + 4 * i, word)
+            for region, words in param_words(p).items() for i, word in enumerate(words)]
+
+
+MEM_DIGITS = {"weight": 2, "bias": 8, "requant": 8, "zp": 4}
 
 
 def write_layer(p: LayerParams, out_dir: Path) -> dict[str, str]:
     """Write the four ``.mem`` files of one layer; returns ``{file name: sha256}``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        f"{p.name}_weight.mem": _hex_lines(p.weight, 8),
-        f"{p.name}_bias.mem": _hex_lines(p.bias_q, 32),
-        f"{p.name}_requant.mem": _hex_lines((p.shift << 24) | p.m24, 32),
-        f"{p.name}_zp.mem": _hex_lines(torch.tensor([(p.zp_out << 8) | p.zp_in]), 16),
-    }
+    files = {f"{p.name}_{region}.mem": "".join(f"{w:0{MEM_DIGITS[region]}x}\n" for w in words)
+             for region, words in param_words(p).items()}
     digests = {}
     for fname, text in files.items():
         (out_dir / fname).write_text(text)

@@ -80,9 +80,12 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
     compile_args = ["-Wno-fatal", "--x-initial", "0"]  # lint is clean: make lint (-Wall)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     env.setdefault("PYTHONPATH", str(REPO))
-    # Large designs get a split build with precompiled headers, but the wheel's verilated.mk
-    # leaves CFG_CXXFLAGS_PCH_I empty (GCC needs -include); MAKEFLAGS variables override it.
-    env["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+    # Two settings of the wheel's verilated.mk need overriding (MAKEFLAGS variables act as
+    # command-line ones): PYTHON3 = python (a machine may only have python3: the includer then
+    # writes an empty Vtop__ALL.cpp and the link fails), and an empty CFG_CXXFLAGS_PCH_I
+    # (GCC needs -include for the precompiled headers of split builds of large designs).
+    env["MAKEFLAGS"] = (f"{os.environ.get('MAKEFLAGS', '')} PYTHON3={sys.executable} "
+                        "CFG_CXXFLAGS_PCH_I=-include").strip()
     if seed is None and os.environ.get("SEED"):
         seed = int(os.environ["SEED"])
     # cocotb-test lets os.environ override extra_env: apply ours for the run, then restore.

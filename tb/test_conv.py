@@ -22,6 +22,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
+from model.export import REGIONS, param_words
 from model.reference import LayerParams, conv3x3_acc, maxpool2x2, random_layer_params, read_mem
 from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
 
@@ -159,10 +160,8 @@ class TB:
 
     async def write_params(self, p: LayerParams):
         """Every element through the parameter port (sel 0 weight, 1 bias, 2 requant, 3 zp)."""
-        words = [(0, i, int(w) & 0xFF) for i, w in enumerate(p.weight.flatten().tolist())]
-        words += [(1, i, int(b) & 0xFFFFFFFF) for i, b in enumerate(p.bias_q.tolist())]
-        words += [(2, i, (int(s) << 24) | int(m)) for i, (s, m) in enumerate(zip(p.shift.tolist(), p.m24.tolist()))]
-        words += [(3, 0, (p.zp_out << 8) | p.zp_in)]
+        words = [(REGIONS.index(region), i, w) for region, ws in param_words(p).items()
+                 for i, w in enumerate(ws)]
         dut = self.dut
         for sel, addr, data in words:
             await RisingEdge(dut.clk_i)

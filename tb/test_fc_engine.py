@@ -37,6 +37,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
+from model.export import REGIONS, param_words
 from model.reference import (LayerParams, argmax_first, forward, linear_acc, load_params,
                              random_layer_params)
 
@@ -175,17 +176,14 @@ class TB:
         """Write layer ``k``'s memories through the parameter port (weights in a shuffled
         address order when ``rng`` is given: the port must decode o*In + i by address)."""
         dut = self.dut
-        w = [v & 0xFF for v in p.weight.flatten().tolist()]
+        words = param_words(p)
+        w = words["weight"]
         order = list(range(len(w)))
         if rng is not None:
             rng.shuffle(order)
-        regions = [
-            (1, list(enumerate(v & 0xFFFFFFFF for v in p.bias_q.tolist()))),
-            (2, list(enumerate(((p.shift << 24) | p.m24).tolist()))),
-            (3, [(0, (p.zp_out << 8) | p.zp_in)]),
-        ]
+        regions = [(REGIONS.index(r), list(enumerate(words[r]))) for r in ("bias", "requant", "zp")]
         if weights:
-            regions.insert(0, (0, [(a, w[a]) for a in order]))
+            regions.insert(0, (REGIONS.index("weight"), [(a, w[a]) for a in order]))
         dut.param_layer_i.value = k
         dut.param_we_i.value = 1
         for sel, writes in regions:

@@ -42,7 +42,7 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 
-from model.export import LAYER_BASE, REGION_OFFSET, write_params
+from model.export import LAYER_BASE, REGION_OFFSET, axil_writes, write_params
 from model.reference import LAYERS, LayerParams, forward, load_params, random_layer_params
 
 CLOCK_NS = 10
@@ -109,19 +109,6 @@ def resolve_params_dir() -> Path:
     if (DEFAULT_PARAMS / "manifest.json").is_file():
         return DEFAULT_PARAMS.resolve()
     return random_params_dir()
-
-
-def param_writes(p: LayerParams) -> list[tuple[int, int]]:
-    """(byte address, data) of every AXI4-Lite write that loads layer ``p``."""
-    base = LAYER_BASE[p.name]
-    writes = [(base + REGION_OFFSET["weight"] + 4 * i, int(w) & 0xFF)
-              for i, w in enumerate(p.weight.flatten().tolist())]
-    writes += [(base + REGION_OFFSET["bias"] + 4 * i, int(b) & 0xFFFFFFFF)
-               for i, b in enumerate(p.bias_q.tolist())]
-    writes += [(base + REGION_OFFSET["requant"] + 4 * i, (int(s) << 24) | int(m))
-               for i, (s, m) in enumerate(zip(p.shift.tolist(), p.m24.tolist()))]
-    writes.append((base + REGION_OFFSET["zp"], (p.zp_out << 8) | p.zp_in))
-    return writes
 
 
 @functools.lru_cache(maxsize=None)
@@ -258,7 +245,7 @@ class TB:
     async def load_layer(self, p: LayerParams):
         """Write every parameter of layer ``p`` through AXI4-Lite (pipelined), check OKAY."""
         tasks = [(addr, cocotb.start_soon(self.axil.write(addr, data.to_bytes(4, "little"))))
-                 for addr, data in param_writes(p)]
+                 for addr, data in axil_writes(p)]
         for addr, task in tasks:
             resp = (await with_timeout(task, 1000, "us")).resp
             assert resp == AxiResp.OKAY, f"{p.name}: parameter write at 0x{addr:06x} answered {resp}"
@@ -525,7 +512,7 @@ async def test_axil_params(dut):
     layers = ("conv1", "conv2", "fc3")
     params = random_network(gen, base=tb.params, layers=layers)
     tb.log.info("seed %d: loading random %s through AXI4-Lite (%d writes)", seed, "/".join(layers),
-                sum(len(param_writes(params[n])) for n in layers))
+                sum(len(axil_writes(params[n])) for n in layers))
     for name in layers:
         await tb.load_layer(params[name])
     try:
