@@ -201,6 +201,54 @@ class StreamProbe:
         self._task.cancel()
 
 
+class FcProbe:
+    """Records every requantized neuron inside ``fc_engine`` (white box: its requant output
+    ``rq_out_valid``/``rq_out``, neuron ``rq_tag``, running layer ``layer_q``)."""
+
+    LAYERS = ("fc1", "fc2", "fc3")
+
+    def __init__(self, dut):
+        fc = dut.u_fc
+        self.clk, self.valid, self.layer, self.tag, self.data = (
+            dut.clk_i, fc.rq_out_valid, fc.layer_q, fc.rq_tag, fc.rq_out)
+        self.outputs: dict[str, list[tuple[int, int]]] = {name: [] for name in self.LAYERS}
+        self._task = cocotb.start_soon(self._run())
+
+    async def _run(self):
+        while True:
+            await RisingEdge(self.clk)
+            if int(self.valid.value):
+                self.outputs[self.LAYERS[int(self.layer.value)]].append(
+                    (int(self.tag.value), int(self.data.value)))
+
+    def stop(self):
+        self._task.cancel()
+
+    def compare(self, ref: dict, count: int, offset: int, first_bad: dict, max_msgs: int = 8) -> list[str]:
+        """Messages for every fc neuron that differs from ``ref`` (``forward`` output)."""
+        errors = []
+        for layer in self.LAYERS:
+            n_out = ref[layer].shape[1]
+            recs = self.outputs[layer]
+            if len(recs) != count * n_out:
+                errors.append(f"layer {layer}: {len(recs)} neurons for {count} images, expected {n_out} each")
+                continue
+            for n in range(count):
+                tag = f"image {n} (test set index {offset + n}) layer {layer}"
+                got = dict(recs[n * n_out:(n + 1) * n_out])
+                if sorted(got) != list(range(n_out)):
+                    errors.append(f"{tag}: neurons {sorted(got)[:5]}... instead of 0..{n_out - 1} once each")
+                    first_bad.setdefault(n, layer)
+                    continue
+                bad = [(j, int(ref[layer][n][j]), got[j]) for j in range(n_out) if got[j] != ref[layer][n][j]]
+                if bad:
+                    first_bad.setdefault(n, layer)
+                errors += [f"{tag} neuron {j}: expected {e} actual {a} (diff {a - e:+d})" for j, e, a in bad[:max_msgs]]
+                if len(bad) > max_msgs:
+                    errors.append(f"{tag}: ... {len(bad) - max_msgs} more mismatches")
+        return errors
+
+
 class TB:
     """Clock, reset, AXI4-Stream source/sink and AXI4-Lite master around the top."""
 
@@ -468,8 +516,9 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int) -> list[
         except AttributeError as exc:
             raise AssertionError(f"stream {inst or 'top'}.{prefix}_t* for {layer} not found: {exc}") from exc
         probes[layer] = StreamProbe(tb.dut.clk_i, sig["data"], sig["valid"], sig["ready"])
+    fc_probe = FcProbe(tb.dut)
     frames, _ = await tb.run_images(images, read_csrs=False)
-    for p in probes.values():
+    for p in (*probes.values(), fc_probe):
         p.stop()
     ref = forward(params, images)
     errors, first_bad = [], {}
@@ -483,6 +532,7 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int) -> list[
             if msgs:
                 first_bad.setdefault(n, layer)
             errors += msgs
+    errors += fc_probe.compare(ref, len(images), offset, first_bad)
     out_errors = compare_results(ref, frames, offset)
     if first_bad:  # the first differing stage localizes the fault
         errors.insert(0, "first differing stage: " + ", ".join(
@@ -492,7 +542,8 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int) -> list[
 
 @cocotb.test()
 async def test_stages(dut):
-    """Intermediate feature maps (conv1, pool1, conv2, pool2) of a few images vs the reference."""
+    """Every intermediate layer (conv1, pool1, conv2, pool2, fc1, fc2, fc3) of a few images vs
+    the reference: a mismatch names its layer, channel/neuron and position."""
     tb = TB(dut)
     await tb.reset()
     offset = int(os.environ.get("STAGE_OFFSET", os.environ.get("OFFSET", "0")))
