@@ -109,12 +109,10 @@ async def random_frames(dut, idle: bool, backpressure: bool):
     await run_frames(tb, frames)
 
 
+@cocotb.skipif((CHANNELS, HEIGHT, WIDTH) != (1, 30, 30), reason="real images need a 1-channel 30x30 build")
 @cocotb.test()
 async def real_image_padded(dut):
     """Real Fashion-MNIST test images, zero-padded like conv1 (only for a 1-channel 30x30 build)."""
-    if (CHANNELS, HEIGHT, WIDTH) != (1, 30, 30):
-        cocotb.log.info("skipped: needs CHANNELS=1, 30x30")
-        return
     from model.data import load_images
     images, _ = load_images(train=False, offset=0, count=3)
     frames = [torch.nn.functional.pad(img.to(torch.int64)[None], (1, 1, 1, 1), value=zp)
