@@ -8,7 +8,6 @@ Window beat layout: byte ``(ky*3 + kx)*Channels + c`` = pixel (row+ky, col+kx), 
 """
 from __future__ import annotations
 
-import itertools
 import os
 import random
 

@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tb.checks import RESULT_BEATS, compare_results, fail_report  # noqa: E402
+
 _T_IMPORT = time.time()  # wall-clock profile of a shard's simulator process (summary.json)
 TOPLEVEL = "regress_harness"
 HARNESS = REPO / "tb" / "hdl" / "regress_harness.sv"
@@ -52,7 +54,6 @@ PIXELS = 784
 FIELDS = 17  # index, class, fc3[0..9], in_first, in_last, out_last, LAST_CYCLES, beats
 BUDGET_CYCLES_PER_IMAGE = 50_000  # ~12.4k needed back to back; must match the harness default
 BUDGET_FILL_CYCLES = 100_000
-MAX_MSGS = 40
 
 
 # ------------------------------------------------------------------ cocotb side
@@ -71,23 +72,6 @@ def parse_results(path: Path) -> list[list[int]]:
     if not path.is_file():
         return []
     return [[int(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()]
-
-
-def compare(records: list[list[int]], expected: dict, offset: int, source: str) -> list[str]:
-    """Mismatch messages (image index, output, expected, actual) of ``records`` vs ``expected``
-    (``forward``-like dict with ``class`` [N] and ``fc3`` [N, 10])."""
-    errors = []
-    exp_cls = expected["class"].tolist()
-    exp_fc3 = expected["fc3"].tolist()
-    for rec in records:
-        n = rec[0]
-        tag = f"image {offset + n} (shard image {n})"
-        if rec[1] != exp_cls[n]:
-            errors.append(f"{tag}: output class expected {exp_cls[n]} actual {rec[1]} ({source})")
-        for j, (e, a) in enumerate(zip(exp_fc3[n], rec[2:12])):
-            if e != a:
-                errors.append(f"{tag}: output fc3[{j}] expected {e} actual {a} (diff {a - e:+d}) ({source})")
-    return errors
 
 
 def check_records(records: list[list[int]], count: int, offset: int) -> list[str]:
@@ -136,8 +120,8 @@ def compute_expected(out: dict, images_file: Path, count: int, params_dir: Path)
         steps = {}
         import torch
         torch.set_num_threads(1)  # shards run side by side on the cores
-        from model.quantize import load_quantized, torch_layer_outputs
         from model.reference import forward, load_params
+        from tb.checks import torch_quantized_outputs
         steps["import"] = time.perf_counter() - t0
         images, labels = read_images_file(images_file, count)
         params = load_params(params_dir)
@@ -149,17 +133,11 @@ def compute_expected(out: dict, images_file: Path, count: int, params_dir: Path)
             ref["fc3"].append(res["fc3"])
         out["ref"] = {k: torch.cat(v) for k, v in ref.items()}
         steps["forward"] = time.perf_counter() - t0 - sum(steps.values())
-        qpath = params_dir / "quantized_state_dict.pt"
-        out["torch"] = torch_layer_outputs(load_quantized(qpath), images) if qpath.is_file() else None
+        out["torch"] = torch_quantized_outputs(params_dir, images)
         steps["torch"] = time.perf_counter() - t0 - sum(steps.values())
         out["labels"], out["steps"], out["wall_s"] = labels, steps, time.perf_counter() - t0
     except Exception as exc:  # re-raised by the test
         out["error"] = exc
-
-
-def report(errors: list[str], what: str) -> str:
-    more = f"\n  ... {len(errors) - MAX_MSGS} more" if len(errors) > MAX_MSGS else ""
-    return f"{len(errors)} mismatches {what}:\n  " + "\n  ".join(errors[:MAX_MSGS]) + more
 
 
 @cocotb.test()
@@ -201,8 +179,9 @@ async def test_regress(dut):
              ref_wall, join_wall, {k: round(v, 2) for k, v in expected["steps"].items()})
 
     errors = check_records(records, count, offset)
-    ref_errors = compare(records, ref, offset, "vs model.reference.forward")
-    torch_errors = compare(records, torch_ref, offset, "vs torch quantized") if torch_ref is not None else []
+    frames = [rec[1:1 + RESULT_BEATS] for rec in records]  # class, fc3[0..9]
+    ref_errors = compare_results(ref, frames, offset)
+    torch_errors = compare_results(torch_ref, frames, offset) if torch_ref is not None else []
     correct = sum(rec[1] == int(labels[rec[0]]) for rec in records if rec[0] < count)
     latencies = [rec[15] - rec[12] for rec in records]
     intervals = [b[14] - a[14] for a, b in zip(records, records[1:])]
@@ -226,9 +205,9 @@ async def test_regress(dut):
         Path(os.environ["REGRESS_SUMMARY"]).write_text(json.dumps(summary, indent=1))
 
     assert not timed_out, f"harness watchdog: {len(records)} of {count} images after {cycles} cycles"
-    assert not errors, report(errors, "in the result stream")
-    assert not ref_errors, report(ref_errors, "RTL vs integer reference")
-    assert not torch_errors, report(torch_errors, "RTL vs torch quantized model")
+    assert not errors, fail_report(errors, "in the result stream")
+    assert not ref_errors, fail_report(ref_errors, "RTL vs integer reference")
+    assert not torch_errors, fail_report(torch_errors, "RTL vs torch's quantized model")
 
 
 # ------------------------------------------------------------------ pytest runner

@@ -43,13 +43,13 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
                            AxiStreamSink, AxiStreamSource)
 
 from model.export import LAYER_BASE, REGION_OFFSET, axil_writes, write_params
+from tb.checks import compare_results, fail_report, torch_quantized_outputs
 from model.reference import LAYERS, LayerParams, forward, load_params, random_layer_params
 
 CLOCK_NS = 10
 ID_VALUE = 0x464C4E54
 CSR = {"ID": 0x000, "CTRL": 0x004, "STATUS": 0x008, "IMAGES_DONE": 0x00C,
        "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014}
-RESULT_BEATS = 11  # class, fc3[0..9]
 FRAME_TIMEOUT_US = 2000  # per result frame (an image needs ~0.2 ms at 100 MHz)
 # FashionLeNet layer shapes: weight shape, ReLU, padding
 SHAPES = {"conv1": ((6, 1, 3, 3), True, 1), "conv2": ((16, 6, 3, 3), True, 0),
@@ -133,34 +133,6 @@ def load_test_images(offset: int, count: int):
 
 
 # ------------------------------------------------------------------ comparison
-
-def torch_quantized_outputs(params_dir: Path, images: torch.Tensor) -> dict | None:
-    """fc3 codes and class of PyTorch's quantized model (qnnpack) when the parameter folder
-    holds one (``quantized_state_dict.pt``, written by model.quantize); else None."""
-    qpath = Path(params_dir) / "quantized_state_dict.pt"
-    if not qpath.is_file():
-        return None
-    from model.quantize import load_quantized, torch_layer_outputs
-    return torch_layer_outputs(load_quantized(qpath), images)
-
-
-def compare_results(ref: dict, frames: list[list[int]], offset: int) -> list[str]:
-    """Messages for every image whose result beats differ from the reference."""
-    errors = []
-    for n, beats in enumerate(frames):
-        tag = f"image {n} (test set index {offset + n})"
-        exp_fc3 = ref["fc3"][n].tolist()
-        exp_cls = int(ref["class"][n])
-        if len(beats) != RESULT_BEATS:
-            errors.append(f"{tag}: {len(beats)} result beats, expected {RESULT_BEATS} (tlast misplaced)")
-            continue
-        if beats[0] != exp_cls:
-            errors.append(f"{tag}: layer argmax class expected {exp_cls} actual {beats[0]}")
-        for j, (e, a) in enumerate(zip(exp_fc3, beats[1:])):
-            if e != a:
-                errors.append(f"{tag}: layer fc3 neuron {j} expected {e} actual {a} (diff {a - e:+d})")
-    return errors
-
 
 def compare_stage(layer: str, ref: torch.Tensor, beats: list[int], image: int, offset: int,
                   max_msgs: int = 8) -> list[str]:
@@ -341,12 +313,6 @@ def check_frames(tb: TB, params, images, frames, offset) -> list[str]:
     return compare_results(ref, frames, offset)
 
 
-def fail_report(errors: list[str], max_msgs: int = 40) -> str:
-    head = errors[:max_msgs]
-    more = f"\n  ... {len(errors) - max_msgs} more" if len(errors) > max_msgs else ""
-    return f"{len(errors)} mismatches vs model.reference.forward:\n  " + "\n  ".join(head) + more
-
-
 # ------------------------------------------------------------------ tests
 
 @cocotb.test()
@@ -443,7 +409,7 @@ async def test_images(dut):
     if torch_ref is not None:
         # the chain's other end: PyTorch's own quantized kernels (qnnpack)
         torch_errors = compare_results(torch_ref, frames, offset)
-        assert not torch_errors, "RTL differs from torch's quantized model:\n" + fail_report(torch_errors)
+        assert not torch_errors, fail_report(torch_errors, "vs torch's quantized model")
     assert done == count, f"IMAGES_DONE {done}, expected {count}"
     assert status & 1 == 0, "STATUS.busy still set after the last result"
     assert all(r["latency_cycles"] is not None for r in results), \
