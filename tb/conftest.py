@@ -27,15 +27,18 @@ def pytest_terminal_summary(terminalreporter):
     tr = terminalreporter
     tr.section("RTL regression (tb/test_regress.py)")
     for s in rows:
+        torch_txt = "no torch model" if s.get("torch_matches") is None else f"{s.get('torch_matches')} == torch"
         tr.write_line(
-            f"images {s['offset']}..{s['offset'] + s['count'] - 1}: {s.get('completed')} done, "
-            f"{s.get('ref_matches')} == reference, {s.get('torch_matches')} == torch, "
+            f"images {s['offset']}..{s['offset'] + s['count'] - 1} ({s.get('params', 'trained')} parameters): "
+            f"{s.get('completed')} done, {s.get('ref_matches')} == reference, {torch_txt}, "
             f"{s.get('label_correct')} correct; {s.get('images_per_s')} images/s, "
             f"{s.get('cycles_per_s')} cycles/s, {s.get('sim_wall_s')} s simulation")
     n = sum(s.get("completed") or 0 for s in rows)
+    trained = [s for s in rows if s.get("params", "trained") == "trained"]
+    n_trained = sum(s.get("completed") or 0 for s in trained)
     wall = time.time() - _SESSION_START
     tr.write_line(
         f"total: {n} images, {sum(s.get('ref_matches') or 0 for s in rows)} bit-exact vs reference, "
-        f"{sum(s.get('torch_matches') or 0 for s in rows)} vs torch, "
-        f"{100.0 * sum(s.get('label_correct') or 0 for s in rows) / max(n, 1):.2f}% vs labels; "
-        f"pytest session wall time {wall:.0f} s (all its tests, builds included)")
+        f"{sum(s.get('torch_matches') or 0 for s in rows)} vs torch; trained parameters: "
+        f"{100.0 * sum(s.get('label_correct') or 0 for s in trained) / max(n_trained, 1):.2f}% of "
+        f"{n_trained} vs labels; pytest session wall time {wall:.0f} s (all its tests, builds included)")

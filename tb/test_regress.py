@@ -5,7 +5,17 @@
 backpressure), per-image cycle stamps and the results file (``+RESULTS_FILE``). The cocotb test
 below only waits for the harness's ``done`` (one value-change callback for the whole run), then
 compares every image's class and 10 fc3 codes with ``model.reference.forward`` and with PyTorch's
-quantized model.
+quantized model, samples the functional coverage (tb/fcov.py) and writes per-image results.
+
+Per shard folder (``sim_build/regress_runs/<shard>``): ``checked.csv`` (index, label,
+prediction, ref_prediction, torch_prediction, match_ref, match_torch, latency_cycles,
+interval_cycles, params), ``summary.json``, ``fcov.yml`` + ``fcov_events.json``, the harness's
+``results.txt`` and ``sim.log``. ``scripts/regress_report.py`` turns them into ``reports/``.
+
+Failure localization: when a shard's outputs differ, the first failing images are re-run
+through the top bench with per-layer monitors and an FST trace (:mod:`tb.localize`); the
+failure message names the first differing layer, channel and position with expected and
+actual values, the waveform, and the command that reproduces it.
 
 pytest side: the harness is built ONCE with ``cocotb_tools.runner`` (Verilator, --timing) into
 ``sim_build/regress_<key>`` under a file lock (pytest-xdist workers share it), then every shard
@@ -18,6 +28,8 @@ Environment (pytest side):
     IDLE_PCT / BP_PCT  stall percentages when stalls are on (default 30 / 30)
     SEED     LFSR seed (default: random, printed)   PARAMS  export folder (default model/artifacts/export)
     FULL_SHARDS  shards of the slow 10,000-image run (default 2)
+    STRESS_IMAGES  images of the stress shard (default 20)
+    LOCALIZE  failing images re-run with stage monitors + waves (default 1; 0: none)
     REGRESS_PUBLIC=1  build with cocotb's --public-flat-rw (every signal visible, slower)
 
 Run: ``pytest tb/test_regress.py -n 2 --dist load`` (``--dist load``: the shards of this one file
@@ -51,7 +63,12 @@ TOPLEVEL = "regress_harness"
 HARNESS = REPO / "tb" / "hdl" / "regress_harness.sv"
 CLOCK_NS = 10
 PIXELS = 784
-FIELDS = 17  # index, class, fc3[0..9], in_first, in_last, out_last, LAST_CYCLES, beats
+# record: index, class, fc3[0..9], in_first, in_last, out_last, LAST_CYCLES, beats, in_gaps,
+# out_stalls, then per layer (conv1, conv2, fc1, fc2, fc3): sat_low, sat_high, big, tie
+FIELDS = 19 + 5 * 4
+F_IN_FIRST, F_IN_LAST, F_OUT_LAST, F_LAST_CYCLES, F_BEATS, F_GAPS, F_STALLS, F_EVENTS = range(12, 20)
+CSV_HEADER = ("index,label,prediction,ref_prediction,torch_prediction,match_ref,match_torch,"
+              "latency_cycles,interval_cycles,params")
 BUDGET_CYCLES_PER_IMAGE = 50_000  # ~12.4k needed back to back; must match the harness default
 BUDGET_FILL_CYCLES = 100_000
 
@@ -85,7 +102,7 @@ def check_records(records: list[list[int]], count: int, offset: int) -> list[str
         if len(rec) != FIELDS:
             errors.append(f"{tag}: malformed record {rec}")
             continue
-        idx, in_first, in_last, out_last, last_cycles, beats = rec[0], *rec[12:17]
+        idx, in_first, in_last, out_last, last_cycles, beats = rec[0], *rec[F_IN_FIRST:F_GAPS]
         if idx != k:
             errors.append(f"{tag}: record index {idx}, expected {k}")
         if beats != 11:
@@ -140,6 +157,50 @@ def compute_expected(out: dict, images_file: Path, count: int, params_dir: Path)
         out["error"] = exc
 
 
+def _expected_beats(res: dict | None, k: int) -> list[int] | None:
+    return None if res is None else [int(res["class"][k])] + [int(v) for v in res["fc3"][k].tolist()]
+
+
+def write_outputs(records: list[list[int]], ref: dict, torch_ref: dict | None, labels, offset: int,
+                  out_dir: Path, params_label: str) -> list[int]:
+    """``checked.csv`` + functional coverage (``fcov.yml``, ``fcov_events.json``) of a shard.
+
+    Returns:
+        test-set indices of the images whose result beats differ from the reference or torch.
+    """
+    from tb import fcov
+    rows, bad, images = [CSV_HEADER], [], []
+    prev = None
+    for rec in records:
+        k = rec[0]
+        if not 0 <= k < len(labels):
+            continue
+        beats = rec[1:1 + RESULT_BEATS]
+        exp_ref, exp_torch = _expected_beats(ref, k), _expected_beats(torch_ref, k)
+        m_ref = beats == exp_ref
+        m_torch = None if exp_torch is None else beats == exp_torch
+        if not m_ref or m_torch is False:
+            bad.append(offset + k)
+        interval = "" if prev is None else rec[F_OUT_LAST] - prev[F_OUT_LAST]
+        rows.append(f"{offset + k},{int(labels[k])},{beats[0]},{exp_ref[0]},"
+                    f"{'' if exp_torch is None else exp_torch[0]},{int(m_ref)},"
+                    f"{'' if m_torch is None else int(m_torch)},"
+                    f"{rec[F_OUT_LAST] - rec[F_IN_FIRST]},{interval},{params_label}")
+        ev = rec[F_EVENTS:]
+        img = {"label": int(labels[k]), "prediction": beats[0],
+               "back_to_back": prev is not None and rec[F_IN_FIRST] == prev[F_IN_LAST] + 1,
+               "input_gaps": rec[F_GAPS], "output_stalls": rec[F_STALLS],
+               "events": {layer: {e: ev[4 * i + j] for j, e in enumerate(fcov.EVENTS)}
+                          for i, layer in enumerate(fcov.LAYERS)}}
+        fcov.sample(img)
+        images.append(img)
+        prev = rec
+    (out_dir / "checked.csv").write_text("\n".join(rows) + "\n")
+    fcov.export(out_dir / "fcov.yml")
+    (out_dir / "fcov_events.json").write_text(json.dumps(fcov.event_totals(images), indent=1))
+    return bad
+
+
 @cocotb.test()
 async def test_regress(dut):
     """Wait for the harness's ``done``; then every image's class + fc3 codes vs reference and torch."""
@@ -179,18 +240,29 @@ async def test_regress(dut):
              ref_wall, join_wall, {k: round(v, 2) for k, v in expected["steps"].items()})
 
     errors = check_records(records, count, offset)
+    param_errors = int(dut.param_errors.value)
+    if param_errors:
+        errors.append(f"{param_errors} parameter writes (+PARAM_WRITES) not answered OKAY")
+    # every requant unit saw exactly its beats of every image (keeps the coverage per image honest)
+    per_layer = [int(dut.rq_images[i].value) for i in range(5)]
+    if not timed_out and per_layer != [len(records)] * 5:
+        errors.append(f"requant monitors counted images {per_layer} in conv1, conv2, fc1, fc2, fc3; "
+                      f"expected {len(records)} each")
+    bad_images = write_outputs(records, ref, torch_ref, labels, offset, results_path.parent,
+                               os.environ.get("REGRESS_LABEL", "trained"))
     frames = [rec[1:1 + RESULT_BEATS] for rec in records]  # class, fc3[0..9]
     ref_errors = compare_results(ref, frames, offset)
     torch_errors = compare_results(torch_ref, frames, offset) if torch_ref is not None else []
     correct = sum(rec[1] == int(labels[rec[0]]) for rec in records if rec[0] < count)
-    latencies = [rec[15] - rec[12] for rec in records]
-    intervals = [b[14] - a[14] for a, b in zip(records, records[1:])]
+    latencies = [rec[F_OUT_LAST] - rec[F_IN_FIRST] for rec in records]
+    intervals = [b[F_OUT_LAST] - a[F_OUT_LAST] for a, b in zip(records, records[1:])]
     summary = {
         "offset": offset, "count": count, "completed": len(records), "watchdog": timed_out,
         "cycles": cycles, "sim_wall_s": round(sim_wall, 3), "ref_wall_s": round(ref_wall, 3),
         "ref_wait_after_done_s": round(join_wall, 3),
         "images_per_s": round(len(records) / sim_wall, 2) if sim_wall else None,
         "cycles_per_s": round(cycles / sim_wall) if sim_wall else None,
+        "params": os.environ.get("REGRESS_LABEL", "trained"), "mismatched_images": bad_images[:100],
         "ref_matches": len(records) - len({e.split(":")[0] for e in ref_errors}),
         "torch_matches": None if torch_ref is None else len(records) - len({e.split(":")[0] for e in torch_errors}),
         "label_correct": correct,
@@ -213,7 +285,14 @@ async def test_regress(dut):
 # ------------------------------------------------------------------ pytest runner
 
 def _sources() -> list[Path]:
-    return sorted((REPO / "hdl").rglob("*.sv")) + [HARNESS]
+    return sorted((REPO / "hdl").rglob("*.sv")) + [REPO / "tb" / "hdl" / "requant_monitor.sv", HARNESS]
+
+
+def _coverage_hooks():
+    """tb.runner's Verilator code-coverage hooks when COVERAGE=1 (else None)."""
+    from tb import runner
+    enabled = getattr(runner, "coverage_enabled", None)
+    return runner if enabled is not None and enabled() else None
 
 
 def _params_dir() -> Path:
@@ -228,6 +307,9 @@ def _build_config(params_dir: Path) -> dict:
     # marks done/cycles/timeout/images_out/tlast_errors public itself.
     opt = os.environ.get("REGRESS_OPT", "-O2")  # C++ optimization (the wheel's default is -Os)
     args = ["--timing", "--x-initial", "0", "-Wno-fatal"] + ([] if public else ["--no-public-flat-rw"])
+    cov = _coverage_hooks()
+    if cov is not None:
+        args += cov.coverage_build_args()
     return {"toplevel": TOPLEVEL, "params": {"Lanes": 8, "ParamDir": f'"{params_dir}"'},
             "args": args, "timescale": ["1ns", "1ps"], "opt": opt}
 
@@ -282,34 +364,79 @@ def write_images_file(path: Path, offset: int, count: int) -> None:
     path.with_suffix(".labels").write_text(" ".join(str(v) for v in labels.tolist()) + "\n")
 
 
-def run_shard(name: str, offset: int, count: int, stalls: bool) -> dict:
-    """Run ``count`` images from ``offset`` on the shared build in ``sim_build/<name>``."""
+class RegressionFailure(AssertionError):
+    """A shard failed; ``localized`` holds the :func:`tb.localize.localize` reports."""
+
+    def __init__(self, message: str, localized: list[dict], summary: dict):
+        super().__init__(message)
+        self.localized, self.summary = localized, summary
+
+
+def write_writes_file(path: Path, writes: list[tuple[int, int]]) -> None:
+    """AXI4-Lite writes for the harness (+PARAM_WRITES) and tb/test_top.py (PARAM_WRITES):
+    one 64-bit hex word ``address << 32 | data`` per line."""
+    path.write_text("".join(f"{(a << 32) | (d & 0xFFFFFFFF):016x}\n" for a, d in writes))
+
+
+def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path | None = None,
+              writes: list[tuple[int, int]] | None = None, label: str = "trained",
+              runs_dir: str = "regress_runs") -> dict:
+    """Run ``count`` test images from ``offset`` on the shared harness build in
+    ``sim_build/<runs_dir>/<name>``.
+
+    Args:
+        params_dir: export folder the expected values are computed with (default ``$PARAMS``).
+        writes: AXI4-Lite ``(address, data)`` writes the harness applies before the first
+            image (a whole parameter set, or a deliberate fault), or None.
+        label: ``params`` column of checked.csv (``trained`` counts for accuracy figures).
+
+    Returns:
+        the shard's summary dict.
+
+    Raises:
+        RegressionFailure: the shard failed; its message carries the localization of the first
+            ``$LOCALIZE`` (default 1) failing images.
+    """
     from cocotb_tools.runner import get_runner
     from tb.runner import SIM_BUILD
 
     build_dir = build_harness()
-    test_dir = (SIM_BUILD / "regress_runs" / name).resolve()
+    params_dir = Path(params_dir).resolve() if params_dir else _params_dir()
+    test_dir = (SIM_BUILD / runs_dir / name).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
     images_file, results_file, summary_file = (test_dir / f for f in ("images.hex", "results.txt", "summary.json"))
-    for f in (results_file, summary_file):
+    writes_file = test_dir / "param_writes.hex" if writes else None
+    for f in (results_file, summary_file, test_dir / "checked.csv", test_dir / "fcov.yml"):
         f.unlink(missing_ok=True)
     write_images_file(images_file, offset, count)
+    if writes:
+        write_writes_file(writes_file, writes)
     seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1, 1 << 31)
     idle, bp = (int(os.environ.get("IDLE_PCT", "30")), int(os.environ.get("BP_PCT", "30"))) if stalls else (0, 0)
-    print(f"{name}: images {offset}..{offset + count - 1}, idle {idle}%, backpressure {bp}%, "
+    print(f"{name}: images {offset}..{offset + count - 1}, parameters {label} ({params_dir}"
+          f"{f', {len(writes)} AXI4-Lite writes' if writes else ''}), idle {idle}%, backpressure {bp}%, "
           f"seed {seed} (replay: SEED={seed})")
     plusargs = [f"+IMAGES_FILE={images_file}", f"+NUM_IMAGES={count}", f"+RESULTS_FILE={results_file}",
                 f"+SEED={seed}", f"+IDLE_PCT={idle}", f"+BP_PCT={bp}",
-                f"+MAX_CYCLES={count * BUDGET_CYCLES_PER_IMAGE + BUDGET_FILL_CYCLES}"]
+                f"+MAX_CYCLES={count * BUDGET_CYCLES_PER_IMAGE + BUDGET_FILL_CYCLES + 4 * len(writes or [])}"]
+    if writes:
+        plusargs += [f"+PARAM_WRITES={writes_file}", f"+NUM_WRITES={len(writes)}"]
+    cov = _coverage_hooks()
+    if cov is not None:
+        plusargs += cov.coverage_plusargs(f"regress_{runs_dir}_{name}")
     env = {"REGRESS_OFFSET": str(offset), "REGRESS_COUNT": str(count),
            "REGRESS_RESULTS": str(results_file), "REGRESS_IMAGES": str(images_file), "REGRESS_SUMMARY": str(summary_file),
-           "REGRESS_PARAMS": str(_params_dir()), "OMP_NUM_THREADS": "1"}
+           "REGRESS_PARAMS": str(params_dir), "REGRESS_LABEL": label, "OMP_NUM_THREADS": "1"}
     env.update({k: os.environ[k] for k in ("PYTHONPROFILEIMPORTTIME",) if k in os.environ})
     t0, t_start = time.perf_counter(), time.time()
-    get_runner("verilator").test(
-        test_module="tb.test_regress", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
-        build_dir=build_dir, test_dir=test_dir,
-        plusargs=plusargs, extra_env=env, seed=seed, log_file=test_dir / "sim.log")
+    failed = None
+    try:
+        get_runner("verilator").test(
+            test_module="tb.test_regress", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+            build_dir=build_dir, test_dir=test_dir,
+            plusargs=plusargs, extra_env=env, seed=seed, log_file=test_dir / "sim.log")
+    except SystemExit as exc:  # cocotb_tools.runner exits when a cocotb test failed
+        failed = exc
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     summary["process_wall_s"] = round(time.perf_counter() - t0, 2)
     if "t_import" in summary:  # where the simulator process spent its wall time
@@ -322,7 +449,31 @@ def run_shard(name: str, offset: int, count: int, stalls: bool) -> dict:
             "end_to_exit": round(t_start + summary["process_wall_s"] - summary["t_end"], 2)}
     summary_file.write_text(json.dumps(summary, indent=1))
     print(f"{name}: {json.dumps(summary)}")
+    if failed is not None:
+        raise _failure(name, test_dir, summary, params_dir, writes_file, seed)
     return summary
+
+
+def _failure(name: str, test_dir: Path, summary: dict, params_dir: Path, writes_file: Path | None,
+             seed: int) -> RegressionFailure:
+    """Localize the first failing images and build the failure."""
+    from tb.localize import format_report, localize
+    bad = summary.get("mismatched_images") or []
+    lines = [f"{name}: regression shard failed (log: {test_dir / 'sim.log'}; replay the shard with SEED={seed})"]
+    if not summary:
+        lines.append("no summary written: the simulation ended before the checks (see the log)")
+    elif bad:
+        lines.append(f"{len(bad)} image(s) differ, first: {bad[:10]}")
+    else:
+        lines.append("no image's results differ: a stream/harness check failed (see the log)")
+    localized = []
+    for index in bad[:int(os.environ.get("LOCALIZE", "1"))]:
+        print(f"{name}: localizing image {index} (top bench, stage monitors, FST)")
+        rep = localize(index, params_dir, writes_file, test_dir / f"localize_{index}")
+        localized.append(rep)
+        lines.append(format_report(rep))
+    (test_dir / "localized.json").write_text(json.dumps(localized, indent=1))
+    return RegressionFailure("\n".join(lines), localized, summary)
 
 
 def _shard_ranges(total_offset: int, total: int, shards: int) -> list[tuple[int, int]]:
@@ -335,6 +486,34 @@ def _stalls(shard: int) -> bool:
     return shard % 2 == 1 if mode is None else mode == "1"
 
 
+def stress_params_dir() -> Path:
+    """A parameter set that drives every requant corner in every layer: the fixed random
+    network of tb/test_top.py (seed 1) with channel 0's bias at +2^25 (|acc + bias| >= 2^24,
+    clamped high), channel 1's at -2^25 (clamped low), and channel 2 an exact rounding tie on
+    every output (zero weights, bias 1, scale m24 / 2^shift = 2^23 / 2^24: y = 0.5 -> 0 half
+    to even, 1 half away). Written to ``sim_build/stress_export`` (no torch model for it)."""
+    import torch
+    from model.export import write_params
+    from tb.runner import SIM_BUILD
+    from tb.test_top import random_network
+    out = (SIM_BUILD / "stress_export").resolve()
+    params = random_network(torch.Generator().manual_seed(1))
+    for p in params.values():
+        p.bias_q[0], p.bias_q[1] = 1 << 25, -(1 << 25)
+        p.weight[2] = 0
+        p.bias_q[2], p.m24[2], p.shift[2] = 1, 1 << 23, 24
+    write_params(params, out, extra={"note": "stress parameters (tb/test_regress.py), not a trained model"})
+    return out
+
+
+def stress_writes(params_dir: Path) -> list[tuple[int, int]]:
+    """Every AXI4-Lite write that loads the parameter set in ``params_dir``."""
+    from model.export import axil_writes
+    from model.reference import LAYERS, load_params
+    params = load_params(params_dir)
+    return [w for name in LAYERS for w in axil_writes(params[name])]
+
+
 SHARDS = int(os.environ.get("SHARDS", "2"))
 FULL_SHARDS = int(os.environ.get("FULL_SHARDS", "2"))
 
@@ -345,6 +524,48 @@ def test_regress_shard(shard):
     per_shard = int(os.environ.get("IMAGES", "50"))
     offset = int(os.environ.get("OFFSET", "0")) + shard * per_shard
     run_shard(f"shard{shard}_{offset}_{per_shard}", offset, per_shard, _stalls(shard))
+
+
+def test_regress_stress():
+    """$STRESS_IMAGES (default 20) real images through a stress parameter set loaded entirely over
+    AXI4-Lite by the harness (~82k writes): saturation, |x| >= 2^24 and ties in every layer."""
+    count = int(os.environ.get("STRESS_IMAGES", "20"))
+    params_dir = stress_params_dir()
+    run_shard(f"stress_{count}", 200, count, stalls=True, params_dir=params_dir,
+              writes=stress_writes(params_dir), label="stress")
+
+
+# conv2 weight [5][2][1][1] of the trained export, sign flipped: a fault in conv2, channel 5
+FAULT_LAYER, FAULT_CHANNEL, FAULT_INDEX = "conv2", 5, ((5 * 6 + 2) * 3 + 1) * 3 + 1
+
+
+def test_fault_localized():
+    """Fault injection: one conv2 weight corrupted over AXI4-Lite in the harness. The shard must
+    fail, and its localization must name conv2, channel 5, with a waveform and a command."""
+    from model.export import LAYER_BASE, REGION_OFFSET
+    from model.reference import load_params
+    params_dir = _params_dir()
+    w = int(load_params(params_dir)[FAULT_LAYER].weight.flatten()[FAULT_INDEX])
+    bad = (127 if w < 0 else -128) & 0xFF  # the far end of the int8 range
+    addr = LAYER_BASE[FAULT_LAYER] + REGION_OFFSET["weight"] + 4 * FAULT_INDEX
+    print(f"fault: {FAULT_LAYER} weight {FAULT_INDEX} (channel {FAULT_CHANNEL}) {w} -> {bad - 256 if bad > 127 else bad}"
+          f" at 0x{addr:06x}")
+    with pytest.raises(RegressionFailure) as info:
+        run_shard("fault", 0, 2, stalls=False, params_dir=params_dir, writes=[(addr, bad)],
+                  label="fault", runs_dir="fault_runs")
+    print(info.value)
+    fail = info.value
+    assert fail.summary.get("mismatched_images"), f"no image reported as differing: {fail}"
+    assert fail.localized, f"no localization ran: {fail}"
+    rep = fail.localized[0]
+    first = rep["first"]
+    assert first is not None, f"localization found no difference: {rep['summary']}"
+    assert (first["layer"], first.get("channel")) == (FAULT_LAYER, FAULT_CHANNEL), \
+        f"localization names {first}, the fault is in {FAULT_LAYER} channel {FAULT_CHANNEL}"
+    assert first["expected"] != first["actual"]
+    assert rep["fst"] and Path(rep["fst"]).stat().st_size > 10_000, f"no waveform: {rep}"
+    assert f"--image {rep['image']}" in rep["command"] and "param_writes.hex" in rep["command"]
+    assert str(FAULT_LAYER) in str(fail) and "reproduce:" in str(fail)
 
 
 @pytest.mark.slow

@@ -16,7 +16,11 @@ Tests (cocotb runs them in this order in one simulation):
   of every image equals the first-pixel -> last-result distance seen by the test bench, and
   STATUS.busy is set mid-image.
 * ``test_stages``: a few images with the inter-stage streams monitored (conv1 and conv2 before
-  pooling, pool1, pool2); a mismatch names image, layer, channel, row, column.
+  pooling, pool1, pool2) and the fc requant output; a mismatch names image, layer, channel,
+  row, column. ``$PARAM_WRITES`` (optional): AXI4-Lite writes applied first (one 64-bit hex
+  word ``address << 32 | data`` per line, the regression harness's format);
+  ``$STAGE_REPORT`` (optional): JSON file receiving the first difference of every failing
+  image (used by tb/localize.py).
 * ``test_axil_params``: conv1, conv2 and fc3 entirely overwritten through AXI4-Lite with
   seeded random parameters (``model.reference.random_layer_params``), then images checked
   against the reference of the modified set; the preloaded values are restored after.
@@ -135,14 +139,25 @@ def load_test_images(offset: int, count: int):
 # ------------------------------------------------------------------ comparison
 
 def compare_stage(layer: str, ref: torch.Tensor, beats: list[int], image: int, offset: int,
-                  max_msgs: int = 8) -> list[str]:
-    """Compare the beats of one image on an inter-stage stream with reference ``[C, H, W]``."""
+                  max_msgs: int = 8, first: dict | None = None) -> list[str]:
+    """Compare the beats of one image on an inter-stage stream with reference ``[C, H, W]``.
+
+    ``first`` (optional) receives the earliest differing element in stream order (row, column,
+    then channel): ``layer``, ``channel``, ``row``, ``col``, ``expected``, ``actual``.
+    """
     c, h, w = ref.shape
     tag = f"image {image} (test set index {offset + image}) layer {layer}"
     if len(beats) != h * w:
+        if first is not None:
+            first.update(layer=layer, detail=f"{len(beats)} beats, expected {h * w}")
         return [f"{tag}: {len(beats)} beats, expected {h * w}"]
     got = torch.tensor([[(b >> (8 * ch)) & 0xFF for ch in range(c)] for b in beats],
                        dtype=torch.int64).T.reshape(c, h, w)
+    diff = (got != ref).nonzero().tolist()
+    if diff and first is not None:
+        ch, y, x = min(diff, key=lambda d: (d[1], d[2], d[0]))
+        first.update(layer=layer, channel=ch, row=y, col=x, expected=int(ref[ch, y, x]),
+                     actual=int(got[ch, y, x]), differing=len(diff))
     errors = []
     for ch, y, x in (got != ref).nonzero().tolist():
         e, a = int(ref[ch, y, x]), int(got[ch, y, x])
@@ -197,7 +212,8 @@ class FcProbe:
         self._task.cancel()
 
     def compare(self, ref: dict, count: int, offset: int, first_bad: dict, max_msgs: int = 8) -> list[str]:
-        """Messages for every fc neuron that differs from ``ref`` (``forward`` output)."""
+        """Messages for every fc neuron that differs from ``ref`` (``forward`` output);
+        ``first_bad[n]`` gets the first difference of image n unless an earlier stage has one."""
         errors = []
         for layer in self.LAYERS:
             n_out = ref[layer].shape[1]
@@ -210,11 +226,13 @@ class FcProbe:
                 got = dict(recs[n * n_out:(n + 1) * n_out])
                 if sorted(got) != list(range(n_out)):
                     errors.append(f"{tag}: neurons {sorted(got)[:5]}... instead of 0..{n_out - 1} once each")
-                    first_bad.setdefault(n, layer)
+                    first_bad.setdefault(n, {"layer": layer, "detail": "neurons missing or repeated"})
                     continue
                 bad = [(j, int(ref[layer][n][j]), got[j]) for j in range(n_out) if got[j] != ref[layer][n][j]]
                 if bad:
-                    first_bad.setdefault(n, layer)
+                    j, e, a = bad[0]
+                    first_bad.setdefault(n, {"layer": layer, "neuron": j, "expected": e, "actual": a,
+                                             "differing": len(bad)})
                 errors += [f"{tag} neuron {j}: expected {e} actual {a} (diff {a - e:+d})" for j, e, a in bad[:max_msgs]]
                 if len(bad) > max_msgs:
                     errors.append(f"{tag}: ... {len(bad) - max_msgs} more mismatches")
@@ -269,6 +287,17 @@ class TB:
         for addr, task in tasks:
             resp = (await with_timeout(task, 1000, "us")).resp
             assert resp == AxiResp.OKAY, f"{p.name}: parameter write at 0x{addr:06x} answered {resp}"
+
+    async def apply_param_writes(self, path: Path) -> int:
+        """AXI4-Lite writes from ``path`` (``address << 32 | data`` per line, hex); returns the count."""
+        writes = [int(line, 16) for line in Path(path).read_text().split()]
+        tasks = [(w >> 32, cocotb.start_soon(self.axil.write(w >> 32, (w & 0xFFFFFFFF).to_bytes(4, "little"))))
+                 for w in writes]
+        for addr, task in tasks:
+            resp = (await with_timeout(task, 1000, "us")).resp
+            assert resp == AxiResp.OKAY, f"{path}: write at 0x{addr:06x} answered {resp}"
+        self.log.info("%d parameter writes applied from %s", len(writes), path)
+        return len(writes)
 
     async def run_images(self, images: torch.Tensor, read_csrs: bool = True, on_frame=None):
         """Stream ``images`` back to back; returns (result frames, per-image info).
@@ -469,10 +498,14 @@ async def test_images_stalls(dut):
     assert (await tb.read(CSR["STATUS"]))[0] & 1 == 0, "STATUS.busy set while idle"
 
 
-async def run_stages(tb: TB, params, images: torch.Tensor, offset: int) -> list[str]:
+async def run_stages(tb: TB, params, images: torch.Tensor, offset: int,
+                     first_bad: dict | None = None) -> list[str]:
     """Stream ``images`` with every inter-stage stream monitored; compare with ``forward``.
 
-    Returns the mismatch messages (empty = bit exact at every stage and at the output).
+    Returns the mismatch messages (empty = bit exact at every stage and at the output);
+    ``first_bad`` (optional) receives ``{image n: first difference}`` in pipeline order
+    (conv1, pool1, conv2, pool2, fc1, fc2, fc3, output) with layer, channel/neuron, position,
+    expected and actual.
     """
     probes = {}
     for layer, (inst, prefix, _) in STAGES.items():
@@ -487,23 +520,42 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int) -> list[
     for p in (*probes.values(), fc_probe):
         p.stop()
     ref = forward(params, images)
-    errors, first_bad = [], {}
+    errors = []
+    first_bad = {} if first_bad is None else first_bad
     for layer, (_, _, (c, h, w)) in STAGES.items():
         beats = probes[layer].beats
         if len(beats) != len(images) * h * w:
             errors.append(f"layer {layer}: {len(beats)} beats for {len(images)} images, expected {h * w} each")
+            for n in range(len(images)):
+                first_bad.setdefault(n, {"layer": layer, "detail": f"{len(beats)} beats in all"})
             continue
         for n in range(len(images)):
-            msgs = compare_stage(layer, ref[layer][n], beats[n * h * w:(n + 1) * h * w], n, offset)
-            if msgs:
-                first_bad.setdefault(n, layer)
-            errors += msgs
+            first = {}
+            errors += compare_stage(layer, ref[layer][n], beats[n * h * w:(n + 1) * h * w], n, offset,
+                                    first=first)
+            if first:
+                first_bad.setdefault(n, first)
     errors += fc_probe.compare(ref, len(images), offset, first_bad)
     out_errors = compare_results(ref, frames, offset)
+    for n, beats in enumerate(frames):
+        if n not in first_bad and beats != [int(ref["class"][n])] + ref["fc3"][n].tolist():
+            first_bad[n] = {"layer": "output", "detail": "result stream differs, every stage matched"}
     if first_bad:  # the first differing stage localizes the fault
         errors.insert(0, "first differing stage: " + ", ".join(
-            f"image {n} (index {offset + n}) {layer}" for n, layer in sorted(first_bad.items())))
+            f"image {n} (index {offset + n}) {describe_diff(d)}" for n, d in sorted(first_bad.items())))
     return errors + out_errors
+
+
+def describe_diff(d: dict) -> str:
+    """One line for a first difference from :func:`run_stages`."""
+    where = ""
+    if "channel" in d:
+        where = f" channel {d['channel']} position (row {d['row']}, col {d['col']})"
+    elif "neuron" in d:
+        where = f" neuron {d['neuron']}"
+    vals = (f": expected {d['expected']} actual {d['actual']} (diff {d['actual'] - d['expected']:+d}; "
+            f"{d['differing']} elements differ in this layer)") if "expected" in d else ""
+    return f"layer {d['layer']}{where}{vals}{(' ' + d['detail']) if 'detail' in d else ''}"
 
 
 @cocotb.test()
@@ -515,7 +567,13 @@ async def test_stages(dut):
     offset = int(os.environ.get("STAGE_OFFSET", os.environ.get("OFFSET", "0")))
     count = int(os.environ.get("STAGE_IMAGES", "2"))
     images, _, _ = load_test_images(offset, count)
-    errors = await run_stages(tb, tb.params, images, offset)
+    if os.environ.get("PARAM_WRITES"):
+        await tb.apply_param_writes(Path(os.environ["PARAM_WRITES"]))
+    first_bad = {}
+    errors = await run_stages(tb, tb.params, images, offset, first_bad)
+    if os.environ.get("STAGE_REPORT"):
+        Path(os.environ["STAGE_REPORT"]).write_text(json.dumps(
+            {str(offset + n): {**d, "summary": describe_diff(d)} for n, d in first_bad.items()}, indent=1))
     assert not errors, fail_report(errors)
 
 
@@ -567,7 +625,8 @@ def run_top(lanes: int = 8, testcase: str | None = None, extra_env: dict | None 
     params_dir = resolve_params_dir()
     env = {"PARAMS_DIR": str(params_dir)}
     env.update({k: os.environ[k] for k in ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET",
-                                           "PARAM_IMAGES", "RESULTS") if k in os.environ})
+                                           "PARAM_IMAGES", "RESULTS", "PARAM_WRITES", "STAGE_REPORT")
+                if k in os.environ})
     env.update(extra_env or {})
     run_sim("fashion_lenet_accel", top_sources(), module="tb.test_top",
             parameters={"Lanes": lanes, "ParamDir": str(params_dir)},

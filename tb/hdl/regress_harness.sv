@@ -14,7 +14,16 @@
 //     the DUT's LAST_CYCLES CSR value after each image;
 //   * +RESULTS_FILE=<file>: one text line per image, written as each image completes:
 //       <index> <class> <fc3_0> .. <fc3_9> <in_first> <in_last> <out_last> <last_cycles> <beats>
+//       <in_gaps> <out_stalls> then for conv1, conv2, fc1, fc2, fc3: <sat_low> <sat_high> <big> <tie>
 //     (decimal; cycles count from reset release; <beats> = result beats up to tlast);
+//   * +PARAM_WRITES=<file> +NUM_WRITES=<n> (optional): AXI4-Lite writes done before the first
+//     image (one 64-bit hex word per line: address << 32 | data), e.g. a whole parameter set
+//     (model.export.axil_writes) or one corrupted word (fault injection); an answer other
+//     than OKAY is counted in `param_errors`;
+//   * functional coverage: a requant_monitor on each requant instance counts, per image and
+//     layer (conv1, conv2, fc1, fc2, fc3), the beats clamped low, clamped high, with
+//     |acc + bias| >= 2^24 and with a rounding tie; plus input idle cycles inside each frame
+//     and output stall cycles (tvalid && !tready) per image;
 //   * `done` rises when all results are in (or the +MAX_CYCLES watchdog fires, then `timeout`
 //     is set as well); +FINISH calls $finish shortly after (standalone runs, no cocotb).
 //
@@ -23,21 +32,27 @@
 module regress_harness #(
   parameter int unsigned Lanes     = 8,
   parameter string       ParamDir  = "",
-  parameter int unsigned MaxImages = 10000
+  parameter int unsigned MaxImages = 10000,
+  parameter int unsigned MaxWrites = 131072
 ) ();
 
   localparam int unsigned Pixels      = 784;  // 28x28 per image
   localparam int unsigned ResultBeats = 11;   // class, fc3[0..9]
   localparam int unsigned ClkHalfNs   = 5;
   localparam int unsigned ResetCycles = 4;
+  localparam int unsigned NumLayers   = 5;    // conv1, conv2, fc1, fc2, fc3
+  localparam int unsigned NumEvents   = 4;    // sat_low, sat_high, big, tie
+  // requant beats per image and layer: conv before pooling (C x H x W), fc neurons
+  localparam int unsigned BeatsPerImage [NumLayers] = '{6 * 28 * 28, 16 * 12 * 12, 120, 84, 10};
 
   // ------------------------------------------------------------ plusargs
-  string       images_file, results_file;
-  int unsigned num_images, idle_pct, bp_pct, seed, max_cycles;
+  string       images_file, results_file, writes_file;
+  int unsigned num_images, idle_pct, bp_pct, seed, max_cycles, num_writes;
   bit          finish_on_done;
   int          res_fd;
 
   logic [7:0]  rom [MaxImages * Pixels];
+  logic [63:0] writes_rom [MaxWrites];
 
   initial begin
     if (!$value$plusargs("IMAGES_FILE=%s", images_file)) $fatal(1, "regress_harness: +IMAGES_FILE missing");
@@ -53,6 +68,15 @@ module regress_harness #(
       $fatal(1, "regress_harness: +NUM_IMAGES=%0d outside 1..%0d", num_images, MaxImages);
     end
     $readmemh(images_file, rom, 0, num_images * Pixels - 1);
+    if ($value$plusargs("PARAM_WRITES=%s", writes_file)) begin
+      if (!$value$plusargs("NUM_WRITES=%d", num_writes) || num_writes < 1 || num_writes > MaxWrites) begin
+        $fatal(1, "regress_harness: +PARAM_WRITES needs +NUM_WRITES=1..%0d", MaxWrites);
+      end
+      $readmemh(writes_file, writes_rom, 0, num_writes - 1);
+      $display("regress_harness: %0d AXI4-Lite writes from %s before the first image", num_writes, writes_file);
+    end else begin
+      num_writes = 0;
+    end
     res_fd = $fopen(results_file, "w");
     if (res_fd == 0) $fatal(1, "regress_harness: cannot open %s", results_file);
     $display("regress_harness: %0d images from %s, idle %0d%%, backpressure %0d%%, seed %0d -> %s",
@@ -78,6 +102,9 @@ module regress_harness #(
   logic [7:0]  s_axis_tdata, m_axis_tdata;
   logic        s_axis_tvalid, s_axis_tready, s_axis_tlast;
   logic        m_axis_tvalid, m_axis_tready, m_axis_tlast;
+  logic        axil_awvalid, axil_wvalid;
+  logic [23:0] axil_awaddr;
+  logic [31:0] axil_wdata;
   logic        axil_awready, axil_wready, axil_bvalid, axil_arready, axil_rvalid;
   logic [1:0]  axil_bresp, axil_rresp;
   logic [31:0] axil_rdata;
@@ -96,13 +123,13 @@ module regress_harness #(
     .m_axis_tvalid,
     .m_axis_tready,
     .m_axis_tlast,
-    .s_axil_awaddr  ('0),
+    .s_axil_awaddr  (axil_awaddr),
     .s_axil_awprot  ('0),
-    .s_axil_awvalid (1'b0),
+    .s_axil_awvalid (axil_awvalid),
     .s_axil_awready (axil_awready),
-    .s_axil_wdata   ('0),
-    .s_axil_wstrb   ('0),
-    .s_axil_wvalid  (1'b0),
+    .s_axil_wdata   (axil_wdata),
+    .s_axil_wstrb   (4'hF),
+    .s_axil_wvalid  (axil_wvalid),
     .s_axil_wready  (axil_wready),
     .s_axil_bresp   (axil_bresp),
     .s_axil_bvalid  (axil_bvalid),
@@ -118,8 +145,42 @@ module regress_harness #(
   );
 
   logic unused_axil;
-  assign unused_axil = ^{axil_awready, axil_wready, axil_bvalid, axil_arready, axil_rvalid,
-                         axil_bresp, axil_rresp, axil_rdata};
+  assign unused_axil = ^{axil_arready, axil_rvalid, axil_rresp, axil_rdata};
+
+  // ------------------------------------------------------------ parameter writes (AXI4-Lite)
+  // One write at a time: address and data offered together, the next after the response.
+  logic [31:0] pw_idx_q;
+  logic        pw_aw_done_q, pw_w_done_q, pw_active, params_done;
+  logic [31:0] param_errors /* verilator public_flat_rd */;
+
+  assign pw_active    = rst_n && (pw_idx_q < num_writes);
+  assign params_done  = !pw_active && rst_n;
+  assign axil_awvalid = pw_active && !pw_aw_done_q;
+  assign axil_wvalid  = pw_active && !pw_w_done_q;
+  assign axil_awaddr  = writes_rom[pw_idx_q[16:0]][55:32];
+  assign axil_wdata   = writes_rom[pw_idx_q[16:0]][31:0];
+
+  always_ff @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      pw_idx_q     <= '0;
+      pw_aw_done_q <= 1'b0;
+      pw_w_done_q  <= 1'b0;
+      param_errors <= '0;
+    end else begin
+      if (axil_awvalid && axil_awready) pw_aw_done_q <= 1'b1;
+      if (axil_wvalid && axil_wready)   pw_w_done_q  <= 1'b1;
+      if (axil_bvalid) begin  // bready is tied high
+        if (axil_bresp != 2'b00) begin
+          param_errors <= param_errors + 32'd1;
+          $display("ERROR regress_harness: parameter write %0d (address 0x%06x) answered %0d",
+                   pw_idx_q, axil_awaddr, axil_bresp);
+        end
+        pw_aw_done_q <= 1'b0;
+        pw_w_done_q  <= 1'b0;
+        pw_idx_q     <= pw_idx_q + 32'd1;
+      end
+    end
+  end
 
   // ------------------------------------------------------------ cycle counter, LFSRs
   logic [31:0] cycle_q;
@@ -151,7 +212,7 @@ module regress_harness #(
   logic [31:0] in_img_q, in_pix_q, in_addr_q;
   logic        go_q, in_more, in_fire;
 
-  assign in_more       = (in_img_q < num_images);
+  assign in_more       = (in_img_q < num_images) && params_done;
   assign s_axis_tvalid = in_more && go_q;
   assign s_axis_tdata  = rom[in_addr_q];
   assign s_axis_tlast  = (in_pix_q == Pixels - 1);
@@ -181,9 +242,15 @@ module regress_harness #(
   logic [31:0] in_first_q [MaxImages];
   logic [31:0] in_last_q  [MaxImages];
 
+  logic [31:0] in_gaps_q  [MaxImages];  // idle cycles inside the frame (tvalid low)
+
   always_ff @(posedge clk) begin
     if (in_fire && in_pix_q == 0) in_first_q[in_img_q] <= cycle_q;
     if (in_fire && s_axis_tlast)  in_last_q[in_img_q]  <= cycle_q;
+    if (in_img_q < num_images) begin
+      if (in_fire && in_pix_q == 0) in_gaps_q[in_img_q] <= '0;
+      else if (in_pix_q != 0 && !s_axis_tvalid) in_gaps_q[in_img_q] <= in_gaps_q[in_img_q] + 32'd1;
+    end
   end
 
   // ------------------------------------------------------------ result sink (m_axis)
@@ -229,14 +296,130 @@ module regress_harness #(
     end
   end
 
+  // output stall cycles per image; in the record cycle (rec_q) beats already belong to the next
+  logic [31:0] out_stalls_q [MaxImages];
+  logic [31:0] out_cur_img;
+  assign out_cur_img = out_img_q + {31'd0, rec_q};
+
+  initial begin
+    for (int i = 0; i < MaxImages; i++) out_stalls_q[i] = '0;
+  end
+
+  always_ff @(posedge clk) begin
+    if (m_axis_tvalid && !m_axis_tready && out_cur_img < num_images) begin
+      out_stalls_q[out_cur_img] <= out_stalls_q[out_cur_img] + 32'd1;
+    end
+  end
+
+  // ------------------------------------------------------------ requant coverage events
+  logic       mon_fire [3];
+  logic [1:0] mon_layer [3];
+  logic [NumEvents-1:0] mon_ev [3];
+
+  requant_monitor u_mon_conv1 (
+    .clk_i (clk), .rst_ni (rst_n),
+    .en_i        (u_dut.u_conv1.u_requant.en),
+    .in_valid_i  (u_dut.u_conv1.u_requant.in_valid_i),
+    .layer_i     (2'd0),
+    .s1_exp_i    (u_dut.u_conv1.u_requant.s1_exp_q),
+    .s3_valid_i  (u_dut.u_conv1.u_requant.s3_valid_q),
+    .s3_sum_i    (u_dut.u_conv1.u_requant.s3_sum),
+    .s3_lo_i     (u_dut.u_conv1.u_requant.s3_lo),
+    .s3_pmant_i  (u_dut.u_conv1.u_requant.s3_pmant_q),
+    .s3_rshift_i (u_dut.u_conv1.u_requant.s3_rshift_q),
+    .fire_o (mon_fire[0]), .layer_o (mon_layer[0]),
+    .sat_low_o (mon_ev[0][0]), .sat_high_o (mon_ev[0][1]), .big_o (mon_ev[0][2]), .tie_o (mon_ev[0][3])
+  );
+
+  requant_monitor u_mon_conv2 (
+    .clk_i (clk), .rst_ni (rst_n),
+    .en_i        (u_dut.u_conv2.u_requant.en),
+    .in_valid_i  (u_dut.u_conv2.u_requant.in_valid_i),
+    .layer_i     (2'd0),
+    .s1_exp_i    (u_dut.u_conv2.u_requant.s1_exp_q),
+    .s3_valid_i  (u_dut.u_conv2.u_requant.s3_valid_q),
+    .s3_sum_i    (u_dut.u_conv2.u_requant.s3_sum),
+    .s3_lo_i     (u_dut.u_conv2.u_requant.s3_lo),
+    .s3_pmant_i  (u_dut.u_conv2.u_requant.s3_pmant_q),
+    .s3_rshift_i (u_dut.u_conv2.u_requant.s3_rshift_q),
+    .fire_o (mon_fire[1]), .layer_o (mon_layer[1]),
+    .sat_low_o (mon_ev[1][0]), .sat_high_o (mon_ev[1][1]), .big_o (mon_ev[1][2]), .tie_o (mon_ev[1][3])
+  );
+
+  requant_monitor u_mon_fc (
+    .clk_i (clk), .rst_ni (rst_n),
+    .en_i        (u_dut.u_fc.u_requant.en),
+    .in_valid_i  (u_dut.u_fc.u_requant.in_valid_i),
+    .layer_i     (u_dut.u_fc.layer_q),
+    .s1_exp_i    (u_dut.u_fc.u_requant.s1_exp_q),
+    .s3_valid_i  (u_dut.u_fc.u_requant.s3_valid_q),
+    .s3_sum_i    (u_dut.u_fc.u_requant.s3_sum),
+    .s3_lo_i     (u_dut.u_fc.u_requant.s3_lo),
+    .s3_pmant_i  (u_dut.u_fc.u_requant.s3_pmant_q),
+    .s3_rshift_i (u_dut.u_fc.u_requant.s3_rshift_q),
+    .fire_o (mon_fire[2]), .layer_o (mon_layer[2]),
+    .sat_low_o (mon_ev[2][0]), .sat_high_o (mon_ev[2][1]), .big_o (mon_ev[2][2]), .tie_o (mon_ev[2][3])
+  );
+
+  // per layer: the image its requant beats belong to (beats of one image leave in order)
+  logic                 lay_fire [NumLayers];
+  logic [NumEvents-1:0] lay_ev   [NumLayers];
+  logic [31:0]          rq_beat_q [NumLayers];
+  logic [31:0]          rq_images [NumLayers] /* verilator public_flat_rd */;
+  logic [15:0]          ev_q [NumLayers][NumEvents][MaxImages];
+
+  always_comb begin
+    lay_fire[0] = mon_fire[0];
+    lay_ev[0]   = mon_ev[0];
+    lay_fire[1] = mon_fire[1];
+    lay_ev[1]   = mon_ev[1];
+    for (int l = 2; l < NumLayers; l++) begin
+      lay_fire[l] = mon_fire[2] && (32'(mon_layer[2]) == l - 2);
+      lay_ev[l]   = mon_ev[2];
+    end
+  end
+
+  initial begin
+    for (int l = 0; l < NumLayers; l++)
+      for (int e = 0; e < NumEvents; e++)
+        for (int i = 0; i < MaxImages; i++) ev_q[l][e][i] = '0;
+  end
+
+  always_ff @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      for (int l = 0; l < NumLayers; l++) begin
+        rq_beat_q[l] <= '0;
+        rq_images[l] <= '0;
+      end
+    end else begin
+      for (int l = 0; l < NumLayers; l++) begin
+        if (lay_fire[l] && rq_images[l] < MaxImages) begin
+          for (int e = 0; e < NumEvents; e++) begin
+            if (lay_ev[l][e]) ev_q[l][e][rq_images[l]] <= ev_q[l][e][rq_images[l]] + 16'd1;
+          end
+          if (rq_beat_q[l] == BeatsPerImage[l] - 1) begin
+            rq_beat_q[l] <= '0;
+            rq_images[l] <= rq_images[l] + 32'd1;
+          end else begin
+            rq_beat_q[l] <= rq_beat_q[l] + 32'd1;
+          end
+        end
+      end
+    end
+  end
+
   // one line per image, in the cycle after its last result beat (LAST_CYCLES updated by then)
   always_ff @(posedge clk) begin
     if (rec_q) begin
-      $fwrite(res_fd, "%0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d\n",
+      $fwrite(res_fd, "%0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d",
               out_img_q, beats_q[0], beats_q[1], beats_q[2], beats_q[3], beats_q[4],
               beats_q[5], beats_q[6], beats_q[7], beats_q[8], beats_q[9], beats_q[10],
               in_first_q[out_img_q], in_last_q[out_img_q], out_last_cyc_q,
-              u_dut.last_cycles, out_nbeats_q);
+              u_dut.last_cycles, out_nbeats_q, in_gaps_q[out_img_q], out_stalls_q[out_img_q]);
+      for (int l = 0; l < NumLayers; l++) begin
+        for (int e = 0; e < NumEvents; e++) $fwrite(res_fd, " %0d", ev_q[l][e][out_img_q]);
+      end
+      $fwrite(res_fd, "\n");
     end
   end
 
