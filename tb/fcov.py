@@ -13,10 +13,13 @@ Bins (all must be hit by ``make regress``):
   QNNPACK's fp32 requantization rounds), ``tie`` (the final rounding is an exact tie, where
   round-half-to-even matters);
 * ``fashion_lenet.class.label`` / ``fashion_lenet.class.prediction``: bins 0..9;
-* ``fashion_lenet.stream.back_to_back``: the image's first pixel was accepted in the cycle
-  after the previous image's last pixel; ``fashion_lenet.stream.input_gaps``: tvalid low at
-  least once inside the frame; ``fashion_lenet.stream.output_stalls``: m_axis tvalid && !tready
-  at least once on the image's result beats.
+* ``fashion_lenet.stream.back_to_back``: the image's first pixel was accepted before the
+  previous image's last result beat left: two images in the pipeline at once. (A first pixel
+  is never accepted in the cycle after the previous last one: conv_padder emits the bottom
+  and top padding rows between frames without consuming input.)
+* ``fashion_lenet.stream.input_gaps``: tvalid low at least once inside the frame;
+  ``fashion_lenet.stream.output_stalls``: m_axis tvalid && !tready at least once on the
+  image's result beats.
 
 Source of the API: cocotb-coverage 2.0 (``CoverPoint``, ``coverage_db.export_to_yaml``,
 ``merge_coverage``).

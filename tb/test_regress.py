@@ -188,7 +188,8 @@ def write_outputs(records: list[list[int]], ref: dict, torch_ref: dict | None, l
                     f"{rec[F_OUT_LAST] - rec[F_IN_FIRST]},{interval},{params_label}")
         ev = rec[F_EVENTS:]
         img = {"label": int(labels[k]), "prediction": beats[0],
-               "back_to_back": prev is not None and rec[F_IN_FIRST] == prev[F_IN_LAST] + 1,
+               # two images in flight: this one entered before the previous one's result left
+               "back_to_back": prev is not None and rec[F_IN_FIRST] < prev[F_OUT_LAST],
                "input_gaps": rec[F_GAPS], "output_stalls": rec[F_STALLS],
                "events": {layer: {e: ev[4 * i + j] for j, e in enumerate(fcov.EVENTS)}
                           for i, layer in enumerate(fcov.LAYERS)}}

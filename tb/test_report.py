@@ -175,6 +175,8 @@ def test_summary_figures(runs, report):
     assert thr["images_per_s"] == pytest.approx(10.0 + 11.0 + 12.0)
     assert thr["cycles_per_s"] == 300_003
     assert thr["wall_s"] == pytest.approx(13.0)  # 999.5 .. 1012.5
+    assert thr["images_per_wall_s"] == pytest.approx(48 / 13.0, abs=0.01)
+    assert thr["cycles_per_wall_s"] == round(12441 * 48 / 13.0)
     assert s["mismatches"] == {"ref": [], "torch": []}
     assert f"RTL {100 * acc['rtl']['accuracy']:.2f}%" in res.stdout
 
