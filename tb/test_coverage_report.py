@@ -7,7 +7,6 @@ merges it with ``verilator_coverage``, annotates, writes lcov, applies waivers a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,17 +27,11 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 def dat_dir(tmp_path_factory) -> Path:
     from tb.runner import hdl_sources, run_sim
     out = tmp_path_factory.mktemp("coverage_dat")
-    saved = {k: os.environ.get(k) for k in ("COVERAGE", "COVERAGE_DIR", "COCOTB_USER_COVERAGE")}
-    os.environ.update(COVERAGE="1", COVERAGE_DIR=str(out), COCOTB_USER_COVERAGE="0")
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {"COVERAGE": "1", "COVERAGE_DIR": str(out), "COCOTB_USER_COVERAGE": "0"}.items():
+            mp.setenv(k, v)
         run_sim("axil_regs", hdl_sources("top/axil_regs.sv"), module="tb.test_axil_regs",
                 testcase="test_param_decode")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     assert len(list(out.glob("*.dat"))) == 1, list(out.iterdir())
     return out
 

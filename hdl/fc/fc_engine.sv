@@ -218,7 +218,7 @@ module fc_engine #(
     b_waddr = p_bbase + BAddrW'(p_addr_q);
     b_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd1) && (p_addr_q < p_out);
     r_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd2) && (p_addr_q < p_out);
-    z_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd3);
+    z_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd3) && (p_addr_q == '0);  // one word per layer
   end
 
   // ------------------------------------------------------------ bias / requant / zp memories
