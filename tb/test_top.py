@@ -159,7 +159,7 @@ def compare_stage(layer: str, ref: torch.Tensor, beats: list[int], image: int, o
         first.update(layer=layer, channel=ch, row=y, col=x, expected=int(ref[ch, y, x]),
                      actual=int(got[ch, y, x]), differing=len(diff))
     errors = []
-    for ch, y, x in (got != ref).nonzero().tolist():
+    for ch, y, x in diff:
         e, a = int(ref[ch, y, x]), int(got[ch, y, x])
         errors.append(f"{tag} channel {ch} position (row {y}, col {x}): expected {e} actual {a} "
                       f"(diff {a - e:+d})")
@@ -280,24 +280,24 @@ class TB:
         resp = await with_timeout(self.axil.write(addr, value.to_bytes(4, "little")[:nbytes]), 10, "us")
         return resp.resp
 
-    async def load_layer(self, p: LayerParams):
-        """Write every parameter of layer ``p`` through AXI4-Lite (pipelined), check OKAY."""
-        tasks = [(addr, cocotb.start_soon(self.axil.write(addr, data.to_bytes(4, "little"))))
-                 for addr, data in axil_writes(p)]
+    async def write_all(self, writes: list[tuple[int, int]], what: str) -> None:
+        """AXI4-Lite ``(address, data)`` writes, pipelined; every response must be OKAY."""
+        tasks = [(addr, cocotb.start_soon(self.axil.write(addr, (data & 0xFFFFFFFF).to_bytes(4, "little"))))
+                 for addr, data in writes]
         for addr, task in tasks:
             resp = (await with_timeout(task, 1000, "us")).resp
-            assert resp == AxiResp.OKAY, f"{p.name}: parameter write at 0x{addr:06x} answered {resp}"
+            assert resp == AxiResp.OKAY, f"{what}: parameter write at 0x{addr:06x} answered {resp}"
+
+    async def load_layer(self, p: LayerParams):
+        """Write every parameter of layer ``p`` through AXI4-Lite (pipelined), check OKAY."""
+        await self.write_all(axil_writes(p), p.name)
 
     async def apply_param_writes(self, path: Path) -> int:
         """AXI4-Lite writes from ``path`` (``address << 32 | data`` per line, hex); returns the count."""
-        writes = [int(line, 16) for line in Path(path).read_text().split()]
-        tasks = [(w >> 32, cocotb.start_soon(self.axil.write(w >> 32, (w & 0xFFFFFFFF).to_bytes(4, "little"))))
-                 for w in writes]
-        for addr, task in tasks:
-            resp = (await with_timeout(task, 1000, "us")).resp
-            assert resp == AxiResp.OKAY, f"{path}: write at 0x{addr:06x} answered {resp}"
-        self.log.info("%d parameter writes applied from %s", len(writes), path)
-        return len(writes)
+        words = [int(line, 16) for line in Path(path).read_text().split()]
+        await self.write_all([(w >> 32, w) for w in words], str(path))
+        self.log.info("%d parameter writes applied from %s", len(words), path)
+        return len(words)
 
     async def run_images(self, images: torch.Tensor, read_csrs: bool = True, on_frame=None):
         """Stream ``images`` back to back; returns (result frames, per-image info).
