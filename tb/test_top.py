@@ -15,6 +15,8 @@ Tests (cocotb runs them in this order in one simulation):
 * ``test_images_stalls``: a few images with random input idles and output backpressure; LAST_CYCLES
   of every image equals the first-pixel -> last-result distance seen by the test bench, and
   STATUS.busy is set mid-image.
+* ``test_reset_mid_image``: reset asserted mid-image, mid-convolution and mid-FC; no result of
+  the aborted image appears and the next image is bit-exact.
 * ``test_stages``: a few images with the inter-stage streams monitored (conv1 and conv2 before
   pooling, pool1, pool2) and the fc requant output; a mismatch names image, layer, channel,
   row, column. ``$PARAM_WRITES`` (optional): AXI4-Lite writes applied first (one 64-bit hex
@@ -544,6 +546,55 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int,
         errors.insert(0, "first differing stage: " + ", ".join(
             f"image {n} (index {offset + n}) {describe_diff(d)}" for n, d in sorted(first_bad.items())))
     return errors + out_errors
+
+
+# Where test_reset_mid_image resets: (name, stream, handshakes to wait for, cycles after them).
+# An image takes ~1,000 cycles to enter, conv1 ~4,800, conv2 ~2,400 and the fc stage ~10,200.
+RESET_POINTS = (
+    ("mid-image", "s_axis", 392, 0),             # half of the pixels accepted
+    ("mid-convolution", "pool1_axis", 98, 0),    # conv2 has half of its input, conv1 is still running
+    ("mid-FC", "pool2_axis", 36, 2000),          # the whole pool2 ofmap in fc_engine, fc1 2,000 cycles in
+)
+
+
+async def wait_handshakes(clk, prefix_scope, prefix: str, count: int) -> None:
+    """Return after ``count`` handshakes (tvalid && tready) on the stream ``<prefix>_t*``."""
+    valid, ready = getattr(prefix_scope, f"{prefix}_tvalid"), getattr(prefix_scope, f"{prefix}_tready")
+    seen = 0
+    while seen < count:
+        await RisingEdge(clk)
+        seen += int(valid.value) & int(ready.value)
+
+
+@cocotb.test()
+async def test_reset_mid_image(dut):
+    """Reset asserted mid-image, mid-convolution and mid-FC (RESET_POINTS): afterwards no result
+    of the aborted image appears, STATUS.busy and IMAGES_DONE read 0, and the next real image
+    is bit-exact against the reference (the parameter memories keep their contents)."""
+    tb = TB(dut)
+    await tb.reset()
+    offset = int(os.environ.get("OFFSET", "0"))
+    images, _, _ = load_test_images(offset, len(RESET_POINTS) + 1)
+    ref = forward(tb.params, images)
+    quiet_cycles = 25_000  # longer than one image's latency (~15,300 cycles)
+    for k, (name, stream, count, after) in enumerate(RESET_POINTS):
+        await tb.source.send(AxiStreamFrame(bytes(images[0].flatten().tolist())))
+        await with_timeout(wait_handshakes(dut.clk_i, dut, stream, count), FRAME_TIMEOUT_US, "us")
+        await ClockCycles(dut.clk_i, after)
+        assert tb.sink.empty(), f"reset {name}: a result appeared before the reset point"
+        assert (await tb.read(CSR["STATUS"]))[0] & 1, f"reset {name}: STATUS.busy clear mid-image"
+        await tb.reset()
+        tb.source.clear()  # the rest of the aborted frame, if the source still holds it
+        await ClockCycles(dut.clk_i, quiet_cycles)
+        assert tb.sink.empty(), f"reset {name}: result beats of the aborted image appeared after reset"
+        assert await tb.read(CSR["STATUS"]) == (0, AxiResp.OKAY), f"reset {name}: STATUS.busy set after reset"
+        assert await tb.read(CSR["IMAGES_DONE"]) == (0, AxiResp.OKAY), f"reset {name}: IMAGES_DONE not 0"
+        n = k + 1
+        frames, _ = await tb.run_images(images[n:n + 1], read_csrs=False)
+        sub = {key: ref[key][n:n + 1] for key in ("class", "fc3")}
+        errors = compare_results(sub, frames, offset + n)
+        assert not errors, fail_report([f"after reset {name}: {e}" for e in errors])
+        tb.log.info("reset %s: no stale output, image %d bit-exact afterwards", name, offset + n)
 
 
 def describe_diff(d: dict) -> str:
