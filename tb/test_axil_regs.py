@@ -20,7 +20,7 @@ from model.reference import LAYERS
 
 ID_VALUE = 0x464C4E54
 CSR = {"ID": 0x000, "CTRL": 0x004, "STATUS": 0x008, "IMAGES_DONE": 0x00C,
-       "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014}
+       "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014, "FRAME_ERRORS": 0x018}
 SEL = {"weight": 0, "bias": 1, "requant": 2, "zp": 3}
 # element counts per layer and region (FashionLeNet shapes)
 WEIGHTS = {"conv1": 6 * 1 * 9, "conv2": 16 * 6 * 9, "fc1": 120 * 576, "fc2": 84 * 120, "fc3": 10 * 84}
@@ -50,6 +50,8 @@ class TB:
         dut.images_done_i.value = 0
         dut.last_cycles_i.value = 0
         dut.cycle_count_i.value = 0
+        dut.frame_errors_i.value = 0
+        self.clears = 0  # frame_errors_clear_o pulses
         cocotb.start_soon(self._param_monitor())
 
     async def _param_monitor(self):
@@ -60,6 +62,7 @@ class TB:
                 assert we & (we - 1) == 0, f"param_we_o=0b{we:05b} is not one-hot"
                 self.writes.append((LAYERS[we.bit_length() - 1], int(self.dut.param_sel_o.value),
                                     int(self.dut.param_addr_o.value), int(self.dut.param_wdata_o.value)))
+            self.clears += int(self.dut.frame_errors_clear_o.value)
 
     async def reset(self):
         self.dut.rst_ni.value = 0
@@ -101,21 +104,37 @@ async def test_csr(dut):
     dut.images_done_i.value = 0x12345678
     dut.last_cycles_i.value = 0x0BADF00D
     dut.cycle_count_i.value = 0xCAFEBABE
+    dut.frame_errors_i.value = 3
     await tb.settle()
-    for name, exp in (("STATUS", 1), ("IMAGES_DONE", 0x12345678), ("LAST_CYCLES", 0x0BADF00D),
-                      ("CYCLE_COUNT", 0xCAFEBABE)):
+    for name, exp in (("STATUS", 0b11), ("IMAGES_DONE", 0x12345678), ("LAST_CYCLES", 0x0BADF00D),
+                      ("CYCLE_COUNT", 0xCAFEBABE), ("FRAME_ERRORS", 3)):
         val, resp = await tb.read(CSR[name])
         assert (val, resp) == (exp, AxiResp.OKAY), f"{name}: read 0x{val:08x} ({resp}), expected 0x{exp:08x}"
 
+    dut.busy_i.value = 0
+    dut.frame_errors_i.value = 0
+    await tb.settle()
+    assert await tb.read(CSR["STATUS"]) == (0, AxiResp.OKAY), "STATUS bit 1 without frame errors"
+
+    # FRAME_ERRORS: a full-word write clears (one pulse of frame_errors_clear_o), a narrow one is refused
+    assert tb.clears == 0
+    assert await tb.write(CSR["FRAME_ERRORS"], 0x1234) == AxiResp.OKAY
+    await tb.settle()
+    assert tb.clears == 1, f"{tb.clears} frame_errors_clear_o pulses for one write"
+    assert await tb.write(CSR["FRAME_ERRORS"], 0, nbytes=1) == AxiResp.SLVERR
+    await tb.settle()
+    assert tb.clears == 1, "a narrow FRAME_ERRORS write cleared the counter"
+
     # writes to read-only CSRs and to unmapped addresses: SLVERR, no effect
-    for addr in (CSR["ID"], CSR["STATUS"], CSR["CYCLE_COUNT"], 0x018, 0x01C, 0x100, 0x0FFFFC,
+    for addr in (CSR["ID"], CSR["STATUS"], CSR["CYCLE_COUNT"], 0x01C, 0x100, 0x0FFFFC,
                  0x600000, 0xFFFFFC):
         assert await tb.write(addr, 0xFFFFFFFF) == AxiResp.SLVERR, f"write 0x{addr:06x}: no SLVERR"
     assert (await tb.read(CSR["ID"]))[0] == ID_VALUE
     assert (await tb.read(CSR["CTRL"]))[0] == 0xDEAD55EF
     # unmapped reads: SLVERR and 0; parameter reads: OKAY and 0
-    for addr in (0x018, 0x600000, 0xF00000):
+    for addr in (0x01C, 0x600000, 0xF00000):
         assert await tb.read(addr) == (0, AxiResp.SLVERR), f"read 0x{addr:06x}"
+    assert tb.clears == 1, "a refused write cleared FRAME_ERRORS"
     assert await tb.read(param_address("fc1", "weight", 5)) == (0, AxiResp.OKAY)
     await tb.settle()
     assert tb.writes == [], f"unexpected parameter writes {tb.writes}"
@@ -183,7 +202,7 @@ async def test_bit_patterns(dut):
     await tb.reset()
     rng = random.Random(cocotb.RANDOM_SEED + 2)
     status = {"IMAGES_DONE": dut.images_done_i, "LAST_CYCLES": dut.last_cycles_i,
-              "CYCLE_COUNT": dut.cycle_count_i}
+              "CYCLE_COUNT": dut.cycle_count_i, "FRAME_ERRORS": dut.frame_errors_i}
     for bit in range(32):
         for value in (1 << bit, 0xFFFFFFFF ^ (1 << bit)):
             prot = AxiProt(rng.randrange(8))
@@ -197,7 +216,7 @@ async def test_bit_patterns(dut):
             for name in status:
                 got = await tb.read(CSR[name])
                 assert got == (value, AxiResp.OKAY), f"{name} bit {bit}: 0x{got[0]:08x}, expected 0x{value:08x}"
-            assert await tb.read(CSR["STATUS"]) == (value & 1, AxiResp.OKAY)
+            assert await tb.read(CSR["STATUS"]) == (value & 1 | 2, AxiResp.OKAY)  # errors != 0
     # byte offsets: the address's low two bits select nothing (word access), strobes do
     assert await tb.write(CSR["CTRL"], 0) == AxiResp.OKAY
     for offset in range(4):
@@ -214,7 +233,7 @@ async def test_bit_patterns(dut):
                 addr = param_address(layer, region, index)
                 assert await tb.read(addr) == (0, AxiResp.OKAY), f"read {layer} {region}[{index}]"
             assert await tb.read(param_address(layer, region, n)) == (0, AxiResp.SLVERR)
-    for addr in (0x0FFFFC, 0x0AAAA8, 0x055554, 0x000020):  # CSR page, past the 6 CSRs
+    for addr in (0x0FFFFC, 0x0AAAA8, 0x055554, 0x00001C):  # CSR page, past the 7 CSRs
         assert await tb.read(addr) == (0, AxiResp.SLVERR), f"read 0x{addr:06x}"
     await tb.settle()
     assert tb.writes == [], f"unexpected parameter writes {tb.writes}"

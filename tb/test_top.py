@@ -17,6 +17,8 @@ Tests (cocotb runs them in this order in one simulation):
   STATUS.busy is set mid-image.
 * ``test_reset_mid_image``: reset asserted mid-image, mid-convolution and mid-FC; no result of
   the aborted image appears and the next image is bit-exact.
+* ``test_malformed_frames``: frames with tlast early, mid-row or missing at pixel 784 are
+  dropped and counted in FRAME_ERRORS; the good image after each is bit-exact.
 * ``test_stages``: a few images with the inter-stage streams monitored (conv1 and conv2 before
   pooling, pool1, pool2) and the fc requant output; a mismatch names image, layer, channel,
   row, column. ``$PARAM_WRITES`` (optional): AXI4-Lite writes applied first (one 64-bit hex
@@ -55,7 +57,7 @@ from model.reference import LAYERS, LayerParams, forward, load_params, random_la
 CLOCK_NS = 10
 ID_VALUE = 0x464C4E54
 CSR = {"ID": 0x000, "CTRL": 0x004, "STATUS": 0x008, "IMAGES_DONE": 0x00C,
-       "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014}
+       "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014, "FRAME_ERRORS": 0x018}
 FRAME_TIMEOUT_US = 2000  # per result frame (an image needs ~0.2 ms at 100 MHz)
 # FashionLeNet layer shapes: weight shape, ReLU, padding
 SHAPES = {"conv1": ((6, 1, 3, 3), True, 1), "conv2": ((16, 6, 3, 3), True, 0),
@@ -359,7 +361,7 @@ async def test_csr(dut):
     assert c1 > c0, f"CYCLE_COUNT not counting ({c0} -> {c1})"
     assert await tb.write(CSR["CTRL"], 0xA5A5_0F0F) == AxiResp.OKAY
     assert (await tb.read(CSR["CTRL"]))[0] == 0xA5A5_0F0F, "CTRL scratch"
-    for addr in (CSR["ID"], CSR["IMAGES_DONE"], 0x000018, 0x0FFFFC, 0x600000, 0xFFFFFC,
+    for addr in (CSR["ID"], CSR["IMAGES_DONE"], 0x00001C, 0x0FFFFC, 0x600000, 0xFFFFFC,
                  LAYER_BASE["conv1"] + REGION_OFFSET["weight"] + 4 * 54,   # past conv1's 54 weights
                  LAYER_BASE["fc3"] + REGION_OFFSET["zp"] + 4):             # zp has one word
         resp = await tb.write(addr, 0xFFFF_FFFF)
@@ -609,6 +611,53 @@ def describe_diff(d: dict) -> str:
     return f"layer {d['layer']}{where}{vals}{(' ' + d['detail']) if 'detail' in d else ''}"
 
 
+# Malformed frames (README, "Malformed input frames"): (name, pixels sent, errors it counts).
+# An over-long frame is cut at 784 beats (no tlast there: malformed) and its tail becomes a
+# short frame (tlast early: malformed), so it counts twice.
+MALFORMED = (
+    ("tlast before pixel 784 (500 pixels)", 500, 1),
+    ("tlast in the middle of row 0 (14 pixels)", 14, 1),
+    ("no tlast at pixel 784 (tlast at pixel 800)", 800, 2),
+    ("tlast on the first pixel", 1, 1),
+)
+
+
+@cocotb.test()
+async def test_malformed_frames(dut):
+    """Frames whose tlast is early, in the middle of a row or missing at pixel 784 are dropped:
+    no result, FRAME_ERRORS counts them, STATUS bit 1 is set; each is followed by a good real
+    image whose result is bit-exact. A write to FRAME_ERRORS clears it and STATUS bit 1."""
+    tb = TB(dut)
+    await tb.reset()
+    offset = int(os.environ.get("OFFSET", "0"))
+    images, _, _ = load_test_images(offset, len(MALFORMED) + 1)
+    ref = forward(tb.params, images)
+    pixels = images.flatten(1)
+    errors_expected = 0
+    for k, (name, count, errors) in enumerate(MALFORMED):
+        junk = pixels[k].repeat(2)[:count]  # real pixels, the wrong number of them
+        await tb.source.send(AxiStreamFrame(bytes(junk.tolist())))
+        n = k + 1
+        frames, _ = await tb.run_images(images[n:n + 1], read_csrs=False)
+        sub = {key: ref[key][n:n + 1] for key in ("class", "fc3")}
+        msgs = compare_results(sub, frames, offset + n)
+        assert not msgs, fail_report([f"after the malformed frame '{name}': {m}" for m in msgs])
+        await ClockCycles(dut.clk_i, 50)
+        assert tb.sink.empty(), f"'{name}': result beats beyond the good image's (the malformed frame's?)"
+        errors_expected += errors
+        got = await tb.read(CSR["FRAME_ERRORS"])
+        assert got == (errors_expected, AxiResp.OKAY), \
+            f"'{name}': FRAME_ERRORS {got[0]} ({got[1]}), expected {errors_expected}"
+        assert await tb.read(CSR["STATUS"]) == (0b10, AxiResp.OKAY), f"'{name}': STATUS frame-error bit"
+        assert await tb.read(CSR["IMAGES_DONE"]) == (n, AxiResp.OKAY), \
+            f"'{name}': IMAGES_DONE must count only the {n} good images"
+        tb.log.info("malformed frame '%s': dropped, %d frame errors, image %d bit-exact after it",
+                    name, errors_expected, offset + n)
+    assert await tb.write(CSR["FRAME_ERRORS"], 0) == AxiResp.OKAY
+    assert await tb.read(CSR["FRAME_ERRORS"]) == (0, AxiResp.OKAY), "FRAME_ERRORS not cleared"
+    assert await tb.read(CSR["STATUS"]) == (0, AxiResp.OKAY), "STATUS frame-error bit not cleared"
+
+
 @cocotb.test()
 async def test_stages(dut):
     """Every intermediate layer (conv1, pool1, conv2, pool2, fc1, fc2, fc3) of a few images vs
@@ -656,7 +705,8 @@ async def test_axil_params(dut):
 
 TOP_SOURCES = ("requant.sv", "conv/maxpool2x2.sv", "conv/conv_padder.sv", "conv/line_buffer.sv",
                "conv/conv3x3_relu_pool.sv", "fc/argmax.sv", "fc/fc_engine.sv",
-               "top/axil_regs.sv", "top/perf_counters.sv", "top/fashion_lenet_accel.sv")
+               "top/axil_regs.sv", "top/perf_counters.sv", "top/frame_guard.sv",
+               "top/fashion_lenet_accel.sv")
 
 
 def top_sources() -> list[str]:

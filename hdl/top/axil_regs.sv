@@ -6,10 +6,12 @@
 // Byte address map (24-bit addresses, 32-bit data, one element per word):
 //   0x000000 ID           RO  0x464C4E54 ("FLNT")
 //   0x000004 CTRL         RW  scratch, reserved for future controls (byte strobes honoured)
-//   0x000008 STATUS       RO  bit0 busy: an image is in flight
+//   0x000008 STATUS       RO  bit0 busy: an image is in flight; bit1 frame error: FRAME_ERRORS != 0
 //   0x00000C IMAGES_DONE  RO  results sent (last result beat accepted), wraps at 2^32
 //   0x000010 LAST_CYCLES  RO  cycles from first pixel accepted to last result beat, last image
 //   0x000014 CYCLE_COUNT  RO  free-running cycle counter
+//   0x000018 FRAME_ERRORS RW  malformed input frames (tlast early or missing) since reset or the
+//                             last write to it; any full-word write clears it
 //   (L+1)<<20             layer L = conv1, conv2, fc1, fc2, fc3, regions (element = offset / 4):
 //     + 0x00000 weight    WO  int8 in wdata[7:0], PyTorch order
 //     + 0x80000 bias      WO  int32
@@ -65,7 +67,9 @@ module axil_regs #(
   input  logic        busy_i,
   input  logic [31:0] images_done_i,
   input  logic [31:0] last_cycles_i,
-  input  logic [31:0] cycle_count_i
+  input  logic [31:0] cycle_count_i,
+  input  logic [31:0] frame_errors_i,
+  output logic        frame_errors_clear_o
 );
 
   localparam logic [31:0] IdValue = 32'h464C_4E54;
@@ -74,7 +78,7 @@ module axil_regs #(
 
   // CSR word indexes (addr[4:2])
   localparam logic [2:0] CsrId = 3'd0, CsrCtrl = 3'd1, CsrStatus = 3'd2, CsrImagesDone = 3'd3,
-                         CsrLastCycles = 3'd4, CsrCycleCount = 3'd5;
+                         CsrLastCycles = 3'd4, CsrCycleCount = 3'd5, CsrFrameErrors = 3'd6;
 
   typedef enum logic [1:0] {
     KindUnmapped = 2'd0,
@@ -117,9 +121,9 @@ module axil_regs #(
     d.sel   = 2'd0;
     d.index = '0;
     if (addr[23:20] == 4'd0) begin
-      // CSR block: 6 words at 0x000..0x014
+      // CSR block: 7 words at 0x000..0x018
       d.index = {14'd0, addr[4:2]};
-      if (addr[19:5] == '0 && addr[4:2] <= CsrCycleCount) d.kind = KindCsr;
+      if (addr[19:5] == '0 && addr[4:2] <= CsrFrameErrors) d.kind = KindCsr;
     end else if (addr[23:20] <= 4'd5) begin
       if (!addr[19]) begin
         d.sel = 2'd0;  d.index = addr[18:2];            // weight: 0x00000..0x7FFFF
@@ -144,6 +148,7 @@ module axil_regs #(
   logic [3:0]  w_strb_q;
   logic [1:0]  bresp_q;
   logic [4:0]  param_we_q;
+  logic        errors_clear_q;
   logic [1:0]  param_sel_q;
   logic [16:0] param_addr_q;
   logic [31:0] param_wdata_q;
@@ -170,8 +175,10 @@ module axil_regs #(
       bresp_q    <= RespOkay;
       ctrl_q     <= '0;
       param_we_q <= '0;
+      errors_clear_q <= 1'b0;
     end else begin
       param_we_q <= '0;
+      errors_clear_q <= 1'b0;
       if (s_axil_awvalid && s_axil_awready) begin
         aw_full_q <= 1'b1;
         aw_addr_q <= s_axil_awaddr;
@@ -192,6 +199,10 @@ module axil_regs #(
           for (int b = 0; b < 4; b++) begin
             if (w_strb_q[b]) ctrl_q[8*b +: 8] <= w_data_q[8*b +: 8];
           end
+        end else if (wr_dec.kind == KindCsr && wr_dec.index[2:0] == CsrFrameErrors &&
+                     w_strb_q == 4'hF) begin
+          bresp_q        <= RespOkay;
+          errors_clear_q <= 1'b1;
         end else if (wr_dec.kind == KindParam && w_strb_q == 4'hF) begin
           bresp_q    <= RespOkay;
           param_we_q <= 5'(1) << wr_dec.layer;
@@ -210,6 +221,7 @@ module axil_regs #(
   end
 
   assign param_we_o    = param_we_q;
+  assign frame_errors_clear_o = errors_clear_q;
   assign param_sel_o   = param_sel_q;
   assign param_addr_o  = param_addr_q;
   assign param_wdata_o = param_wdata_q;
@@ -227,10 +239,11 @@ module axil_regs #(
     unique case (rd_dec.index[2:0])
       CsrId:         csr_rdata = IdValue;
       CsrCtrl:       csr_rdata = ctrl_q;
-      CsrStatus:     csr_rdata = {31'd0, busy_i};
+      CsrStatus:     csr_rdata = {30'd0, frame_errors_i != '0, busy_i};
       CsrImagesDone: csr_rdata = images_done_i;
       CsrLastCycles: csr_rdata = last_cycles_i;
       CsrCycleCount: csr_rdata = cycle_count_i;
+      CsrFrameErrors: csr_rdata = frame_errors_i;
       default:       csr_rdata = '0;
     endcase
   end

@@ -1,6 +1,8 @@
 // FashionLeNet int8 inference accelerator: top level.
 //
 //   s_axis pixels (8 bit, row-major, 784 per image, tlast on the last)
+//   -> frame_guard: exactly 784 beats per frame; a frame with tlast early or missing is
+//      malformed: completed/cut to 784 pixels, its results dropped, FRAME_ERRORS counted
 //   -> conv1: conv3x3_relu_pool 1->6, 28x28, padding 1  -> pool1 stream 14x14x6
 //   -> conv2: conv3x3_relu_pool 6->16, 14x14, padding 0 -> pool2 stream 6x6x16
 //   -> fc_engine: fc1 (ReLU), fc2 (ReLU), fc3, argmax
@@ -66,8 +68,8 @@ module fashion_lenet_accel #(
   logic [1:0]  param_sel;
   logic [16:0] param_addr;
   logic [31:0] param_wdata;
-  logic        busy, hold;
-  logic [31:0] images_done, last_cycles, cycle_count;
+  logic        busy, hold, drop, frame_errors_clear;
+  logic [31:0] images_done, last_cycles, cycle_count, frame_errors;
 
   axil_regs #(
     .Conv1In  (1),
@@ -106,7 +108,9 @@ module fashion_lenet_accel #(
     .busy_i        (busy),
     .images_done_i (images_done),
     .last_cycles_i (last_cycles),
-    .cycle_count_i (cycle_count)
+    .cycle_count_i (cycle_count),
+    .frame_errors_i (frame_errors),
+    .frame_errors_clear_o (frame_errors_clear)
   );
 
   // fc_engine selects its layer with param_layer_i (0 fc1, 1 fc2, 2 fc3).
@@ -115,23 +119,54 @@ module fashion_lenet_accel #(
   assign fc_param_we    = |param_we[4:2];
   assign fc_param_layer = param_we[3] ? 2'd1 : (param_we[4] ? 2'd2 : 2'd0);
 
-  // ------------------------------------------------------------ per-image timing
+  // ------------------------------------------------------------ input frames, per-image timing
   // The first pixel of an image waits (hold) while the timestamp FIFO is full.
-  logic in_tvalid, in_tready;
-  assign in_tvalid     = s_axis_tvalid && !hold;
-  assign s_axis_tready = in_tready && !hold;
+  logic [7:0] in_tdata;
+  logic       in_tvalid, in_tready, in_tlast, in_bad;
+  logic       guard_tready;
+
+  assign s_axis_tready = guard_tready && !hold;
+
+  frame_guard #(
+    .FramePixels (784)
+  ) u_guard (
+    .clk_i,
+    .rst_ni,
+    .s_tdata_i  (s_axis_tdata),
+    .s_tvalid_i (s_axis_tvalid && !hold),
+    .s_tready_o (guard_tready),
+    .s_tlast_i  (s_axis_tlast),
+    .m_tdata_o  (in_tdata),
+    .m_tvalid_o (in_tvalid),
+    .m_tready_i (in_tready),
+    .m_tlast_o  (in_tlast),
+    .bad_o      (in_bad)
+  );
+
+  // fc_engine's result stream; the results of malformed frames are swallowed here
+  logic [7:0] res_tdata;
+  logic       res_tvalid, res_tready, res_tlast;
+
+  assign m_axis_tdata  = res_tdata;
+  assign m_axis_tlast  = res_tlast;
+  assign m_axis_tvalid = res_tvalid && !drop;
+  assign res_tready    = m_axis_tready || drop;
 
   perf_counters #(
     .Depth (8)
   ) u_perf (
     .clk_i,
     .rst_ni,
-    .in_fire_i     (s_axis_tvalid && s_axis_tready),
-    .in_last_i     (s_axis_tlast),
-    .out_fire_i    (m_axis_tvalid && m_axis_tready),
-    .out_last_i    (m_axis_tlast),
+    .in_fire_i     (in_tvalid && in_tready),
+    .in_last_i     (in_tlast),
+    .in_bad_i      (in_bad),
+    .out_fire_i    (res_tvalid && res_tready),
+    .out_last_i    (res_tlast),
     .hold_o        (hold),
     .busy_o        (busy),
+    .drop_o        (drop),
+    .frame_errors_clear_i (frame_errors_clear),
+    .frame_errors_o (frame_errors),
     .images_done_o (images_done),
     .last_cycles_o (last_cycles),
     .cycle_count_o (cycle_count)
@@ -155,10 +190,10 @@ module fashion_lenet_accel #(
   ) u_conv1 (
     .clk_i,
     .rst_ni,
-    .s_axis_tdata,
+    .s_axis_tdata  (in_tdata),
     .s_axis_tvalid (in_tvalid),
     .s_axis_tready (in_tready),
-    .s_axis_tlast,
+    .s_axis_tlast  (in_tlast),
     .m_axis_tdata  (pool1_axis_tdata),
     .m_axis_tvalid (pool1_axis_tvalid),
     .m_axis_tready (pool1_axis_tready),
@@ -209,10 +244,10 @@ module fashion_lenet_accel #(
     .s_axis_tvalid (pool2_axis_tvalid),
     .s_axis_tready (pool2_axis_tready),
     .s_axis_tlast  (pool2_axis_tlast),
-    .m_axis_tdata,
-    .m_axis_tvalid,
-    .m_axis_tready,
-    .m_axis_tlast,
+    .m_axis_tdata  (res_tdata),
+    .m_axis_tvalid (res_tvalid),
+    .m_axis_tready (res_tready),
+    .m_axis_tlast  (res_tlast),
     .param_we_i    (fc_param_we),
     .param_layer_i (fc_param_layer),
     .param_sel_i   (param_sel),
