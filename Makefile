@@ -36,9 +36,9 @@ test: venv ## the pytest regression (CI subset: everything but tests marked slow
 test-all: venv ## every test, including the slow full-test-set runs
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
-# the random unit benches `make regress SEEDS=N` repeats over N seeds (also listed in tb/conftest.py)
-SEEDED_TESTS := tb/test_requant.py tb/test_line_buffer.py tb/test_conv.py tb/test_maxpool.py \
-                tb/test_fc_engine.py tb/test_argmax.py tb/test_axil_regs.py
+# the random unit benches `make regress SEEDS=N` repeats: tb/conftest.py's SEEDED_MODULES
+# (recursive `=`: read when the recipe runs, after the venv exists)
+SEEDED_TESTS = $(shell $(PY) -c "from tb.conftest import SEEDED_MODULES as m; print(' '.join('tb/' + n + '.py' for n in m))")
 REPORTS ?= reports
 
 regress: venv ## all 10,000 test images + stress set through the RTL, reports in reports/ (SEEDS=N: unit benches over N seeds)

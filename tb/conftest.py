@@ -14,9 +14,10 @@ if str(ROOT) not in sys.path:
 _SESSION_START = time.time()
 
 # Test modules whose stimulus is random (seeded from cocotb's COCOTB_RANDOM_SEED = $SEED):
-# `SEEDS=N` runs each of their tests N times, with seeds SEED_BASE .. SEED_BASE + N - 1.
+# `SEEDS=N` runs each of their tests N times, with seeds SEED_BASE .. SEED_BASE + N - 1
+# (`make regress SEEDS=N` runs exactly these modules).
 SEEDED_MODULES = ("test_requant", "test_line_buffer", "test_conv", "test_maxpool",
-                  "test_fc_engine", "test_argmax", "test_axil_regs")
+                  "test_fc_engine", "test_argmax", "test_axil_regs", "test_frame_guard")
 
 
 def _seeds() -> int:
