@@ -143,15 +143,11 @@ class Point:
     kind: str      # line / branch / toggle
     comment: str   # Verilator's 'o': block, if, else, case, signal[bit]:0->1, ...
     count: int
-    page: str = ""
     waiver: "Waiver | None" = None
 
     @property
     def missed(self) -> bool:
         return self.count == 0
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.comment}" if self.kind != "toggle" else f"toggle {self.comment}"
 
 
 def hdl_points(merged: dict, hdl_root: Path) -> list[Point]:
@@ -174,7 +170,7 @@ def hdl_points(merged: dict, hdl_root: Path) -> list[Point]:
         if src in by_src:
             by_src[src].count += count
         else:
-            by_src[src] = Point(rel.as_posix(), line, kind, d.get("o", ""), count, d.get("page", ""))
+            by_src[src] = Point(rel.as_posix(), line, kind, d.get("o", ""), count)
     return sorted(by_src.values(), key=lambda p: (p.file, p.line, p.kind, p.comment))
 
 
