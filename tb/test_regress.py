@@ -355,11 +355,10 @@ def build_harness() -> Path:
     return build_dir
 
 
-def write_images_file(path: Path, offset: int, count: int) -> None:
-    """The harness's image ROM: one pixel byte per line (hex), 784 per image, row-major; the
-    labels go to ``<path>.labels`` (for the accuracy figure only)."""
-    from model.data import load_images
-    images, labels = load_images(train=False, offset=offset, count=count)
+def write_images_file(path: Path, images, labels) -> None:
+    """The harness's image ROM: one pixel byte per line (hex), 784 per image, row-major, from
+    ``images`` (uint8 [N, 28, 28]); ``labels`` (int64 [N], -1 for a synthetic image) go to
+    ``<path>.labels`` (for the accuracy figure and the label coverage bins only)."""
     table = [f"{b:02x}\n" for b in range(256)]
     path.write_text("".join(map(table.__getitem__, images.numpy().tobytes())))
     path.with_suffix(".labels").write_text(" ".join(str(v) for v in labels.tolist()) + "\n")
@@ -381,7 +380,7 @@ def write_writes_file(path: Path, writes: list[tuple[int, int]]) -> None:
 
 def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path | None = None,
               writes: list[tuple[int, int]] | None = None, label: str = "trained",
-              runs_dir: str = "regress_runs") -> dict:
+              runs_dir: str = "regress_runs", images=None) -> dict:
     """Run ``count`` test images from ``offset`` on the shared harness build in
     ``sim_build/<runs_dir>/<name>``.
 
@@ -390,6 +389,8 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
         writes: AXI4-Lite ``(address, data)`` writes the harness applies before the first
             image (a whole parameter set, or a deliberate fault), or None.
         label: ``params`` column of checked.csv (``trained`` counts for accuracy figures).
+        images: ``(uint8 [count, 28, 28], int64 labels [count])`` to run instead of the test
+            split's images ``offset..offset+count-1`` (``offset`` then only numbers them).
 
     Returns:
         the shard's summary dict.
@@ -409,7 +410,10 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
     writes_file = test_dir / "param_writes.hex" if writes else None
     for f in (results_file, summary_file, test_dir / "checked.csv", test_dir / "fcov.yml"):
         f.unlink(missing_ok=True)
-    write_images_file(images_file, offset, count)
+    if images is None:
+        from model.data import load_images
+        images = load_images(train=False, offset=offset, count=count)
+    write_images_file(images_file, *images)
     if writes:
         write_writes_file(writes_file, writes)
     seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1, 1 << 31)
@@ -534,6 +538,75 @@ def test_regress_stress():
     params_dir = stress_params_dir()
     run_shard(f"stress_{count}", 200, count, stalls=True, params_dir=params_dir,
               writes=stress_writes(params_dir), label="stress")
+
+
+def extreme_images():
+    """Synthetic corner images, then 4 real ones (test images 300..303).
+
+    Returns:
+        ``(uint8 [14, 28, 28], int64 labels [14])``: all 0, all 255, both checkerboards of
+        0/255, a single 255 pixel in each corner and in the middle, a single 0 pixel in a 255
+        image (label -1 for these 10), then the real images with their labels.
+    """
+    import torch
+    from model.data import load_images
+    yy, xx = torch.meshgrid(torch.arange(28), torch.arange(28), indexing="ij")
+    synth = [torch.zeros(28, 28), torch.full((28, 28), 255), (yy + xx) % 2 * 255, (yy + xx + 1) % 2 * 255]
+    for y, x in ((0, 0), (0, 27), (27, 0), (27, 27), (13, 14)):
+        hot = torch.zeros(28, 28)
+        hot[y, x] = 255
+        synth.append(hot)
+    synth.append(255 - synth[-1])
+    real, labels = load_images(train=False, offset=300, count=4)
+    return (torch.cat([torch.stack(synth).to(torch.uint8), real]),
+            torch.cat([torch.full((len(synth),), -1, dtype=torch.int64), labels]))
+
+
+def extreme_params_dir() -> Path:
+    """Every layer's output channels at the limits the hardware takes, by channel ``c % 4``:
+    0: weights all 127, bias 2^31 - 1, the largest scale (m24 = 2^24 - 1, shift 24);
+    1: weights all -128, bias -2^31, the smallest scale (m24 = 2^23, shift 62);
+    2: weights alternating 127 / -128, bias -2^31, the largest scale;
+    3: random int8 weights, bias 2^31 - 1, the smallest scale.
+    Zero points as the fixed random network of tb/test_top.py (seed 3) draws them. Written to
+    ``sim_build/extreme_export`` (no torch model for it)."""
+    import torch
+    from model.export import write_params
+    from tb.runner import SIM_BUILD
+    from tb.test_top import random_network
+    out = (SIM_BUILD / "extreme_export").resolve()
+    params = random_network(torch.Generator().manual_seed(3))
+    largest, smallest = ((1 << 24) - 1, 24), (1 << 23, 62)
+    for p in params.values():
+        for c in range(p.weight.shape[0]):
+            kind = c % 4
+            if kind == 0:
+                p.weight[c] = 127
+            elif kind == 1:
+                p.weight[c] = -128
+            elif kind == 2:
+                alt = torch.arange(p.weight[c].numel()).reshape(p.weight[c].shape) % 2 == 0
+                p.weight[c] = torch.where(alt, 127, -128)
+            p.bias_q[c] = (1 << 31) - 1 if kind in (0, 3) else -(1 << 31)
+            p.m24[c], p.shift[c] = largest if kind in (0, 2) else smallest
+    write_params(params, out, extra={"note": "extreme parameters (tb/test_regress.py), not a trained model"})
+    return out
+
+
+@pytest.mark.parametrize("params", ["trained", "extreme"])
+def test_regress_extremes(params):
+    """Extreme images (all 0, all 255, checkerboards, single hot and cold pixels) and 4 real
+    ones, with the trained parameters (vs reference and torch) and with the extreme parameter
+    set of :func:`extreme_params_dir` loaded over AXI4-Lite (vs reference): bit-exact."""
+    images = extreme_images()
+    if params == "trained":
+        run_shard("extremes_trained", 0, len(images[0]), stalls=True, images=images,
+                  label="extreme_images", runs_dir="extreme_runs")
+    else:
+        params_dir = extreme_params_dir()
+        run_shard("extremes_params", 0, len(images[0]), stalls=True, params_dir=params_dir,
+                  writes=stress_writes(params_dir), images=images, label="extreme_params",
+                  runs_dir="extreme_runs")
 
 
 # conv2 weight [5][2][1][1] of the trained export, sign flipped: a fault in conv2, channel 5
