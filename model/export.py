@@ -57,6 +57,46 @@ def axil_writes(p: LayerParams) -> list[tuple[int, int]]:
 MEM_DIGITS = {"weight": 2, "bias": 8, "requant": 8, "zp": 4}
 
 
+class ExportError(ValueError):
+    """Parameters the hardware cannot represent (the message names layer, field, index, value)."""
+
+
+def _first_outside(name: str, field: str, t, lo: int, hi: int) -> None:
+    bad = ((t < lo) | (t > hi)).nonzero()
+    if len(bad):
+        idx = tuple(int(i) for i in bad[0])
+        raise ExportError(f"{name}: {field}{list(idx)} = {int(t[idx])} outside {lo}..{hi} "
+                          f"({len(bad)} value(s) out of range)")
+
+
+def check_representable(p: LayerParams) -> None:
+    """Check one layer against what the RTL stores and computes (hdl/requant.sv, the blocks'
+    parameter memories): the layer shape of FashionLeNet (model/net.py), weights int8,
+    biases int32, ``2^23 <= m24 < 2^24``, ``24 <= shift <= 62``, zero points 0..255.
+
+    Raises:
+        ExportError: the first violation, with layer, field, index and value.
+    """
+    from model.net import FashionLeNet
+    module = getattr(FashionLeNet(), p.name, None)
+    if module is None:
+        raise ExportError(f"{p.name}: not a FashionLeNet layer (expected one of {', '.join(LAYERS)})")
+    if tuple(p.weight.shape) != tuple(module.weight.shape):
+        raise ExportError(f"{p.name}: weight shape {list(p.weight.shape)}, the hardware has "
+                          f"{list(module.weight.shape)}")
+    cout = module.weight.shape[0]
+    for field in ("bias_q", "m24", "shift"):
+        if tuple(getattr(p, field).shape) != (cout,):
+            raise ExportError(f"{p.name}: {field} shape {list(getattr(p, field).shape)}, expected [{cout}]")
+    _first_outside(p.name, "weight", p.weight, -128, 127)
+    _first_outside(p.name, "bias_q", p.bias_q, -(1 << 31), (1 << 31) - 1)
+    _first_outside(p.name, "m24", p.m24, 1 << 23, (1 << 24) - 1)
+    _first_outside(p.name, "shift", p.shift, 24, 62)
+    for field in ("zp_in", "zp_out"):
+        if not 0 <= int(getattr(p, field)) <= 255:
+            raise ExportError(f"{p.name}: {field} = {getattr(p, field)} outside 0..255")
+
+
 def write_layer(p: LayerParams, out_dir: Path) -> dict[str, str]:
     """Write the four ``.mem`` files of one layer; returns ``{file name: sha256}``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +114,16 @@ def write_params(params: dict[str, LayerParams], out_dir: Path | str, extra: dic
 
     Returns:
         the manifest dict.
+
+    Raises:
+        ExportError: a layer is missing or not representable (:func:`check_representable`);
+            checked before anything is written.
     """
+    missing = [name for name in LAYERS if name not in params]
+    if missing:
+        raise ExportError(f"no parameters for {', '.join(missing)}")
+    for name in LAYERS:
+        check_representable(params[name])
     out_dir = Path(out_dir)
     manifest = {"format": "fashion-lenet-int8-v1", "layers": {}, "files": {}}
     manifest.update(extra or {})

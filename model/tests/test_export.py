@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.data import load_images
-from model.export import write_params
+from model.export import ExportError, write_params
 from model.net import NUM_PARAMETERS, CheckpointError, FashionLeNet, load_checkpoint
 from model.quantize import integer_params
 from model.reference import LAYERS, ParamsError, forward, load_params
@@ -114,3 +114,46 @@ def test_quantize_cli_on_another_checkpoint(tmp_path):
     torch.save({"x": torch.zeros(3)}, tmp_path / "bad.pt")
     assert main(["--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "out2")]) == 2
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("layer,field,value,words", [
+    ("conv1", "weight", 128, "weight[0, 0, 1, 1] = 128 outside -128..127"),
+    ("fc2", "bias_q", 1 << 31, "bias_q[3] = 2147483648 outside"),
+    ("conv2", "m24", (1 << 23) - 1, "m24[3] = 8388607 outside 8388608..16777215"),
+    ("fc3", "shift", 63, "shift[3] = 63 outside 24..62"),
+    ("fc1", "zp_out", 256, "zp_out = 256 outside 0..255"),
+    ("fc1", "shape", None, "weight shape [120, 575]"),
+])
+def test_export_rejects_unrepresentable(params, tmp_path, layer, field, value, words):
+    """write_params refuses what the hardware cannot hold, names it, and writes nothing."""
+    import copy
+    bad = copy.deepcopy(params)
+    p = bad[layer]
+    if field == "weight":
+        p.weight.view(-1)[4] = value
+    elif field == "zp_out":
+        p.zp_out = value
+    elif field == "shape":
+        p.weight = p.weight[:, :575]
+    else:
+        getattr(p, field)[3] = value
+    out = tmp_path / "export"
+    with pytest.raises(ExportError) as info:
+        write_params(bad, out)
+    assert str(info.value).startswith(f"{layer}: ") and words in str(info.value), str(info.value)
+    assert not out.exists(), "a partial export was written"
+
+
+def test_export_accepts_the_limits(params, tmp_path):
+    """The extreme values themselves are representable (they are what tb/test_regress.py's
+    extreme parameter set uses)."""
+    import copy
+    edge = copy.deepcopy(params)
+    p = edge["fc3"]
+    p.weight[0, 0], p.weight[0, 1] = -128, 127
+    p.bias_q[0], p.bias_q[1] = -(1 << 31), (1 << 31) - 1
+    p.m24[0], p.shift[0], p.m24[1], p.shift[1] = 1 << 23, 62, (1 << 24) - 1, 24
+    write_params(edge, tmp_path / "export")
+    back = load_params(tmp_path / "export")["fc3"]
+    for field in ("weight", "bias_q", "m24", "shift"):
+        assert torch.equal(getattr(back, field), getattr(p, field)), field
