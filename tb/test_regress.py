@@ -511,7 +511,7 @@ def stress_params_dir() -> Path:
     return out
 
 
-def stress_writes(params_dir: Path) -> list[tuple[int, int]]:
+def param_set_writes(params_dir: Path) -> list[tuple[int, int]]:
     """Every AXI4-Lite write that loads the parameter set in ``params_dir``."""
     from model.export import axil_writes
     from model.reference import LAYERS, load_params
@@ -537,7 +537,7 @@ def test_regress_stress():
     count = int(os.environ.get("STRESS_IMAGES", "20"))
     params_dir = stress_params_dir()
     run_shard(f"stress_{count}", 200, count, stalls=True, params_dir=params_dir,
-              writes=stress_writes(params_dir), label="stress")
+              writes=param_set_writes(params_dir), label="stress")
 
 
 def extreme_images():
@@ -605,7 +605,7 @@ def test_regress_extremes(params):
     else:
         params_dir = extreme_params_dir()
         run_shard("extremes_params", 0, len(images[0]), stalls=True, params_dir=params_dir,
-                  writes=stress_writes(params_dir), images=images, label="extreme_params",
+                  writes=param_set_writes(params_dir), images=images, label="extreme_params",
                   runs_dir="extreme_runs")
 
 
