@@ -58,7 +58,15 @@ MEM_DIGITS = {"weight": 2, "bias": 8, "requant": 8, "zp": 4}
 
 
 class ExportError(ValueError):
-    """Parameters the hardware cannot represent (the message names layer, field, index, value)."""
+    """Parameters the hardware cannot represent (the message names layer, field, index, value).
+
+    ``field``: the LayerParams field at fault (``weight``, ``bias_q``, ``m24``, ``shift``,
+    ``zp_in``, ``zp_out``), ``"shape"`` for a shape, None for a missing layer.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _first_outside(name: str, field: str, t, lo: int, hi: int) -> None:
@@ -66,13 +74,13 @@ def _first_outside(name: str, field: str, t, lo: int, hi: int) -> None:
     if len(bad):
         idx = tuple(int(i) for i in bad[0])
         raise ExportError(f"{name}: {field}{list(idx)} = {int(t[idx])} outside {lo}..{hi} "
-                          f"({len(bad)} value(s) out of range)")
+                          f"({len(bad)} value(s) out of range)", field)
 
 
 def check_representable(p: LayerParams) -> None:
     """Check one layer against what the RTL stores and computes (hdl/requant.sv, the blocks'
-    parameter memories): the layer shape of FashionLeNet (model/net.py), weights int8,
-    biases int32, ``2^23 <= m24 < 2^24``, ``24 <= shift <= 62``, zero points 0..255.
+    parameter memories): the layer shape of FashionLeNet (model/net.py), its fused ReLU and
+    padding, weights int8, biases int32, ``2^23 <= m24 < 2^24``, ``24 <= shift <= 62``, zero points 0..255.
 
     Raises:
         ExportError: the first violation, with layer, field, index and value.
@@ -80,21 +88,25 @@ def check_representable(p: LayerParams) -> None:
     from model.net import FashionLeNet
     module = getattr(FashionLeNet(), p.name, None)
     if module is None:
-        raise ExportError(f"{p.name}: not a FashionLeNet layer (expected one of {', '.join(LAYERS)})")
+        raise ExportError(f"{p.name}: not a FashionLeNet layer (expected one of {', '.join(LAYERS)})", "shape")
     if tuple(p.weight.shape) != tuple(module.weight.shape):
         raise ExportError(f"{p.name}: weight shape {list(p.weight.shape)}, the hardware has "
-                          f"{list(module.weight.shape)}")
+                          f"{list(module.weight.shape)}", "shape")
     cout = module.weight.shape[0]
     for field in ("bias_q", "m24", "shift"):
         if tuple(getattr(p, field).shape) != (cout,):
-            raise ExportError(f"{p.name}: {field} shape {list(getattr(p, field).shape)}, expected [{cout}]")
+            raise ExportError(f"{p.name}: {field} shape {list(getattr(p, field).shape)}, expected [{cout}]", "shape")
     _first_outside(p.name, "weight", p.weight, -128, 127)
     _first_outside(p.name, "bias_q", p.bias_q, -(1 << 31), (1 << 31) - 1)
     _first_outside(p.name, "m24", p.m24, 1 << 23, (1 << 24) - 1)
     _first_outside(p.name, "shift", p.shift, 24, 62)
+    from model.reference import PADDING, RELU
+    for field, hw in (("relu", RELU[p.name]), ("padding", PADDING[p.name])):
+        if getattr(p, field) != hw:
+            raise ExportError(f"{p.name}: {field} {getattr(p, field)!r}, the hardware has {hw!r}", "shape")
     for field in ("zp_in", "zp_out"):
         if not 0 <= int(getattr(p, field)) <= 255:
-            raise ExportError(f"{p.name}: {field} = {getattr(p, field)} outside 0..255")
+            raise ExportError(f"{p.name}: {field} = {getattr(p, field)} outside 0..255", field)
 
 
 def write_layer(p: LayerParams, out_dir: Path) -> dict[str, str]:
@@ -147,3 +159,30 @@ def write_params(params: dict[str, LayerParams], out_dir: Path | str, extra: dic
             manifest["files"][fname] = {"sha256": digest}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def check_export_dir(export_dir: Path | str) -> dict:
+    """Everything a simulation reads from an export folder, checked before any build: the
+    parameters (:func:`model.reference.load_params`: manifest, every ``.mem`` file's presence,
+    value count, sha256, the shapes and values the hardware holds) and, when present,
+    ``quantized_state_dict.pt`` (PyTorch's quantized model, the other end of the comparison).
+
+    Returns:
+        the parameters, as :func:`model.reference.load_params`.
+
+    Raises:
+        model.reference.ParamsError: a bad parameter file or manifest (one line naming the file).
+        model.net.CheckpointError: a quantized_state_dict.pt that does not load.
+    """
+    from model.reference import load_params
+    export_dir = Path(export_dir)
+    params = load_params(export_dir)
+    qpath = export_dir / "quantized_state_dict.pt"
+    if qpath.is_file():
+        import warnings
+
+        from model.quantize import load_quantized
+        with warnings.catch_warnings():  # PyTorch's deprecation notes, not about this file
+            warnings.simplefilter("ignore", UserWarning)
+            load_quantized(qpath)
+    return params

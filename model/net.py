@@ -62,34 +62,74 @@ class CheckpointError(ValueError):
     """A checkpoint that is not a FashionLeNet state_dict."""
 
 
+def describe_load_error(exc: Exception, head: bytes = b"") -> str:
+    """One line for a ``torch.load(weights_only=True)`` failure (PyTorch's are many lines).
+
+    Args:
+        head: the file's first bytes (``PK``: torch.save's zip format; pickle protocol 2+
+            starts with 0x80).
+    """
+    from model.settings import one_line
+    text = str(exc)
+    if head and not head.startswith((b"PK", b"\x80")):
+        return "not a file written by torch.save"
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            detail = line.split("WeightsUnpickler error:", 1)[1].split(" was not an allowed global")[0].strip()
+            return f"refused by weights_only=True: {detail} (a pickled object, not a state_dict of tensors)"
+    if head.startswith(b"PK") or "PytorchStreamReader" in text:
+        return f"truncated or corrupted ({type(exc).__name__}: {one_line(text).split('. ')[0]})"
+    return f"{type(exc).__name__}: {one_line(exc)}"
+
+
+def load_state_dict(path: Path | str) -> dict:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with one-line errors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file does not load with ``weights_only=True``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint: {describe_load_error(exc, head)}") from exc
+
+
 def load_checkpoint(path: Path | str) -> FashionLeNet:
     """Load a FashionLeNet float state_dict (``torch.load(weights_only=True)``).
 
     Raises:
         FileNotFoundError: no such file.
         CheckpointError: the file is not a state_dict of this network (missing,
-            unexpected or differently shaped tensors are listed).
+            unexpected or differently shaped tensors are listed, on one line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({exc})") from exc
+    state = load_state_dict(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     model = FashionLeNet()
     expected = model.state_dict()
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state_dict, got {type(state).__name__}")
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    problems = [f"{k}: {type(state[k]).__name__}, not a tensor" for k in expected
+                if k in state and not isinstance(state[k], torch.Tensor)]
     problems += [
         f"{k}: shape {tuple(state[k].shape)}, FashionLeNet needs {tuple(v.shape)}"
         for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
+        if isinstance(state.get(k), torch.Tensor) and tuple(state[k].shape) != tuple(v.shape)
     ]
+    if missing:
+        problems.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected ({', '.join(map(str, unexpected[:3]))}"
+                        f"{', ...' if len(unexpected) > 3 else ''})")
     if problems:
         raise CheckpointError(f"{path} is not a FashionLeNet checkpoint: " + "; ".join(problems[:6]))
     model.load_state_dict(state)

@@ -23,24 +23,31 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch.ao import quantization as tq
 
-from model.data import load_images
-from model.export import write_params
-from model.net import FUSE_GROUPS, FashionLeNet, load_checkpoint
-from model.reference import LAYERS, LayerParams, float32_to_m24_shift
+from model.data import DatasetMissingError, load_images
+from model.export import ExportError, write_params
+from model.net import (
+    FUSE_GROUPS,
+    CheckpointError,
+    FashionLeNet,
+    load_checkpoint,
+    load_state_dict,
+)
+from model.reference import LAYERS, PADDING, RELU, LayerParams, float32_to_m24_shift
+from model.settings import TRAIN_IMAGES, ArgumentParser, SettingError, print_error
 
 ENGINE = "qnnpack"
 INPUT_SCALE = 1.0 / 255.0
-RELU = {"conv1": True, "conv2": True, "fc1": True, "fc2": True, "fc3": False}
-PADDING = {"conv1": 1, "conv2": 0, "fc1": 0, "fc2": 0, "fc3": 0}
 CALIBRATION_IMAGES = 2000
 
 
@@ -88,13 +95,29 @@ def quantize(model: FashionLeNet, calib_images: torch.Tensor) -> torch.nn.Module
 
 
 def load_quantized(path: Path | str) -> torch.nn.Module:
-    """Rebuild a quantized FashionLeNet from :func:`save_quantized`'s state_dict."""
+    """Rebuild a quantized FashionLeNet from the state_dict :func:`export` saves
+    (``quantized_state_dict.pt``; ``torch.load(weights_only=True)``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: not a state_dict of the quantized FashionLeNet (one-line message).
+    """
     import warnings
+
+    from model.settings import one_line
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: quantized model missing")
     m = prepare_model(FashionLeNet())
     with warnings.catch_warnings():  # observers are empty: the state_dict sets every qparam
         warnings.filterwarnings("ignore", message="must run observer")
         q = tq.convert(m, inplace=False)
-    q.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    state = load_state_dict(path)
+    try:
+        q.load_state_dict(state)
+    except Exception as exc:  # RuntimeError listing every missing/unexpected key on many lines
+        detail = "; ".join(ln.strip() for ln in str(exc).splitlines()[1:3] if ln.strip()) or one_line(exc)
+        raise CheckpointError(f"{path} is not a quantized FashionLeNet state_dict: {detail[:300]}") from exc
     return q
 
 
@@ -176,18 +199,55 @@ def model_bytes(model: torch.nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
+EXPORT_FILES = ("quantized_state_dict.pt", "manifest.json", "report.json")  # besides the .mem files
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """``out_dir`` can receive an export: a folder or nothing yet, its parent a folder.
+
+    Raises:
+        SettingError: naming ``--out`` and the problem.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SettingError(f"--out {out_dir}: exists and is not a folder")
+    parent = out_dir.resolve().parent
+    if not parent.is_dir():
+        raise SettingError(f"--out {out_dir}: parent folder {parent} does not exist")
+
+
+def _install(tmp: Path, out_dir: Path) -> None:
+    """Move a finished export from ``tmp`` to ``out_dir``: one rename when ``out_dir`` does not
+    exist, else file by file (``os.replace``, each atomic), manifest.json last."""
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    names = sorted(p.name for p in tmp.iterdir())
+    names.sort(key=lambda n: n == "manifest.json")
+    for name in names:
+        os.replace(tmp / name, out_dir / name)
+    tmp.rmdir()
+
+
 def export(checkpoint: Path, out_dir: Path, calib: int = CALIBRATION_IMAGES, log=print) -> dict:
     """Quantize a float checkpoint and write the quantized model and the RTL export.
 
     Writes ``out_dir/quantized_state_dict.pt``, the ``.mem`` files, ``manifest.json`` and
-    ``report.json`` (float and int8 accuracy on the 10,000 test images, sizes).
+    ``report.json`` (float and int8 accuracy on the 10,000 test images, sizes). Everything is
+    computed and written into a temporary folder next to ``out_dir`` first and moved into
+    ``out_dir`` only when complete: on any error ``out_dir`` is left as it was.
 
     Raises:
         FileNotFoundError / model.net.CheckpointError: bad checkpoint.
+        SettingError: ``calib`` outside the training split, ``out_dir`` not a folder.
+        model.export.ExportError: parameters the hardware cannot represent.
     """
     from model.train import accuracy
 
     t0 = time.time()
+    out_dir = Path(out_dir)
+    if not 1 <= calib <= TRAIN_IMAGES:
+        raise SettingError(f"--calib {calib}: calibration needs 1..{TRAIN_IMAGES} training images")
+    check_out_dir(out_dir)
     model = load_checkpoint(checkpoint)
     train_x, _ = load_images(train=True, offset=0, count=calib)
     q = quantize(model, train_x)
@@ -209,11 +269,15 @@ def export(checkpoint: Path, out_dir: Path, calib: int = CALIBRATION_IMAGES, log
         "input_scale": float(q.quant.scale),
         "input_zero_point": int(q.quant.zero_point),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(q.state_dict(), out_dir / "quantized_state_dict.pt")
-    write_params(params, out_dir, extra={"input": {"scale": report["input_scale"], "zero_point": 0,
-                                                    "shape": [28, 28], "dtype": "uint8"}})
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.resolve().parent))
+    try:
+        torch.save(q.state_dict(), tmp / "quantized_state_dict.pt")
+        write_params(params, tmp, extra={"input": {"scale": report["input_scale"], "zero_point": 0,
+                                                   "shape": [28, 28], "dtype": "uint8"}})
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        _install(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     log(f"float accuracy {float_acc * 100:.2f}%  int8 accuracy {q_acc * 100:.2f}%  "
         f"float {report['float_parameter_bytes']} B -> int8 {param_bytes} B parameters  "
         f"({time.time() - t0:.0f} s) -> {out_dir}")
@@ -221,16 +285,22 @@ def export(checkpoint: Path, out_dir: Path, calib: int = CALIBRATION_IMAGES, log
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Quantize a FashionLeNet checkpoint and export it for the RTL")
+    """Command line. Exit status 0, 2 on a bad argument or input file (``error: <one line>`` on
+    stderr, nothing written), 1 when the data set is missing or a file cannot be written."""
+    ap = ArgumentParser(prog="model.quantize",
+                        description="Quantize a FashionLeNet checkpoint and export it for the RTL")
     ap.add_argument("--checkpoint", type=Path, default=Path("model/artifacts/fashion_lenet.pt"))
     ap.add_argument("--out", type=Path, default=Path("model/artifacts/export"))
     ap.add_argument("--calib", type=int, default=CALIBRATION_IMAGES)
     args = ap.parse_args(argv)
     try:
         export(args.checkpoint, args.out, args.calib)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}")
+    except (FileNotFoundError, CheckpointError, SettingError, ExportError, ValueError) as exc:
+        print_error(exc)
         return 2
+    except (DatasetMissingError, OSError) as exc:
+        print_error(exc)
+        return 1
     return 0
 
 

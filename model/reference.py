@@ -203,68 +203,160 @@ def forward(params: dict[str, LayerParams], images: torch.Tensor) -> dict[str, t
 
 # --------------------------------------------------------------------------- files
 
+# what the hardware computes per layer (hdl/: fused ReLU, conv padding), and the export's files
+RELU = {"conv1": True, "conv2": True, "fc1": True, "fc2": True, "fc3": False}
+PADDING = {"conv1": 1, "conv2": 0, "fc1": 0, "fc2": 0, "fc3": 0}
+REGION_FIELDS = {"weight": ("weight",), "bias": ("bias_q",), "requant": ("m24", "shift"),
+                 "zp": ("zp_in", "zp_out")}
+
+
+def mem_files() -> list[str]:
+    """The ``.mem`` files of an export folder, in manifest order (``conv1_weight.mem``, ...)."""
+    return [f"{name}_{region}.mem" for name in LAYERS for region in REGION_FIELDS]
+
+
 class ParamsError(ValueError):
-    """An export folder that is missing, incomplete or corrupted."""
+    """An export folder that is missing, incomplete or corrupted (one-line message naming the
+    file and the problem)."""
 
 
-def read_mem(path: Path, width_bits: int, count: int, signed: bool) -> torch.Tensor:
+def read_mem(path: Path, width_bits: int, count: int, signed: bool, expected: str = "") -> torch.Tensor:
     """Read a ``$readmemh`` file with one ``width_bits`` value per line.
+
+    Args:
+        expected: where ``count`` comes from, appended to the count message
+            (e.g. ``"manifest weight_shape [6, 1, 3, 3]"``).
 
     Raises:
         ParamsError: missing file, wrong number of values, bad hex, value too wide.
     """
     if not path.is_file():
-        raise ParamsError(f"parameter file {path} is missing")
-    words = [ln.split("//")[0].strip() for ln in path.read_text().splitlines()]
+        raise ParamsError(f"{path}: parameter file missing")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: unreadable ({exc})") from exc
+    words = [ln.split("//")[0].strip() for ln in text.splitlines()]
     words = [w for w in words if w]
     if len(words) != count:
-        raise ParamsError(f"{path}: {len(words)} values, expected {count}")
-    try:
-        vals = [int(w, 16) for w in words]
-    except ValueError as exc:
-        raise ParamsError(f"{path}: not hex ({exc})") from exc
-    if any(v >> width_bits for v in vals):
-        raise ParamsError(f"{path}: a value is wider than {width_bits} bits")
-    t = torch.tensor(vals, dtype=torch.int64)
+        raise ParamsError(f"{path}: {len(words)} values, expected {count}" + (f" ({expected})" if expected else ""))
+    for line, w in enumerate(words, 1):
+        try:
+            v = int(w, 16)
+        except ValueError:
+            raise ParamsError(f"{path}: value {line} {w!r} is not hex") from None
+        if v < 0 or v >> width_bits:
+            raise ParamsError(f"{path}: value {line} {w!r} is wider than {width_bits} bits")
+    t = torch.tensor([int(w, 16) for w in words], dtype=torch.int64)
     if signed:
         t = torch.where(t >= (1 << (width_bits - 1)), t - (1 << width_bits), t)
     return t
 
 
-def load_params(export_dir: Path | str, verify: bool = True) -> dict[str, LayerParams]:
-    """Load the integer parameters exported by :mod:`model.export`.
+def read_manifest(export_dir: Path | str) -> dict:
+    """``manifest.json`` of an export folder, checked for the tables :func:`load_params` reads.
 
     Raises:
-        ParamsError: missing manifest or file, sha256 mismatch, wrong shape.
+        ParamsError: no such folder, no manifest, not JSON, not an export manifest.
     """
     export_dir = Path(export_dir)
     man_path = export_dir / "manifest.json"
+    if not export_dir.is_dir():
+        raise ParamsError(f"{export_dir}: no such parameter folder (an export folder holds manifest.json "
+                          "and the .mem files: `make model` or `python -m model.quantize --out DIR`)")
     if not man_path.is_file():
-        raise ParamsError(f"{man_path} is missing: run `make model` or `python -m model.quantize --checkpoint CKPT --out DIR`")
-    manifest = json.loads(man_path.read_text())
-    if verify:
-        for name, meta in manifest["files"].items():
-            path = export_dir / name
-            if not path.is_file():
-                raise ParamsError(f"parameter file {path} is missing")
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest != meta["sha256"]:
-                raise ParamsError(f"{path}: sha256 {digest[:12]}... does not match the manifest")
+        raise ParamsError(f"{man_path} is missing: run `make model` or "
+                          "`python -m model.quantize --checkpoint CKPT --out DIR`")
+    try:
+        manifest = json.loads(man_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ParamsError(f"{man_path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), dict) \
+            or not isinstance(manifest.get("files"), dict):
+        raise ParamsError(f"{man_path}: not an export manifest (no 'layers' and 'files' tables)")
+    for name in LAYERS:
+        meta = manifest["layers"].get(name)
+        if not isinstance(meta, dict):
+            raise ParamsError(f"{man_path}: no entry for layer {name}")
+        shape = meta.get("weight_shape")
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ParamsError(f"{man_path}: {name} weight_shape {shape!r} is not a shape")
+        for key, hw in (("relu", RELU[name]), ("padding", PADDING[name])):
+            if meta.get(key, hw if key == "padding" else None) != hw:
+                raise ParamsError(f"{man_path}: {name} {key} {meta.get(key)!r}, the hardware has {hw!r}")
+    return manifest
+
+
+def _sha256_entry(manifest: dict, man_path: Path, fname: str) -> str:
+    meta = manifest["files"].get(fname)
+    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    if not isinstance(digest, str):
+        raise ParamsError(f"{man_path}: no sha256 for {fname}")
+    return digest
+
+
+def load_params(export_dir: Path | str, verify: bool = True) -> dict[str, LayerParams]:
+    """Load the integer parameters exported by :mod:`model.export`, after checking them.
+
+    Checks, in this order, each with a one-line :class:`ParamsError` naming the file: the
+    folder and ``manifest.json`` (JSON, every layer, relu/padding as the hardware computes);
+    every ``.mem`` file present with the number of values the manifest's shape needs, hex, no
+    value wider than its memory; with ``verify``, its sha256 as listed in the manifest (every
+    other file listed there too); the shapes against FashionLeNet and the values against what
+    the hardware holds (:func:`model.export.check_representable`: m24, shift range).
+
+    Raises:
+        ParamsError: see above.
+    """
+    from model.export import ExportError, check_representable
+
+    export_dir = Path(export_dir)
+    man_path = export_dir / "manifest.json"
+    manifest = read_manifest(export_dir)
     params = {}
     for name in LAYERS:
         meta = manifest["layers"][name]
         shape = meta["weight_shape"]
         cout = shape[0]
-        w = read_mem(export_dir / f"{name}_weight.mem", 8, int(torch.tensor(shape).prod()), True)
-        b = read_mem(export_dir / f"{name}_bias.mem", 32, cout, True)
-        rq = read_mem(export_dir / f"{name}_requant.mem", 32, cout, False)
-        zp = read_mem(export_dir / f"{name}_zp.mem", 16, 1, False)
+        n_weights = 1
+        for d in shape:
+            n_weights *= d
+        spec = {"weight": (8, n_weights, True, f"manifest {name} weight_shape {shape}"),
+                "bias": (32, cout, True, f"manifest {name}: {cout} output channels"),
+                "requant": (32, cout, False, f"manifest {name}: {cout} output channels"),
+                "zp": (16, 1, False, "")}
+        vals = {}
+        for region, (bits, count, signed, expected) in spec.items():
+            path = export_dir / f"{name}_{region}.mem"
+            vals[region] = read_mem(path, bits, count, signed, expected)
+            if verify:
+                want = _sha256_entry(manifest, man_path, path.name)
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                if digest != want:
+                    raise ParamsError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({want[:12]}...)")
+        rq, zp = vals["requant"], vals["zp"]
         params[name] = LayerParams(
-            name=name, weight=w.reshape(shape), bias_q=b, m24=rq & 0xFFFFFF, shift=rq >> 24,
-            zp_in=int(zp[0] & 0xFF), zp_out=int(zp[0] >> 8), relu=bool(meta["relu"]),
-            padding=int(meta.get("padding", 0)), scale_out=float(meta["scale_out"]),
+            name=name, weight=vals["weight"].reshape(shape), bias_q=vals["bias"], m24=rq & 0xFFFFFF,
+            shift=rq >> 24, zp_in=int(zp[0] & 0xFF), zp_out=int(zp[0] >> 8), relu=RELU[name],
+            padding=PADDING[name], scale_out=float(meta.get("scale_out", 0.0)),
             scale_in=float(meta.get("scale_in", 0.0)), weight_scales=list(meta.get("weight_scales", [])),
         )
+        try:
+            check_representable(params[name])
+        except ExportError as exc:
+            # shapes come from the manifest, values from the region's .mem file
+            region = next((r for r, fields in REGION_FIELDS.items() if exc.field in fields), None)
+            where = man_path if region is None else export_dir / f"{name}_{region}.mem"
+            raise ParamsError(f"{where}: {exc}") from exc
+    if verify:
+        for fname in manifest["files"]:
+            if fname not in mem_files():
+                path = export_dir / fname
+                if not path.is_file():
+                    raise ParamsError(f"{path}: file listed in the manifest is missing")
+                want = _sha256_entry(manifest, man_path, fname)
+                if hashlib.sha256(path.read_bytes()).hexdigest() != want:
+                    raise ParamsError(f"{path}: sha256 does not match the manifest")
     return params
 
 
