@@ -15,7 +15,11 @@ Settings (command-line options override the environment):
 Prints one line per image, ``image <idx> label <l> (<name>) predicted <p> rtl==ref <yes/no>``,
 then a summary (bit-exact matches, RTL accuracy against the labels, cycles per image).
 Exit status: 0 when every image matches the reference, 1 on any mismatch or simulation
-failure, 2 on bad settings.
+failure, 2 on bad settings: a one-line ``error: ...`` on stderr naming the setting or file,
+before anything is built (IMAGES/OFFSET outside the test set or not integers; PARAMS not an
+export folder, a manifest that is not JSON or lacks a layer, a missing or truncated .mem
+file, a sha256 that does not match the manifest, a shape other than FashionLeNet's, values
+the hardware cannot hold, a quantized_state_dict.pt that does not load).
 """
 from __future__ import annotations
 
@@ -30,6 +34,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from model.settings import (
+    ArgumentParser,
+    SettingError,
+    check_image_range,
+    env_int,
+    print_error,
+)
 
 WAVES_BUILD = "sim_waves"  # build folder of traced runs (the Makefile's `waves` target opens it)
 # simulator log lines worth showing live (per-image progress, failures, build errors)
@@ -54,34 +66,57 @@ class LiveFilter(logging.Filter):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """Options, their defaults from the environment (``IMAGES`` etc.).
+
+    Raises:
+        SettingError: an environment default that is not an integer.
+        SystemExit(2): a bad option (one line on stderr).
+    """
     env = os.environ
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", type=int, default=int(env.get("IMAGES", "100")))
-    ap.add_argument("--offset", type=int, default=int(env.get("OFFSET", "0")))
+    ap = ArgumentParser(prog="sim", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=env_int("IMAGES", 100))
+    ap.add_argument("--offset", type=int, default=env_int("OFFSET", 0))
     ap.add_argument("--params", default=env.get("PARAMS", str(REPO / "model" / "artifacts" / "export")))
-    ap.add_argument("--waves", type=int, nargs="?", const=1, choices=(0, 1),
-                    default=int(env.get("WAVES", "0") or 0))
-    ap.add_argument("--lanes", type=int, default=int(env.get("LANES", "8")))
+    ap.add_argument("--waves", type=int, nargs="?", const=1, choices=(0, 1), default=env_int("WAVES", 0))
+    ap.add_argument("--lanes", type=int, default=env_int("LANES", 8))
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
 
 
+def check_settings(args: argparse.Namespace) -> Path | None:
+    """Every check that can fail on the user's settings, before anything is built.
+
+    Returns:
+        the export folder, resolved (None for ``random``).
+
+    Raises:
+        SettingError: image range, lane count, empty PARAMS.
+        model.reference.ParamsError, model.net.CheckpointError: a bad export folder
+            (:func:`model.export.check_export_dir`: manifest, files, sha256, shapes, values,
+            quantized_state_dict.pt).
+    """
+    check_image_range(args.offset, args.images)
+    if args.lanes < 1:
+        raise SettingError(f"LANES={args.lanes}: at least 1 MAC lane")
+    if args.params == "random":
+        return None
+    if not args.params.strip():
+        raise SettingError("PARAMS is empty: give an export folder (manifest.json + .mem) or PARAMS=random")
+    params = Path(args.params).resolve()
+    from model.export import check_export_dir
+    check_export_dir(params)
+    return params
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.images < 1 or args.offset < 0 or args.offset + args.images > 10_000:
-        print(f"sim: images {args.offset}..{args.offset + args.images - 1} are outside the test set (0..9999)")
+    try:
+        args = parse_args(argv)
+        params = check_settings(args)
+    except ValueError as exc:  # SettingError, ParamsError, CheckpointError: one line, no traceback
+        print_error(exc)
         return 2
-    if args.params != "random":
-        params = Path(args.params).resolve()
-        if not (params / "manifest.json").is_file():
-            print(f"sim: no parameter export in {params} (manifest.json missing): run `make model`, "
-                  "or PARAMS=random for a random parameter set")
-            return 2
-        os.environ["PARAMS"] = str(params)
-    else:
-        os.environ["PARAMS"] = "random"
     from tb import test_top
-    os.environ["PARAMS"] = str(test_top.resolve_params_dir())
+    os.environ["PARAMS"] = str(params if params is not None else test_top.random_params_dir())
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))

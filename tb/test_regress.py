@@ -38,6 +38,7 @@ Full test set: ``pytest tb/test_regress.py -m slow -n 2 --dist load`` (10,000 im
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -297,8 +298,44 @@ def _coverage_hooks():
 
 
 def _params_dir() -> Path:
+    """``$PARAMS`` (default the trained export), checked before anything is built
+    (``model.export.check_export_dir``: manifest, .mem value counts, sha256, shapes, values,
+    quantized_state_dict.pt); the harness's ``$readmemh`` would only warn.
+
+    Raises:
+        model.reference.ParamsError, model.net.CheckpointError: one line naming the bad file.
+    """
     from tb.runner import DEFAULT_PARAMS
-    return Path(os.environ.get("PARAMS", DEFAULT_PARAMS)).resolve()
+    path = Path(os.environ.get("PARAMS") or DEFAULT_PARAMS).resolve()
+    _check_params_dir(str(path))
+    return path
+
+
+@functools.cache
+def _check_params_dir(path: str) -> None:
+    from model.export import check_export_dir
+    check_export_dir(path)
+
+
+def _image_range(label: str, offset: int, count: int) -> None:
+    """``pytest.fail`` with one line (no traceback) when images offset..offset+count-1 are not
+    all in the test set; called before the harness is built."""
+    from model.settings import SettingError, check_image_range
+    try:
+        check_image_range(offset, count, label)
+        return
+    except SettingError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
+
+
+def _env_count(name: str, default: int) -> int:
+    from model.settings import SettingError, env_int
+    try:
+        return env_int(name, default)
+    except SettingError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 def _build_config(params_dir: Path) -> dict:
@@ -526,15 +563,17 @@ FULL_SHARDS = int(os.environ.get("FULL_SHARDS", "2"))
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_regress_shard(shard):
     """Shard ``shard``: ``$IMAGES`` images from ``$OFFSET + shard * $IMAGES`` (CI: 2 x 50)."""
-    per_shard = int(os.environ.get("IMAGES", "50"))
-    offset = int(os.environ.get("OFFSET", "0")) + shard * per_shard
+    per_shard, first = _env_count("IMAGES", 50), _env_count("OFFSET", 0)
+    offset = first + shard * per_shard
+    _image_range(f"OFFSET={first} IMAGES={per_shard} (shard {shard} of {SHARDS})", offset, per_shard)
     run_shard(f"shard{shard}_{offset}_{per_shard}", offset, per_shard, _stalls(shard))
 
 
 def test_regress_stress():
     """$STRESS_IMAGES (default 20) real images through a stress parameter set loaded entirely over
     AXI4-Lite by the harness (~82k writes): saturation, |x| >= 2^24 and ties in every layer."""
-    count = int(os.environ.get("STRESS_IMAGES", "20"))
+    count = _env_count("STRESS_IMAGES", 20)
+    _image_range(f"STRESS_IMAGES={count} (images from 200)", 200, count)
     params_dir = stress_params_dir()
     run_shard(f"stress_{count}", 200, count, stalls=True, params_dir=params_dir,
               writes=param_set_writes(params_dir), label="stress")

@@ -107,16 +107,26 @@ def random_params_dir() -> Path:
 
 def resolve_params_dir() -> Path:
     """``$PARAMS`` (``random``: :func:`random_params_dir`), else the trained export if it
-    exists, else the random set."""
+    exists, else the random set. The folder is checked before anything is built
+    (``model.export.check_export_dir``: manifest, every .mem file's value count and sha256,
+    shapes, values, quantized_state_dict.pt); Verilator's ``$readmemh`` would only warn.
+
+    Raises:
+        model.reference.ParamsError, model.net.CheckpointError: one line naming the bad file.
+    """
+    from model.export import check_export_dir
     from tb.runner import DEFAULT_PARAMS
     env = os.environ.get("PARAMS", "")
     if env == "random":
-        return random_params_dir()
-    if env:
-        return Path(env).resolve()
-    if (DEFAULT_PARAMS / "manifest.json").is_file():
-        return DEFAULT_PARAMS.resolve()
-    return random_params_dir()
+        path = random_params_dir()
+    elif env:
+        path = Path(env).resolve()
+    elif (DEFAULT_PARAMS / "manifest.json").is_file():
+        path = DEFAULT_PARAMS.resolve()
+    else:
+        path = random_params_dir()
+    check_export_dir(path)
+    return path
 
 
 @functools.lru_cache(maxsize=None)
@@ -339,6 +349,27 @@ class TB:
 
 def image_range(default_count: int) -> tuple[int, int]:
     return int(os.environ.get("OFFSET", "0")), int(os.environ.get("IMAGES", str(default_count)))
+
+
+def check_image_env(env: dict, testcase: str | None = None) -> None:
+    """The test images a run's cocotb tests read lie in the test set: ``OFFSET``/``IMAGES``
+    (test_images, default 10), ``STAGE_OFFSET``/``STAGE_IMAGES`` (test_stages) and, for a run
+    of every test, ``OFFSET + 100``/``PARAM_IMAGES`` (test_axil_params, the furthest of the fixed
+    offsets). Checked in the pytest process, before the build.
+
+    Raises:
+        model.settings.SettingError: one line naming the settings and the range.
+    """
+    from model.settings import check_image_range, env_int
+    offset, count = env_int("OFFSET", 0, env), env_int("IMAGES", 10, env)
+    check_image_range(offset, count)
+    if testcase is None or "test_stages" in testcase:
+        so, sc = env_int("STAGE_OFFSET", offset, env), env_int("STAGE_IMAGES", 2, env)
+        check_image_range(so, sc, f"STAGE_OFFSET={so} STAGE_IMAGES={sc}")
+    if testcase is None:
+        pc = env_int("PARAM_IMAGES", 3, env)
+        check_image_range(offset + 100, pc, f"OFFSET={offset} PARAM_IMAGES={pc} (test_axil_params reads "
+                                            "PARAM_IMAGES images from OFFSET+100)")
 
 
 def check_frames(tb: TB, params, images, frames, offset) -> list[str]:
@@ -729,6 +760,7 @@ def run_top(lanes: int = 8, testcase: str | None = None, extra_env: dict | None 
                                            "PARAM_IMAGES", "RESULTS", "PARAM_WRITES", "STAGE_REPORT")
                 if k in os.environ})
     env.update(extra_env or {})
+    check_image_env(env, testcase)
     run_sim("fashion_lenet_accel", top_sources(), module="tb.test_top",
             parameters={"Lanes": lanes, "ParamDir": str(params_dir)},
             extra_env=env, waves=waves, testcase=testcase, build_name=build_name)

@@ -1,0 +1,142 @@
+"""Bad settings of the simulation benches (issue 4): PARAMS, IMAGES/OFFSET (and the other image
+ranges) of tb/test_top.py and tb/test_regress.py are checked in the pytest process before
+anything is built, each problem one line naming the setting or file. The RTL build is replaced
+by a function that fails the test, so these tests prove the order and need no Verilator."""
+import shutil
+
+import pytest
+
+from model.reference import ParamsError
+from model.settings import SettingError
+from tb.runner import DEFAULT_PARAMS
+
+IMAGE_VARS = ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET", "PARAM_IMAGES", "STRESS_IMAGES",
+              "PARAMS", "PARAMS_DIR")
+
+
+@pytest.fixture
+def no_build(monkeypatch, tmp_path):
+    """Clean image/parameter settings, SIM_BUILD in tmp_path, and every build entry point
+    (tb.runner.run_sim, cocotb_tools' runner, the regression harness build) failing the test."""
+    import cocotb_tools.runner
+
+    import tb.runner
+    import tb.test_regress
+    for name in IMAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+    def build(*args, **kwargs):
+        raise AssertionError("a build started despite bad settings")
+    monkeypatch.setattr(tb.runner, "run_sim", build)
+    monkeypatch.setattr(tb.runner, "SIM_BUILD", tmp_path / "sim_build")
+    monkeypatch.setattr(cocotb_tools.runner, "get_runner", build)
+    return build
+
+
+def truncated_export(tmp_path):
+    e = tmp_path / "params"
+    shutil.copytree(DEFAULT_PARAMS, e)
+    path = e / "fc2_weight.mem"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-7]))
+    return e, f"{path}: {84 * 120 - 7} values, expected {84 * 120} (manifest fc2 weight_shape [84, 120])"
+
+
+# ------------------------------------------------------------------ tb/test_top.py
+
+def test_top_bad_params_before_build(no_build, monkeypatch, tmp_path):
+    from tb import test_top
+    folder, message = truncated_export(tmp_path)
+    monkeypatch.setenv("PARAMS", str(folder))
+    with pytest.raises(ParamsError) as info:
+        test_top.run_top(8)
+    assert str(info.value) == message
+    assert not (tmp_path / "sim_build").exists()
+
+
+def test_top_sha256_before_build(no_build, monkeypatch, tmp_path):
+    from tb import test_top
+    e = tmp_path / "params"
+    shutil.copytree(DEFAULT_PARAMS, e)
+    path = e / "conv2_zp.mem"
+    path.write_text(f"{int(path.read_text(), 16) ^ 0x100:04x}\n")
+    monkeypatch.setenv("PARAMS", str(e))
+    with pytest.raises(ParamsError, match=f"^{path}: sha256 .* does not match the manifest"):
+        test_top.run_top(8, testcase="test_images$")
+
+
+@pytest.mark.parametrize("env,testcase,message", [
+    ({"OFFSET": "9995"}, "test_images$", "OFFSET=9995 IMAGES=10: images 9995..10004 are outside the test set (0..9999)"),
+    ({"IMAGES": "0"}, "test_images$", "OFFSET=0 IMAGES=0: at least 1 image needed"),
+    ({"OFFSET": "-3", "IMAGES": "2"}, "test_images$", "OFFSET=-3 IMAGES=2: images -3..-2 are outside the test set (0..9999)"),
+    ({"IMAGES": "1e3"}, None, "IMAGES='1e3' is not an integer"),
+    ({"STAGE_OFFSET": "9999", "STAGE_IMAGES": "2"}, None,
+     "STAGE_OFFSET=9999 STAGE_IMAGES=2: images 9999..10000 are outside the test set (0..9999)"),
+    ({"OFFSET": "9950", "IMAGES": "5"}, None,
+     ("OFFSET=9950 PARAM_IMAGES=3 (test_axil_params reads PARAM_IMAGES images from OFFSET+100): images "
+      "10050..10052 are outside the test set (0..9999)")),
+])
+def test_top_image_ranges_before_build(no_build, monkeypatch, env, testcase, message):
+    from tb import test_top
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(SettingError) as info:
+        test_top.run_top(8, testcase=testcase)
+    assert str(info.value) == message
+
+
+def test_top_image_ranges_accepted(no_build, monkeypatch):
+    """The edges themselves pass the check (and reach the build, here the stub)."""
+    from tb import test_top
+    monkeypatch.setenv("OFFSET", "9990")
+    monkeypatch.setenv("IMAGES", "10")
+    with pytest.raises(AssertionError, match="a build started"):
+        test_top.run_top(8, testcase="test_images$")
+
+
+# ------------------------------------------------------------------ tb/test_regress.py
+
+def failed_message(call) -> str:
+    """The message of a ``pytest.fail(..., pytrace=False)`` raised by ``call``: one line, no traceback."""
+    with pytest.raises(pytest.fail.Exception) as info:
+        call()
+    assert info.value.pytrace is False
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("env,shard,message", [
+    ({"OFFSET": "9990"}, 0, "OFFSET=9990 IMAGES=50 (shard 0 of 2): images 9990..10039 are outside the test set (0..9999)"),
+    ({"OFFSET": "9900", "IMAGES": "60"}, 1,
+     "OFFSET=9900 IMAGES=60 (shard 1 of 2): images 9960..10019 are outside the test set (0..9999)"),
+    ({"IMAGES": "0"}, 0, "OFFSET=0 IMAGES=0 (shard 0 of 2): at least 1 image needed"),
+    ({"IMAGES": "fifty"}, 0, "IMAGES='fifty' is not an integer"),
+    ({"OFFSET": "-1"}, 0, "OFFSET=-1 IMAGES=50 (shard 0 of 2): images -1..48 are outside the test set (0..9999)"),
+])
+def test_regress_image_ranges_before_build(no_build, monkeypatch, tmp_path, env, shard, message):
+    from tb import test_regress
+    monkeypatch.setattr(test_regress, "SHARDS", 2)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert failed_message(lambda: test_regress.test_regress_shard(shard)) == message
+    assert not (tmp_path / "sim_build").exists(), "a shard folder was created"
+
+
+def test_regress_stress_images_before_build(no_build, monkeypatch, tmp_path):
+    from tb import test_regress
+    monkeypatch.setenv("STRESS_IMAGES", "9801")
+    assert failed_message(test_regress.test_regress_stress) == \
+        "STRESS_IMAGES=9801 (images from 200): images 200..10000 are outside the test set (0..9999)"
+    assert not (tmp_path / "sim_build").exists()
+
+
+def test_regress_bad_params_before_build(no_build, monkeypatch, tmp_path):
+    """`make regress PARAMS=<damaged export>`: the harness build (whose $readmemh would only warn)
+    never starts."""
+    from tb import test_regress
+    folder, message = truncated_export(tmp_path)
+    monkeypatch.setenv("PARAMS", str(folder))
+    with pytest.raises(ParamsError) as info:
+        test_regress.test_regress_shard(0)
+    assert str(info.value) == message
+    assert not (tmp_path / "sim_build").exists()
