@@ -270,6 +270,7 @@ def export(checkpoint: Path, out_dir: Path, calib: int = CALIBRATION_IMAGES, log
         "input_zero_point": int(q.quant.zero_point),
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.resolve().parent))
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would become the export folder's mode
     try:
         torch.save(q.state_dict(), tmp / "quantized_state_dict.pt")
         write_params(params, tmp, extra={"input": {"scale": report["input_scale"], "zero_point": 0,

@@ -111,6 +111,8 @@ def test_quantize_cli_on_another_checkpoint(tmp_path):
     assert main(["--checkpoint", str(tmp_path / "rand.pt"), "--out", str(tmp_path / "out"), "--calib", "200"]) == 0
     p = load_params(tmp_path / "out")
     assert p["fc3"].weight.shape == (10, 84)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755, "the temporary folder's mode leaked"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["out", "rand.pt"], "temporary folder left behind"
     torch.save({"x": torch.zeros(3)}, tmp_path / "bad.pt")
     assert main(["--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "out2")]) == 2
     assert not (tmp_path / "out2").exists()
