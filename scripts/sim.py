@@ -98,6 +98,8 @@ def check_settings(args: argparse.Namespace) -> Path | None:
     check_image_range(args.offset, args.images)
     if args.lanes < 1:
         raise SettingError(f"LANES={args.lanes}: at least 1 MAC lane")
+    if args.waves not in (0, 1):  # argparse checks choices on the command line only, not env defaults
+        raise SettingError(f"WAVES={args.waves}: 0 or 1")
     if args.params == "random":
         return None
     if not args.params.strip():

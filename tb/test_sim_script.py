@@ -98,6 +98,8 @@ def check_refused(sim, capsys, argv, message):
     ([], {"OFFSET": "1.5"}, "OFFSET='1.5' is not an integer\n"),
     (["--images", "x"], {}, "sim: argument --images: invalid int value: 'x'\n"),
     (["--lanes", "0", "--images", "1"], {}, "LANES=0: at least 1 MAC lane\n"),
+    (["--images", "1"], {"WAVES": "2"}, "WAVES=2: 0 or 1\n"),
+    (["--waves", "2"], {}, "sim: argument --waves: invalid choice: 2 (choose from 0, 1)\n"),
     (["--params", " ", "--images", "1"], {}, "PARAMS is empty"),
 ])
 def test_bad_settings(sim, capsys, monkeypatch, argv, env, message):
