@@ -25,6 +25,7 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 from model.export import REGIONS, param_words
 from model.reference import LayerParams, conv3x3_acc, maxpool2x2, random_layer_params, read_mem
 from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
+from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 IN_CH = int(os.environ.get("IN_CH", "1"))
 OUT_CH = int(os.environ.get("OUT_CH", "6"))
@@ -150,13 +151,11 @@ class TB:
         await RisingEdge(self.dut.clk_i)
         self.conv_frames.clear()
 
-    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, ratio: float = 0.4):
-        """Random stalls on the input (idle source) and/or the output (backpressure)."""
-        def gen():
-            while True:
-                yield rng.random() < ratio
-        self.source.set_pause_generator(gen() if idle else None)
-        self.sink.set_pause_generator(gen() if backpressure else None)
+    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, ratio: float = 0.4,
+                   pattern: str = "random"):
+        """Stalls on the input (idle source) and/or the output (backpressure): ``tb.stream``
+        pattern ``pattern`` (``random``: pause probability ``ratio`` from ``rng``)."""
+        set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, ratio, ratio)
 
     async def write_params(self, p: LayerParams):
         """Every element through the parameter port (sel 0 weight, 1 bias, 2 requant, 3 zp)."""
@@ -189,7 +188,9 @@ class TB:
             check_conv(i, what, conv[i], acc[i], self.conv_frames.pop(0))
             check_frame(i, what, pool[i], conv[i], bytes(rx.tdata))
         cycles = int((get_sim_time("ns") - start) // 10)
-        assert self.sink.empty(), "extra output frames"
+        await ClockCycles(self.dut.clk_i, 50)  # a duplicated frame or beat would arrive by now
+        assert self.sink.empty(), f"{what}: output beyond the {x.shape[0]} frames sent"
+        assert not self.conv_frames, f"{what}: {len(self.conv_frames)} extra conv frames before the pool"
         return cycles
 
 
@@ -252,15 +253,17 @@ async def preload(dut):
 
 
 @cocotb.test()
-@cocotb.parametrize(idle=[False, True], backpressure=[False, True])
-async def real_data(dut, idle: bool, backpressure: bool):
-    """Real Fashion-MNIST derived ifmaps, random parameters, frames back to back."""
+@cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
+async def real_data(dut, idle: bool, backpressure: bool, pattern: str):
+    """Real Fashion-MNIST derived ifmaps, random parameters, frames back to back, in every
+    handshake variant of ``tb.stream`` (fixed 3-of-4 and random idle/backpressure)."""
     gen, rng = seeded()
     count = 3 if (idle or backpressure) else 5
     x, what, zp = real_like_input(gen, count)
+    what += f", {variant_name(idle, backpressure, pattern)}"
     p = layer_params(gen, zp_in=zp)
     tb = TB(dut)
-    tb.set_pauses(idle, backpressure, rng)
+    tb.set_pauses(idle, backpressure, rng, pattern=pattern)
     await tb.reset()
     await tb.write_params(p)
     cycles = await tb.run_frames(p, x, what)
@@ -273,17 +276,18 @@ async def real_data(dut, idle: bool, backpressure: bool):
 
 
 @cocotb.test()
-@cocotb.parametrize(idle=[False, True], backpressure=[False, True])
-async def random_frames(dut, idle: bool, backpressure: bool):
-    """Seeded random ifmaps and random parameters, frames back to back."""
+@cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
+async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
+    """Seeded random ifmaps and random parameters, frames back to back, in every handshake
+    variant of ``tb.stream``."""
     gen, rng = seeded()
     p = layer_params(gen)
     tb = TB(dut)
-    tb.set_pauses(idle, backpressure, rng, ratio=0.6 if backpressure else 0.3)
+    tb.set_pauses(idle, backpressure, rng, ratio=0.6 if backpressure else 0.3, pattern=pattern)
     await tb.reset()
     await tb.write_params(p)
     x = torch.randint(0, 256, (3, IN_CH, HEIGHT, WIDTH), generator=gen)
-    await tb.run_frames(p, x, "random")
+    await tb.run_frames(p, x, f"random, {variant_name(idle, backpressure, pattern)}")
 
 
 @cocotb.test()

@@ -7,19 +7,25 @@ flags both on the frame's last output beat. The expected output is computed by
 :func:`expected_frames` from the beats sent (this block moves bytes; it does no arithmetic).
 
 Stimulus: seeded random sequences of good frames, short frames, over-long frames and frames
-of exactly FramePixels beats without tlast, with random input idles and output backpressure
-(cocotb's seed, printed at start; replay with ``SEED=N``).
+of exactly FramePixels beats without tlast, driven and received by cocotbext-axi's
+AxiStreamSource/Sink with the pause patterns of ``tb.stream`` (every handshake variant: input
+idle, output backpressure, both; fixed 3-of-4 and seeded random; cocotb's seed, printed at
+start; replay with ``SEED=N``).
 """
 from __future__ import annotations
 
 import logging
 import os
 import random
+from typing import ClassVar
 
 import cocotb
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 FILL = 0
 
@@ -57,17 +63,31 @@ def stimulus(rng: random.Random, n: int, count: int) -> list[tuple[int, bool]]:
     return beats
 
 
+class GuardInBus(AxiStreamBus):
+    """frame_guard's input port under AXI4-Stream names (cocotbext-axi binds by these)."""
+    _signals: ClassVar[dict[str, str]] = {"tdata": "s_tdata_i"}
+    _optional_signals: ClassVar[dict[str, str]] = {"tvalid": "s_tvalid_i", "tready": "s_tready_o", "tlast": "s_tlast_i"}
+
+
+class GuardOutBus(AxiStreamBus):
+    """frame_guard's output port; ``bad_o`` (valid on a frame's last beat) rides as tuser."""
+    _signals: ClassVar[dict[str, str]] = {"tdata": "m_tdata_o"}
+    _optional_signals: ClassVar[dict[str, str]] = {"tvalid": "m_tvalid_o", "tready": "m_tready_i", "tlast": "m_tlast_o",
+                         "tuser": "bad_o"}
+
+
 class TB:
+    """Clock, reset and cocotbext-axi source/sink (with pause generators) around frame_guard."""
+
     def __init__(self, dut):
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.n = int(os.environ["GUARD_PIXELS"])
         cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
-        dut.s_tvalid_i.value = 0
-        dut.s_tdata_i.value = 0
-        dut.s_tlast_i.value = 0
-        dut.m_tready_i.value = 0
-        self.out: list[tuple[int, bool, bool]] = []  # (data, tlast, bad) per output beat
+        self.source = AxiStreamSource(GuardInBus(dut), dut.clk_i, dut.rst_ni, reset_active_level=False)
+        self.sink = AxiStreamSink(GuardOutBus(dut), dut.clk_i, dut.rst_ni, reset_active_level=False)
+        for drv in (self.source, self.sink):
+            drv.log.setLevel(logging.WARNING)
 
     async def reset(self):
         self.dut.rst_ni.value = 0
@@ -75,64 +95,61 @@ class TB:
         self.dut.rst_ni.value = 1
         await ClockCycles(self.dut.clk_i, 1)
 
-    # Inputs change right after a rising edge; the handshake is sampled at the falling edge in
-    # between (every signal settled), and takes place at the next rising edge.
-    async def drive(self, beats, rng: random.Random, idle: float):
-        dut = self.dut
-        for data, last in beats:
-            while rng.random() < idle:
-                dut.s_tvalid_i.value = 0
-                await RisingEdge(dut.clk_i)
-            dut.s_tvalid_i.value = 1
-            dut.s_tdata_i.value = data
-            dut.s_tlast_i.value = int(last)
-            while True:
-                await FallingEdge(dut.clk_i)
-                accepted = int(dut.s_tready_o.value)
-                await RisingEdge(dut.clk_i)
-                if accepted:
-                    break
-        dut.s_tvalid_i.value = 0
+    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, pattern: str = "random"):
+        """``tb.stream`` pause pattern ``pattern`` (random: probability 0.3 from ``rng``)."""
+        set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, 0.3, 0.3, log=self.log)
 
-    async def sink(self, rng: random.Random, backpressure: float):
-        dut = self.dut
-        while True:
-            dut.m_tready_i.value = int(rng.random() >= backpressure)
-            await FallingEdge(dut.clk_i)
-            if int(dut.m_tvalid_o.value) and int(dut.m_tready_i.value):
-                last = bool(int(dut.m_tlast_o.value))
-                self.out.append((int(dut.m_tdata_o.value), last, bool(int(dut.bad_o.value)) if last else False))
-            await RisingEdge(dut.clk_i)
+    async def send(self, beats: list[tuple[int, bool]]) -> None:
+        """Queue ``beats`` ``(data, tlast)`` as AxiStreamFrames split after every tlast (a
+        tlast-less frame and the beats after it travel in one frame, tlast where the stimulus
+        has it; the stimulus always ends with a tlast)."""
+        cur = []
+        for data, last in beats:
+            cur.append(data)
+            if last:
+                await self.source.send(AxiStreamFrame(bytes(cur)))
+                cur = []
+        assert not cur, "stimulus must end with tlast"
 
 
 @cocotb.test()
-@cocotb.parametrize((("idle", "backpressure"), [(0.0, 0.0), (0.3, 0.0), (0.0, 0.3), (0.3, 0.3)]))
-async def random_frames(dut, idle: float, backpressure: float):
-    """Random mix of good, short, over-long, one-pixel and tlast-less frames: every output frame
-    has FramePixels beats, tlast only on its last, the pixels and bad flag of expected_frames."""
+@cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
+async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
+    """Random mix of good, short, over-long, one-pixel and tlast-less frames, in every handshake
+    variant of ``tb.stream``: every output frame has FramePixels beats (tlast on its last only),
+    the pixels and bad flag of expected_frames, none lost, duplicated or reordered, nothing
+    left in the sink."""
     tb = TB(dut)
     rng = random.Random(cocotb.RANDOM_SEED)
+    variant = variant_name(idle, backpressure, pattern)
+    tb.set_pauses(idle, backpressure, random.Random(rng.random()), pattern)
     await tb.reset()
-    beats = stimulus(rng, tb.n, 60)
+    stalled = idle or backpressure
+    beats = stimulus(rng, tb.n, 20 if stalled and tb.n > 100 else 60)
     exp = expected_frames(beats, tb.n)
-    cocotb.start_soon(tb.sink(random.Random(rng.random()), backpressure))
-    await with_timeout(tb.drive(beats, rng, idle), 100 * len(beats) + 1000, "us")
-    total = len(exp) * tb.n
-    for _ in range(20 * total + 100):
-        if len(tb.out) >= total:
-            break
-        await RisingEdge(dut.clk_i)
-    assert len(tb.out) == total, f"{len(tb.out)} output beats, expected {total} ({len(exp)} frames)"
+    await tb.send(beats)
+    frame_us = (4 * tb.n + 100) * 10 / 1000 * 5  # a frame at a quarter rate, five times over
     for f, (pixels, bad) in enumerate(exp):
-        got = tb.out[f * tb.n:(f + 1) * tb.n]
-        lasts = [i for i, (_, last, _) in enumerate(got) if last]
-        assert lasts == [tb.n - 1], f"frame {f}: tlast on output beats {lasts}, expected [{tb.n - 1}]"
-        data = [d for d, _, _ in got]
-        assert data == pixels, (f"frame {f}: first differing beat "
-                                f"{next(i for i, (a, e) in enumerate(zip(data, pixels)) if a != e)}: "
-                                f"got {data}, expected {pixels}")
-        assert got[-1][2] == bad, f"frame {f}: bad_o {got[-1][2]}, expected {bad}"
-    tb.log.info("%d frames (%d malformed) from %d input beats", len(exp), sum(b for _, b in exp), len(beats))
+        try:
+            rx = await with_timeout(tb.sink.recv(), frame_us, "us")
+        except SimTimeoutError as exc:
+            raise SimTimeoutError(f"{variant}: output frame {f} of {len(exp)} not received within "
+                                  f"{frame_us:.0f} us (frames lost)") from exc
+        data = list(rx.tdata)
+        assert len(data) == tb.n, (f"{variant} frame {f}: tlast after {len(data)} output beats, "
+                                   f"expected after {tb.n}")
+        if data != pixels:
+            i = next(i for i, (a, e) in enumerate(zip(data, pixels)) if a != e)
+            raise AssertionError(f"{variant} frame {f}: first differing beat {i}: actual {data[i]}, "
+                                 f"expected {pixels[i]} (difference {data[i] - pixels[i]}); "
+                                 f"{sum(a != e for a, e in zip(data, pixels))} beats differ")
+        got_bad = bool(rx.tuser[-1] if isinstance(rx.tuser, list) else rx.tuser)
+        assert got_bad == bad, f"{variant} frame {f}: bad_o {got_bad} on its last beat, expected {bad}"
+    await ClockCycles(dut.clk_i, 4 * tb.n + 100)
+    assert tb.sink.empty(), f"{variant}: output beyond the {len(exp)} expected frames (duplicated frames)"
+    assert tb.source.idle(), f"{variant}: input beats left unsent"
+    tb.log.info("%s: %d frames (%d malformed) from %d input beats", variant, len(exp),
+                sum(b for _, b in exp), len(beats))
 
 
 # ------------------------------------------------------------------ pytest runner

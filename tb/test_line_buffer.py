@@ -19,6 +19,7 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from tb.runner import hdl_sources, run_sim
+from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses
 
 CHANNELS = int(os.environ.get("CHANNELS", "1"))
 WIDTH = int(os.environ.get("WIDTH", "30"))
@@ -43,13 +44,10 @@ class TB:
         self.dut.rst_ni.value = 1
         await RisingEdge(self.dut.clk_i)
 
-    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random):
-        """Random-length stalls on the input (idle) and/or the output (backpressure)."""
-        def gen():
-            while True:
-                yield rng.random() < 0.4
-        self.source.set_pause_generator(gen() if idle else None)
-        self.sink.set_pause_generator(gen() if backpressure else None)
+    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, pattern: str = "random"):
+        """Stalls on the input (idle) and/or the output (backpressure): ``tb.stream`` pattern
+        ``pattern`` (``random``: pause probability 0.4 from ``rng``)."""
+        set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, 0.4, 0.4, log=self.log)
 
 
 def frame_bytes(frame: torch.Tensor) -> bytes:
@@ -79,13 +77,15 @@ def check_windows(tb: TB, index: int, frame: torch.Tensor, got: bytes) -> None:
 
 
 async def run_frames(tb: TB, frames: list[torch.Tensor]) -> None:
-    """Send all frames back to back and compare every window."""
+    """Send all frames back to back and compare every window (a lost or duplicated window
+    changes a frame's length, a lost frame times out, an extra one stays in the sink)."""
     for f in frames:
         await tb.source.send(AxiStreamFrame(frame_bytes(f)))
     for i, f in enumerate(frames):
         rx = await with_timeout(tb.sink.recv(), 2, "ms")
         check_windows(tb, i, f, bytes(rx.tdata))
-    assert tb.sink.empty(), "extra output frames"
+    await ClockCycles(tb.dut.clk_i, 20)
+    assert tb.sink.empty(), f"output beyond the {len(frames)} frames sent (duplicated windows or frames)"
 
 
 def seeded() -> tuple[torch.Generator, random.Random]:
@@ -97,12 +97,13 @@ def seeded() -> tuple[torch.Generator, random.Random]:
 
 
 @cocotb.test()
-@cocotb.parametrize(idle=[False, True], backpressure=[False, True])
-async def random_frames(dut, idle: bool, backpressure: bool):
-    """Seeded random frames back to back, with idle/backpressure variants."""
+@cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
+async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
+    """Seeded random frames back to back, in every handshake variant of ``tb.stream``
+    (idle / backpressure, fixed 3-of-4 and random patterns)."""
     gen, rng = seeded()
     tb = TB(dut)
-    tb.set_pauses(idle, backpressure, rng)
+    tb.set_pauses(idle, backpressure, rng, pattern)
     await tb.reset()
     frames = [torch.randint(0, 256, (CHANNELS, HEIGHT, WIDTH), generator=gen) for _ in range(4)]
     await run_frames(tb, frames)

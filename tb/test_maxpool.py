@@ -9,7 +9,6 @@ Replay a run with ``SEED=<seed printed by cocotb>``.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import random
 
@@ -22,6 +21,13 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from model.reference import maxpool2x2
+from tb.stream import (
+    HANDSHAKE_NAMES,
+    PATTERNS,
+    handshake_variants,
+    set_pauses,
+    variant_name,
+)
 
 FRAMES = int(os.environ.get("MAXPOOL_FRAMES", "4"))
 _TEST_SPLIT = None  # Fashion-MNIST test split, loaded once per simulation
@@ -50,15 +56,10 @@ class TB:
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk_i,
                                   dut.rst_ni, reset_active_level=False)
 
-    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random):
-        def gen(p):
-            while True:
-                yield rng.random() < p
-        self.source.set_pause_generator(gen(0.3) if idle else None)
-        # bursts of backpressure are harsher than independent cycles
-        self.sink.set_pause_generator(
-            itertools.cycle([1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0]) if backpressure == "burst"
-            else gen(0.5) if backpressure else None)
+    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, pattern: str = "random"):
+        """``tb.stream`` pause pattern ``pattern`` on the input (idle; random: probability 0.3)
+        and/or the output (backpressure; random: 0.5)."""
+        set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, 0.3, 0.5, log=self.log)
 
     async def reset(self):
         self.dut.rst_ni.value = 0
@@ -121,15 +122,17 @@ class TB:
 
 
 @cocotb.test()
-@cocotb.parametrize(idle=[False, True], backpressure=[False, True, "burst"])
-async def test_frames(dut, idle, backpressure):
+@cocotb.parametrize((HANDSHAKE_NAMES, handshake_variants((*PATTERNS, "burst"))))
+async def test_frames(dut, idle: bool, backpressure: bool, pattern: str):
+    """Frames back to back in every handshake variant of ``tb.stream`` (fixed 3-of-4, random
+    and burst patterns); without stalls also one input beat per clock."""
     seed = cocotb.RANDOM_SEED
     gen = torch.Generator().manual_seed(seed % (1 << 63))
     tb = TB(dut)
     tb.log.info("per-test seed %d", seed)
-    tb.set_pauses(idle, backpressure, random.Random(seed))
+    tb.set_pauses(idle, backpressure, random.Random(seed), pattern)
     await tb.reset()
-    await tb.run(tb.frames(gen, FRAMES), f"idle={idle} backpressure={backpressure}",
+    await tb.run(tb.frames(gen, FRAMES), variant_name(idle, backpressure, pattern),
                  full_rate=not idle and not backpressure)
 
 
@@ -141,7 +144,7 @@ async def test_reset_mid_frame(dut):
     await tb.reset()
     x = tb.frames(gen, 2)
     await tb.source.send(AxiStreamFrame(tb.to_beats(x[0])[: tb.channels * (tb.width * 3 + 5)]))
-    await tb.source.wait()
+    await with_timeout(tb.source.wait(), 100, "us")  # the partial frame accepted
     await ClockCycles(dut.clk_i, 5)
     await tb.reset()
     tb.sink.clear()
