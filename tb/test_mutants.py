@@ -1,0 +1,96 @@
+"""cocotb module for stage 2 of the mutation run (``scripts/mutate.py``, ``make mutate``).
+
+The toplevel is Yosys's flattened netlist of ``fashion_lenet_accel`` that carries every mutant,
+selected by its extra input ``mutsel`` (0 = the design as written). The netlist has no
+parameter preload, so ``load_parameters`` first writes the whole parameter set of
+``$PARAM_WRITES`` over AXI4-Lite. Then, for every mutant in ``$MUTANTS`` (comma separated),
+each check of ``$MUTANT_CHECKS`` runs: the unchanged cocotb tests of ``tb/test_top.py``
+(``test_csr``, ``test_images``, ...), one cocotb test per (mutant, check) so that cocotb
+cancels each check's clock and drivers before the next. The first failing check kills the
+mutant and its remaining checks are skipped. After every mutant, ``test_images`` runs with
+``mutsel`` = 0: if it fails, the mutant changed state that outlives it (the parameter
+memories), and the parameters are written again.
+
+Results go to ``$MUTANT_RESULTS``: one JSON object per line, ``{"mutant": k, "check": name,
+"passed": bool, "message": first line of the failure}``; golden runs have ``mutant`` 0.
+Every check runs under a simulated-time limit (``CHECK_LIMIT_US``): a mutant that hangs the
+design fails its check with a timeout instead of stalling the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cocotb
+from cocotb.triggers import with_timeout
+
+import tb.test_top as top  # a module import: its cocotb tests are not collected here
+
+MUTANTS = [int(v) for v in os.environ.get("MUTANTS", "").split(",") if v.strip()]
+CHECKS = [c for c in os.environ.get(
+    "MUTANT_CHECKS", "test_csr,test_images,test_images_stalls,test_malformed_frames,"
+    "test_reset_mid_image,test_axil_params").split(",") if c]
+CHECK_LIMIT_US = 20_000  # 2M cycles; the longest check needs ~0.2M
+GOLDEN = "golden"
+
+_killed: set[int] = set()
+_state = {"needs_load": True}
+
+
+def _record(entry: dict) -> None:
+    with open(os.environ["MUTANT_RESULTS"], "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+async def _load(dut) -> None:
+    dut.mutsel.value = 0
+    tb = top.TB(dut)
+    await tb.reset()
+    await tb.apply_param_writes(Path(os.environ["PARAM_WRITES"]))
+    _state["needs_load"] = False
+
+
+async def _check(dut, name: str, mutant: int) -> str | None:
+    """Run cocotb test ``name`` of tb/test_top.py with ``mutsel`` = ``mutant``; the failure's
+    first line, or None when it passes."""
+    dut.mutsel.value = mutant
+    try:
+        await with_timeout(getattr(top, name).func(dut), CHECK_LIMIT_US, "us")
+    except Exception as exc:  # any failure of the check kills the mutant  # noqa: BLE001
+        text = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    return None
+
+
+@cocotb.test()
+async def load_parameters(dut):
+    """The parameter set of ``$PARAM_WRITES`` written over AXI4-Lite with ``mutsel`` = 0."""
+    await _load(dut)
+
+
+_RUNS = [(m, c) for m in MUTANTS for c in CHECKS + [GOLDEN]]
+
+
+@cocotb.test()
+@cocotb.parametrize((("mutant", "check"), _RUNS or [(0, GOLDEN)]))
+async def mutant_check(dut, mutant: int, check: str):
+    """One check of one mutant (``golden``: ``test_images`` unmutated, reloading the parameters
+    first when an earlier golden run failed)."""
+    if check == GOLDEN:
+        if _state["needs_load"]:
+            await _load(dut)
+        message = await _check(dut, "test_images", 0)
+        if message is not None:  # the mutant left corrupted parameters behind: write them again
+            await _load(dut)
+            message = await _check(dut, "test_images", 0)
+            assert message is None, f"unmutated design fails after reloading the parameters: {message}"
+        _record({"mutant": 0, "after": mutant, "check": GOLDEN, "passed": message is None, "message": message})
+        return
+    if mutant in _killed:
+        return
+    message = await _check(dut, check, mutant)
+    if message is not None:
+        _killed.add(mutant)
+    _record({"mutant": mutant, "check": check, "passed": message is None, "message": message})
+    dut.mutsel.value = 0
