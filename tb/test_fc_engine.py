@@ -40,6 +40,7 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 from model.export import REGIONS, param_words
 from model.reference import (LayerParams, argmax_first, forward, linear_acc, load_params,
                              random_layer_params)
+from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 FC = ("fc1", "fc2", "fc3")
 CLK_NS = 10
@@ -119,12 +120,6 @@ def tie_fc3(dims: Dims, codes: list[int]) -> LayerParams:
 
 # =========================================================================== cocotb side
 
-def _pauses(rng: random.Random, prob: float):
-    """Endless random pause pattern (True = pause) for cocotbext-axi."""
-    while True:
-        yield rng.random() < prob
-
-
 class TB:
     def __init__(self, dut):
         self.dut = dut
@@ -159,10 +154,11 @@ class TB:
                 if beats % self.dims.pix == 0:
                     self.in_done_ns.append(get_sim_time("ns"))
 
-    def set_pauses(self, idle: bool, backpressure: bool, seed: int):
-        rng = random.Random(seed)
-        self.source.set_pause_generator(_pauses(rng, 0.4) if idle else None)
-        self.sink.set_pause_generator(_pauses(rng, 0.5) if backpressure else None)
+    def set_pauses(self, idle: bool, backpressure: bool, seed: int, pattern: str = "random"):
+        """``tb.stream`` pause pattern ``pattern`` on the input (idle; random: probability 0.4)
+        and/or the output (backpressure; random: 0.5), random ones seeded with ``seed``."""
+        set_pauses(self.source, self.sink, idle, backpressure, pattern, random.Random(seed), 0.4, 0.5,
+                   log=self.log)
 
     async def reset(self):
         self.dut.rst_ni.value = 0
@@ -264,20 +260,21 @@ def _random_inputs(dims: Dims, n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 @cocotb.test()
-@cocotb.parametrize((("idle", "backpressure"),
-                     [(False, False), (True, False), (False, True), (True, True)]))
-async def run_stream(dut, idle: bool, backpressure: bool):
-    """Back-to-back images with random (or preloaded / real export) parameters."""
+@cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
+async def run_stream(dut, idle: bool, backpressure: bool, pattern: str):
+    """Back-to-back images with random (or preloaded / real export) parameters, in every
+    handshake variant of ``tb.stream`` (fixed 3-of-4 and random idle/backpressure)."""
     tb = TB(dut)
-    variant_no = 2 * int(idle) + int(backpressure)
+    variant_no = HANDSHAKE_VARIANTS.index((idle, backpressure, pattern))
     seed = tb.seed
     tb.log.info("torch seed %d (cocotb's per-test RANDOM_SEED mod 2**63), variant %s, "
-                "idle=%s backpressure=%s", seed, tb.variant, idle, backpressure)
+                "handshakes %s", seed, tb.variant, variant_name(idle, backpressure, pattern))
     gen = torch.Generator().manual_seed(seed)
-    tb.set_pauses(idle, backpressure, seed)
+    tb.set_pauses(idle, backpressure, seed, pattern)
     await tb.reset()
 
-    default_n = 8 if tb.dims.ins[0] < 100 else 4
+    # real sizes: ~10k cycles per image, so the six stalled variants take 3 images each
+    default_n = 8 if tb.dims.ins[0] < 100 else (3 if idle or backpressure else 4)
     n_img = int(os.environ.get("FC_IMAGES", default_n))
     if tb.variant == "export":
         from model.data import load_images
@@ -299,6 +296,7 @@ async def run_stream(dut, idle: bool, backpressure: bool):
             await tb.write_params(params, random.Random(seed))
             label = "port-written random params"
         x = _random_inputs(tb.dims, n_img, gen)
+    label += f", {variant_name(idle, backpressure, pattern)}"
     await tb.run_images(params, x, label, check_rate=not (idle or backpressure))
 
 
