@@ -28,30 +28,49 @@ Tests (cocotb runs them in this order in one simulation):
 * ``test_axil_params``: conv1, conv2 and fc3 entirely overwritten through AXI4-Lite with
   seeded random parameters (``model.reference.random_layer_params``), then images checked
   against the reference of the modified set; the preloaded values are restored after.
+* ``test_handshakes``: ``$HANDSHAKE_IMAGES`` (2) images back to back in every handshake variant
+  of ``tb/stream.py`` (no stall; input idle, output backpressure, both; fixed 3-of-4 and seeded
+  random patterns): bit-exact, none lost/duplicated/reordered, sink empty, IMAGES_DONE.
+* ``test_stress_images``: ``$STRESS_IMAGES`` (4 here; 1,000 in the slow ``test_top_stress``)
+  images from ``$STRESS_OFFSET`` back to back under seeded random idle and backpressure: every
+  result bit-exact, the count and order of the results, sink empty, IMAGES_DONE.
+* ``test_param_reload``: parameter sets swapped over AXI4-Lite between images (P0 = preload,
+  P1 = random conv1/conv2/fc2/fc3 and fc1 biases, requant, zero points and the weights of
+  ``$RELOAD_FC1_ROWS`` (8; ``all``) neurons); ``$RELOAD_IMAGES`` (3) images alternate P0, P1,
+  P0, ..., each against the reference of the set it ran with.
+* ``test_dut_stops_answering``: m_axis_tvalid or s_axis_tready forced to 0 (cocotb Force):
+  the bench's result wait raises SimTimeoutError after 50 us naming the image and the stream
+  states; released and reset, the image is bit-exact.
 
 Replay a run with ``SEED=<seed printed by cocotb>``; run one cocotb test with
 ``COCOTB_TEST_FILTER=test_stages`` (env: IMAGES, OFFSET, STAGE_IMAGES, STAGE_OFFSET, PARAM_IMAGES).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import os
 import random
+import time
 from pathlib import Path
 
 import cocotb
 import pytest
 import torch
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.handle import Force, Release
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 
 from model.export import LAYER_BASE, REGION_OFFSET, axil_writes, write_params
 from tb.checks import compare_results, fail_report, torch_quantized_outputs
+from tb.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, sequence_errors, stream_rng,
+                       variant_name)
+from tb.stream import set_pauses as stream_set_pauses
 from model.reference import LAYERS, LayerParams, forward, load_params, random_layer_params
 
 CLOCK_NS = 10
@@ -279,12 +298,11 @@ class TB:
         self.dut.rst_ni.value = 1
         await ClockCycles(self.dut.clk_i, 2)
 
-    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random):
-        def gen():
-            while True:
-                yield rng.random() < 0.3
-        self.source.set_pause_generator(gen() if idle else None)
-        self.sink.set_pause_generator(gen() if backpressure else None)
+    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, pattern: str = "random",
+                   p: float = 0.3):
+        """Input idles / output backpressure (``tb.stream.pause_generator``: ``pattern``
+        ``random`` with pause probability ``p`` from ``rng``, or ``fixed3of4``)."""
+        stream_set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, p, p, log=self.log)
 
     async def read(self, addr: int) -> tuple[int, AxiResp]:
         resp = await with_timeout(self.axil.read(addr, 4), 10, "us")
@@ -301,6 +319,10 @@ class TB:
         for addr, task in tasks:
             resp = (await with_timeout(task, 1000, "us")).resp
             assert resp == AxiResp.OKAY, f"{what}: parameter write at 0x{addr:06x} answered {resp}"
+        # The last write reaches its memory a few cycles after its B response (axil_regs'
+        # param_we_q, then the block's registered port): a reset right away (the next cocotb
+        # test's) would drop it.
+        await ClockCycles(self.dut.clk_i, 8)
 
     async def load_layer(self, p: LayerParams):
         """Write every parameter of layer ``p`` through AXI4-Lite (pipelined), check OKAY."""
@@ -313,13 +335,18 @@ class TB:
         self.log.info("%d parameter writes applied from %s", len(words), path)
         return len(words)
 
-    async def run_images(self, images: torch.Tensor, read_csrs: bool = True, on_frame=None):
+    async def run_images(self, images: torch.Tensor, read_csrs: bool = True, on_frame=None,
+                         timeout_us: float = FRAME_TIMEOUT_US):
         """Stream ``images`` back to back; returns (result frames, per-image info).
 
         info[n]: ``done_ns`` (sim time of the last result beat), ``latency`` (LAST_CYCLES read
         right after the frame arrived, None if another image completed meanwhile),
         ``interval`` (cycles since the previous result, or since the start for the first).
         ``on_frame(n, beats, info_n)`` is called as each result frame arrives.
+
+        Raises:
+            SimTimeoutError: no result frame within ``timeout_us`` of the previous one; the
+                message names the image and how far the input got.
         """
         done0, _ = await self.read(CSR["IMAGES_DONE"])
 
@@ -331,7 +358,15 @@ class TB:
         start_ns = get_sim_time("ns")
         frames, info = [], []
         for n in range(len(images)):
-            frame = await with_timeout(self.sink.recv(), FRAME_TIMEOUT_US, "us")
+            try:
+                frame = await with_timeout(self.sink.recv(), timeout_us, "us")
+            except SimTimeoutError as exc:
+                raise SimTimeoutError(
+                    f"image {n} of {len(images)}: no result frame on m_axis within {timeout_us} us "
+                    f"({n} results received; s_axis source {'idle' if self.source.idle() else 'still sending'}, "
+                    f"{self.source.queue_occupancy_frames} frames queued; s_axis_tready={self.dut.s_axis_tready.value}, "
+                    f"m_axis_tvalid={self.dut.m_axis_tvalid.value}): the accelerator stopped answering"
+                ) from exc
             now = get_sim_time("ns")
             rec = {"done_ns": now, "latency": None,
                    "interval": round((now - (info[-1]["done_ns"] if info else start_ns)) / CLOCK_NS)}
@@ -732,6 +767,178 @@ async def test_axil_params(dut):
             await tb.load_layer(tb.params[name])
 
 
+# ------------------------------------------------------------------ robustness (issue 4)
+
+@cocotb.test()
+@cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
+async def test_handshakes(dut, idle: bool, backpressure: bool, pattern: str):
+    """Real images back to back in every handshake variant (``tb.stream``: no stall, input
+    idle, output backpressure, both; fixed 3-of-4 and seeded random patterns): every result
+    bit-exact, none lost, duplicated or reordered, nothing left in the sink, IMAGES_DONE."""
+    tb = TB(dut)
+    await tb.reset()
+    variant = variant_name(idle, backpressure, pattern)
+    tb.set_pauses(idle, backpressure, stream_rng(tb.log), pattern, p=0.5)
+    offset = int(os.environ.get("OFFSET", "0")) + 20
+    count = int(os.environ.get("HANDSHAKE_IMAGES", "2"))
+    images, _, _ = load_test_images(offset, count)
+    ref = forward(tb.params, images)
+    frames, _ = await tb.run_images(images, read_csrs=False)
+    await ClockCycles(dut.clk_i, 100)  # a duplicated or extra result would arrive by now
+    expected = [[int(ref["class"][n])] + ref["fc3"][n].tolist() for n in range(count)]
+    errors = sequence_errors(expected, frames, "image") + compare_results(ref, frames, offset)
+    assert not errors, fail_report([f"{variant}: {e}" for e in errors])
+    assert tb.sink.empty(), f"{variant}: result beats beyond the {count} images' results"
+    done = await tb.read(CSR["IMAGES_DONE"])
+    assert done == (count, AxiResp.OKAY), f"{variant}: IMAGES_DONE {done[0]}, expected {count}"
+
+
+def expected_results(params, images: torch.Tensor) -> list[list[int]]:
+    """Result frames of ``model.reference.forward``: [class, fc3 codes 0..9] per image."""
+    ref = forward(params, images)
+    return [[int(c)] + f for c, f in zip(ref["class"].tolist(), ref["fc3"].tolist())]
+
+
+@cocotb.test()
+async def test_stress_images(dut):
+    """``$STRESS_IMAGES`` (default 4; ``test_top_stress``: 1,000) real test images from
+    ``$STRESS_OFFSET`` back to back through AxiStreamSource/Sink under seeded random input idle
+    and output backpressure: every result bit-exact vs ``model.reference.forward``, the count
+    and the order of the results, nothing left in the sink, IMAGES_DONE."""
+    tb = TB(dut)
+    await tb.reset()
+    count = int(os.environ.get("STRESS_IMAGES", "4"))
+    offset = int(os.environ.get("STRESS_OFFSET", "0"))
+    images, _, _ = load_test_images(offset, count)
+    tb.set_pauses(True, True, stream_rng(tb.log), "random", p=0.5)
+    expected = expected_results(tb.params, images)
+    wall0 = time.monotonic()
+    matches = []
+
+    def progress(n, beats, rec):
+        matches.append(beats == expected[n])
+        if (n + 1) % 100 == 0 or n + 1 == count:
+            wall = time.monotonic() - wall0
+            tb.log.info("stress: %d / %d images, %d bit-exact, %.0f s wall, %.2f images/s", n + 1, count,
+                        sum(matches), wall, (n + 1) / wall)
+
+    frames, _ = await tb.run_images(images, read_csrs=False, on_frame=progress)
+    await ClockCycles(dut.clk_i, 200)
+    errors = sequence_errors(expected, frames, "image")
+    tb.log.info("stress summary: images %d..%d, %d results, %d bit-exact vs model.reference.forward, "
+                "%.0f s wall", offset, offset + count - 1, len(frames), sum(matches), time.monotonic() - wall0)
+    assert not errors, fail_report([f"stress (images from {offset}): {e}" for e in errors])
+    assert tb.sink.empty(), "stress: result beats beyond the last image's"
+    done = await tb.read(CSR["IMAGES_DONE"])
+    assert done == (count, AxiResp.OKAY), f"stress: IMAGES_DONE {done[0]}, expected {count}"
+
+
+def layer_writes(p: LayerParams, rows: list[int] | None = None) -> list[tuple[int, int]]:
+    """``axil_writes(p)``; with ``rows``, only those output rows of the weights (every bias,
+    requant and zero-point word is still written)."""
+    writes = axil_writes(p)
+    if rows is None:
+        return writes
+    base, n_in = LAYER_BASE[p.name], p.weight[0].numel()
+    keep = {base + REGION_OFFSET["weight"] + 4 * (o * n_in + i) for o in rows for i in range(n_in)}
+    return [(a, d) for a, d in writes if a >= base + REGION_OFFSET["bias"] or a in keep]
+
+
+def reload_set(gen: torch.Generator, base: dict[str, LayerParams], fc1_rows: list[int]):
+    """P1 for :func:`test_param_reload`: every layer random and chained (conv1 with a random
+    input zero point), except fc1's weights, which are ``base``'s outside ``fc1_rows``."""
+    p1 = random_network(gen, base=base, layers=LAYERS)
+    w = base["fc1"].weight.clone()
+    w[fc1_rows] = p1["fc1"].weight[fc1_rows]
+    p1["fc1"] = dataclasses.replace(p1["fc1"], weight=w)
+    return p1
+
+
+@cocotb.test()
+async def test_param_reload(dut):
+    """Parameters swapped over AXI4-Lite between images: image A with the preload P0, then a
+    random set P1 written (conv1, conv2, fc2, fc3 entirely; fc1's bias, requant and zero points
+    and the weights of ``$RELOAD_FC1_ROWS`` neurons, ``all`` = every one), image B vs the
+    reference of P1, P0 restored (the same addresses), image C vs P0, and so on for
+    ``$RELOAD_IMAGES`` images; P0 restored at the end."""
+    tb = TB(dut)
+    await tb.reset()
+    seed = cocotb.RANDOM_SEED % (1 << 63)
+    gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    rows_env = os.environ.get("RELOAD_FC1_ROWS", "8")
+    fc1_rows = list(range(120)) if rows_env == "all" else sorted(rng.sample(range(120), int(rows_env)))
+    p0 = tb.params
+    sets = {"P0": p0, "P1": reload_set(gen, p0, fc1_rows)}
+    writes = {name: [w for layer in LAYERS
+                     for w in layer_writes(ps[layer], fc1_rows if layer == "fc1" else None)]
+              for name, ps in sets.items()}
+    tb.log.info("seed %d: P1 = random conv1/conv2/fc2/fc3 and fc1 neurons %s; %d writes per swap",
+                seed, fc1_rows, len(writes["P1"]))
+    count = int(os.environ.get("RELOAD_IMAGES", "3"))  # P0, P1, P0: two swaps of ~17k writes, ~20 s each
+    offset = int(os.environ.get("OFFSET", "0")) + 300
+    images, _, _ = load_test_images(offset, count)
+    expected = {name: expected_results(ps, images) for name, ps in sets.items()}
+    assert any(a != b for a, b in zip(expected["P0"], expected["P1"])), \
+        "P0 and P1 give the same results on every image: the test could not see a missed reload"
+    loaded, errors = "P0", []
+    try:
+        for n in range(count):
+            name = ("P0", "P1")[n % 2]
+            if name != loaded:
+                status = await tb.read(CSR["STATUS"])
+                assert status[0] & 1 == 0, f"before image {n}: STATUS.busy set, parameters cannot be written"
+                sim0, wall0 = get_sim_time("ns"), time.monotonic()
+                await tb.write_all(writes[name], f"{name} before image {n}")
+                tb.log.info("%s loaded: %d writes in %d cycles, %.1f s wall", name, len(writes[name]),
+                            round((get_sim_time("ns") - sim0) / CLOCK_NS), time.monotonic() - wall0)
+                loaded = name
+            frames, _ = await tb.run_images(images[n:n + 1], read_csrs=False)
+            msgs = sequence_errors(expected[name][n:n + 1], frames, "image")
+            errors += [f"image {n} (test set index {offset + n}) with {name}: {m}" for m in msgs]
+            if not msgs:
+                tb.log.info("image %d with %s: bit-exact (class %d)", offset + n, name, frames[0][0])
+        assert tb.sink.empty(), "result beats beyond the images'"
+        assert not errors, fail_report(errors, "vs model.reference.forward of the loaded set")
+    finally:
+        if loaded != "P0":  # restore the preload for later tests in this simulation
+            await tb.write_all(writes["P0"], "P0 restore")
+
+
+HANG_TIMEOUT_US = 50  # 5,000 cycles: the bench gives up after this much silence in test_dut_stops_answering
+STUCK_SIGNALS = {"tvalid_out": "m_axis_tvalid", "tready_in": "s_axis_tready"}  # test name: DUT output
+
+
+@cocotb.test()
+@cocotb.parametrize(stuck=list(STUCK_SIGNALS))
+async def test_dut_stops_answering(dut, stuck: str):
+    """A DUT that stops answering (``signal`` forced to 0 with cocotb's Force: no result beat,
+    or no input beat accepted) makes the bench's result wait raise SimTimeoutError after
+    ``HANG_TIMEOUT_US`` of simulated silence, with a message naming the image and the stream
+    states; released and reset, the accelerator then runs the image bit-exact."""
+    tb = TB(dut)
+    await tb.reset()
+    offset = int(os.environ.get("OFFSET", "0"))
+    images, _, _ = load_test_images(offset, 1)
+    signal = STUCK_SIGNALS[stuck]
+    handle = getattr(dut, signal)
+    handle.value = Force(0)
+    try:
+        with pytest.raises(SimTimeoutError) as exc_info:
+            await tb.run_images(images, read_csrs=False, timeout_us=HANG_TIMEOUT_US)
+    finally:
+        handle.value = Release()
+    msg = str(exc_info.value)
+    tb.log.info("%s forced low: %s", signal, msg)
+    for part in ("image 0 of 1: no result frame on m_axis within", "stopped answering", f"{signal}=0"):
+        assert part in msg, f"{signal} forced low: timeout message {msg!r} lacks {part!r}"
+    await tb.reset()
+    tb.source.clear()
+    tb.sink.clear()
+    frames, _ = await tb.run_images(images, read_csrs=False)
+    errors = sequence_errors(expected_results(tb.params, images), frames, "image")
+    assert not errors, fail_report([f"after releasing {signal}: {e}" for e in errors])
+
+
 # ------------------------------------------------------------------ pytest runner
 
 TOP_SOURCES = ("requant.sv", "conv/maxpool2x2.sv", "conv/conv_padder.sv", "conv/line_buffer.sv",
@@ -757,7 +964,9 @@ def run_top(lanes: int = 8, testcase: str | None = None, extra_env: dict | None 
     params_dir = resolve_params_dir()
     env = {"PARAMS_DIR": str(params_dir)}
     env.update({k: os.environ[k] for k in ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET",
-                                           "PARAM_IMAGES", "RESULTS", "PARAM_WRITES", "STAGE_REPORT")
+                                           "PARAM_IMAGES", "RESULTS", "PARAM_WRITES", "STAGE_REPORT",
+                                           "HANDSHAKE_IMAGES", "STRESS_IMAGES", "STRESS_OFFSET",
+                                           "RELOAD_IMAGES", "RELOAD_FC1_ROWS")
                 if k in os.environ})
     env.update(extra_env or {})
     check_image_env(env, testcase)
@@ -777,6 +986,16 @@ def test_top_regression():
     """The whole Fashion-MNIST test split (10,000 images, ~2 h of simulation)."""
     run_top(8, testcase="test_images$", extra_env={"IMAGES": os.environ.get("IMAGES", "10000"),
                                                   "OFFSET": os.environ.get("OFFSET", "0")})
+
+
+@pytest.mark.slow
+def test_top_stress():
+    """``test_stress_images`` on ``$STRESS_IMAGES`` (default 1,000) real test images under
+    random idle and backpressure (about 1 image/s: ~20 min). Own build folder, so that a
+    rebuild of the shared one by a parallel run cannot disturb it."""
+    run_top(8, testcase="test_stress_images$", build_name="fashion_lenet_accel_stress",
+            extra_env={"STRESS_IMAGES": os.environ.get("STRESS_IMAGES", "1000"),
+                       "STRESS_OFFSET": os.environ.get("STRESS_OFFSET", "0")})
 
 
 if __name__ == "__main__":
