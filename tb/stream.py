@@ -112,8 +112,7 @@ def sequence_errors(expected: list, got: list, what: str = "result", max_msgs: i
         if e == g:
             continue
         others = [k for k in index.get(repr(g), []) if k != n]
-        hint = (f" (equals the expected {what} of {what} {others[0]}: duplicated or reordered)"
-                if others else "")
+        hint = f" (what {what} {others[0]} should give: duplicated or reordered)" if others else ""
         errors.append(f"{what} {n}: expected {e}, actual {g}{hint}")
         if len(errors) >= max_msgs:
             errors.append("... more differences not listed")

@@ -998,5 +998,12 @@ def test_top_stress():
                        "STRESS_OFFSET": os.environ.get("STRESS_OFFSET", "0")})
 
 
+@pytest.mark.slow
+def test_top_param_reload_full():
+    """``test_param_reload`` with every fc1 weight rewritten too (81,435 writes per swap, about
+    25 s of wall time each) and 5 images: P0, P1, P0, P1, P0."""
+    run_top(8, testcase="test_param_reload$", extra_env={"RELOAD_FC1_ROWS": "all", "RELOAD_IMAGES": "5"})
+
+
 if __name__ == "__main__":
     pytest.main([__file__, "-q"])
