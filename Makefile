@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all regress coverage model lint waves venv bootstrap clean
+.PHONY: help sim test test-all regress coverage mutate model lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ coverage: venv ## Verilator line/branch/toggle coverage of hdl/ from the CI test
 	rm -rf "$${SIM_BUILD:-sim_build}/coverage"
 	COVERAGE=1 $(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile $(PYTEST_ARGS) tb; \
 	  status=$$?; $(PY) scripts/coverage.py || status=1; exit $$status
+
+MUTANTS ?= 300
+mutate: venv ## mutation testing: MUTANTS Yosys mutants of the top vs a fast subset of the suite (reports/mutation)
+	$(PY) scripts/mutate.py --mutants $(MUTANTS) --jobs $(JOBS) --out $(REPORTS)/mutation
 
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt

@@ -14,8 +14,8 @@ Each mutant then runs against a fast subset of the suite, in two stages:
 1. The regression harness (``tb/hdl/regress_harness.sv`` with ``MUTATION`` defined), built as a
    plain Verilator binary (no Python in the loop, ~0.5 s per run), runs what
    ``tb/test_regress.py`` runs: a parameter set written over AXI4-Lite, then real test images
-   (no stalls; random idle and backpressure), the stress parameter set and the extreme
-   parameters with the extreme images. The checks are test_regress's: every image's class and
+   (no stalls; random idle and backpressure), the stress parameter set, the extreme
+   parameters with the extreme images, and three random networks. The checks are test_regress's: every image's class and
    fc3 codes equal ``model.reference.forward``, 11 result beats with tlast on the last, images
    in order, LAST_CYCLES equal to the harness's own cycle stamps, every parameter write OKAY,
    no watchdog.
@@ -69,6 +69,7 @@ class Mutant:
     target: str                    # wire[bit], else cell.port[bit]
     src: list[str] = field(default_factory=list)
     killed_by: str | None = None   # "stage1 <run>: <error>" / "stage2 <check>: <error>"
+    context: str = ""              # named signals on the mutated cell (which instance it is)
 
     @property
     def location(self) -> str:
@@ -115,6 +116,24 @@ def _short_src(src: str) -> str:
     return f"{m.group(1) if m else path}:{pos.split('.')[0]}"
 
 
+def cell_context(rtlil: str) -> dict[str, str]:
+    """{cell name: its named connections, e.g. ``A=u_fc.u_requant.s3_rshift_q``} from RTLIL:
+    a mutated anonymous cell (``$2380``) says little without the signals around it."""
+    out, cell, conns = {}, None, []
+    for line in rtlil.splitlines():
+        t = line.split()
+        if len(t) >= 3 and t[0] == "cell":
+            cell, conns = t[2], []
+        elif cell and len(t) >= 3 and t[0] == "connect":
+            names = sorted({n.lstrip("\\") for n in re.findall(r"\\\S+", " ".join(t[2:]))})
+            if names:
+                conns.append(f"{t[1].lstrip(chr(92))}={','.join(names)}")
+        elif cell and t == ["end"]:
+            out[cell] = " ".join(conns)
+            cell = None
+    return out
+
+
 def read_review() -> dict[str, str]:
     """tb/mutation_review.txt: ``<key> | equivalent | <reason>`` per line (# comments)."""
     review = {}
@@ -149,6 +168,9 @@ def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, l
         f"mutate -list {count} -seed {seed} -o mutations.txt\n")
     _run_yosys(work, "list.ys")
     mutants = parse_mutations((work / "mutations.txt").read_text())
+    context = cell_context((work / "base.il").read_text())
+    for m in mutants:
+        m.context = context.get(m.target.split(".")[0], "") if m.target.startswith("$") else ""
     if len(mutants) != count:
         raise MutateError(f"yosys listed {len(mutants)} mutations, {count} asked for")
     lines = ["read_rtlil base.il"]
@@ -211,12 +233,14 @@ class HarnessRun:
 
 def harness_runs(work: Path) -> list[HarnessRun]:
     """test_regress's subset: trained parameters (6 images, then 4 under 30% idle and 30%
-    backpressure), the stress set (4 images), the extreme set with the extreme images."""
+    backpressure), the stress set (4 images), the extreme set with the extreme images, and
+    the random networks of test_regress_random_network (4 images each, idle + backpressure)."""
     from model.data import load_images
     from model.reference import forward, load_params
     from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import (extreme_images, extreme_params_dir, param_set_writes,
-                                 stress_params_dir, write_images_file, write_writes_file)
+    from tb.test_regress import (RANDOM_NETWORK_SEEDS, extreme_images, extreme_params_dir,
+                                 param_set_writes, random_network_dir, stress_params_dir,
+                                 write_images_file, write_writes_file)
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
     runs = []
@@ -224,6 +248,8 @@ def harness_runs(work: Path) -> list[HarnessRun]:
             ("trained_stalls", DEFAULT_PARAMS, load_images(False, 6, 4), 30, 30),
             ("stress", stress_params_dir(), load_images(False, 0, 4), 0, 0),
             ("extreme", extreme_params_dir(), extreme_images(), 0, 0)]
+    sets += [(f"random_{seed}", random_network_dir(seed), load_images(False, 400, 4), 30, 30)
+             for seed in RANDOM_NETWORK_SEEDS]
     for name, params_dir, (images, labels), idle, bp in sets:
         images_file, writes_file = work / f"{name}.hex", work / f"{name}_writes.hex"
         write_images_file(images_file, images, labels)
@@ -263,27 +289,49 @@ def run_stage1(binary: Path, runs: list[HarnessRun], mutant: int, work: Path) ->
 
 # ------------------------------------------------------------------ stage 2: cocotb tests of the top
 
-def run_stage2(netlist: Path, mutants: list[int], work: Path, writes_file: Path) -> dict[int, str]:
-    """tb/test_mutants.py on the netlist; {mutant: first failing check} for the killed ones."""
+def run_stage2(netlist: Path, mutants: list[int], work: Path, writes_file: Path,
+               jobs: int) -> dict[int, str]:
+    """tb/test_mutants.py on the netlist, the mutants split over ``jobs`` simulator processes
+    (one build folder each); {mutant: first failing check} for the killed ones."""
+    chunks = [mutants[i::jobs] for i in range(jobs) if mutants[i::jobs]]
+    procs = []
+    for i, chunk in enumerate(chunks):
+        log = work / f"stage2_{i}.log"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--stage2-chunk", str(i),
+               "--work", str(work), "--chunk-mutants", ",".join(map(str, chunk)),
+               "--chunk-writes", str(writes_file), "--chunk-netlist", str(netlist)]
+        procs.append((i, log, subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)))
+    killed: dict[int, str] = {}
+    for i, log, proc in procs:
+        status = proc.wait()
+        results = work / f"stage2_{i}.jsonl"
+        entries = [json.loads(line) for line in results.read_text().splitlines()] if results.is_file() else []
+        for entry in entries:
+            if not entry["mutant"] and not entry["passed"]:
+                raise MutateError(f"{entry['check']} fails on the unmutated netlist: {entry['message']} (log: {log})")
+            if entry["mutant"] and not entry["passed"]:
+                killed.setdefault(entry["mutant"], f"{entry['check']}: {entry['message']}")
+        if status != 0:
+            raise MutateError(f"stage 2 process {i} failed outside a mutant's checks (log: {log})")
+    return killed
+
+
+def stage2_chunk(index: int, work: Path, mutants: list[int], writes_file: Path, netlist: Path) -> int:
+    """One stage-2 simulator process (run by :func:`run_stage2` as a subprocess)."""
     from tb.runner import run_sim
     from tb.test_top import resolve_params_dir
-    results = work / "stage2.jsonl"
+    results = work / f"stage2_{index}.jsonl"
     results.unlink(missing_ok=True)
     env = {"MUTANTS": ",".join(map(str, mutants)), "MUTANT_RESULTS": str(results),
            "PARAM_WRITES": str(writes_file), "PARAMS_DIR": str(resolve_params_dir()),
            "IMAGES": "2", "PARAM_IMAGES": "1"}
     try:
         run_sim("fashion_lenet_accel", [str(netlist)], module="tb.test_mutants", extra_env=env,
-                build_name="mutate_top", seed=1)
-    except Exception as exc:  # a golden run failed or cocotb broke: the flow is broken  # noqa: BLE001
-        raise MutateError(f"stage 2 (tb/test_mutants.py) failed outside a mutant's checks: {exc} "
-                          f"(log: sim_build/mutate_top)") from exc
-    killed: dict[int, str] = {}
-    for line in results.read_text().splitlines():
-        entry = json.loads(line)
-        if entry["mutant"] and not entry["passed"]:
-            killed.setdefault(entry["mutant"], f"{entry['check']}: {entry['message']}")
-    return killed
+                build_name=f"mutate_top_{index}", seed=1)
+    except (SystemExit, AssertionError) as exc:  # a calibration or golden run failed
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ------------------------------------------------------------------ report
@@ -292,9 +340,9 @@ def write_report(out: Path, mutants: list[Mutant], review: dict[str, str], meta:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "mutants.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", "mode", "block", "location", "target", "result", "killed_by", "review"])
+        w.writerow(["id", "mode", "block", "location", "target", "context", "result", "killed_by", "review"])
         for m in mutants:
-            w.writerow([m.id, m.mode, m.block, m.location, m.target,
+            w.writerow([m.id, m.mode, m.block, m.location, m.target, m.context,
                         "killed" if m.killed_by else "survived", m.killed_by or "", review.get(m.key, "")])
     blocks: dict[str, list[int]] = {}
     for m in mutants:
@@ -319,10 +367,10 @@ def write_report(out: Path, mutants: list[Mutant], review: dict[str, str], meta:
              f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}); "
              f"killed {killed} ({summary['killed_pct']}%), equivalent {len(equivalent)}, gaps {len(gaps)}; "
              f"mutation score killed / (mutants - equivalent) = {summary['score_pct']}%.", "",
-             "| id | mode | location | target | review |", "|---|---|---|---|---|"]
+             "| id | mode | location | target | signals at the cell | review |", "|---|---|---|---|---|---|"]
     for m in survivors:
         verdict = f"equivalent: {review[m.key]}" if m.key in review else "**gap** (not reviewed)"
-        lines.append(f"| {m.id} | {m.mode} | {m.location} | `{m.target}` | {verdict} |")
+        lines.append(f"| {m.id} | {m.mode} | {m.location} | `{m.target}` | {m.context or '-'} | {verdict} |")
     (out / "survivors.md").write_text("\n".join(lines) + "\n")
     return summary
 
@@ -354,6 +402,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--stage1-only", action="store_true", help="skip the cocotb stage")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "mutation", help="report folder")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default sim_build/mutate)")
+    # internal: one stage-2 simulator process (see run_stage2)
+    ap.add_argument("--stage2-chunk", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--chunk-mutants", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--chunk-writes", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--chunk-netlist", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if not 1 <= args.mutants < (1 << CTRL_WIDTH):
         ap.error(f"--mutants {args.mutants}: must be 1..{(1 << CTRL_WIDTH) - 1}")
@@ -364,6 +417,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.stage2_chunk is not None:
+        return stage2_chunk(args.stage2_chunk, args.work, [int(v) for v in args.chunk_mutants.split(",") if v],
+                            args.chunk_writes, args.chunk_netlist)
     from tb.runner import SIM_BUILD
     work = (args.work or SIM_BUILD / "mutate").resolve()
     t0 = time.perf_counter()
@@ -399,7 +455,7 @@ def main(argv=None) -> int:
               f"in {time.perf_counter() - t1:.0f} s")
         if left and not args.stage1_only:
             t2 = time.perf_counter()
-            killed = run_stage2(netlist, [m.id for m in left], work, runs[0].writes_file)
+            killed = run_stage2(netlist, [m.id for m in left], work, runs[0].writes_file, args.jobs)
             for m in left:
                 if m.id in killed:
                     m.killed_by = f"stage2 {killed[m.id]}"

@@ -648,6 +648,35 @@ def test_regress_extremes(params):
                   runs_dir="extreme_runs")
 
 
+RANDOM_NETWORK_SEEDS = (11, 12, 13)
+
+
+def random_network_dir(seed: int) -> Path:
+    """The chained random network ``tb.test_top.random_network`` draws from ``seed`` (every
+    layer: int8 weights over -128..127, biases up to +-2^20, m24 over [2^23, 2^24) and shifts
+    around each layer's typical scale, random zero points), exported to
+    ``sim_build/random_export_<seed>`` (no torch model for it)."""
+    import torch
+    from model.export import write_params
+    from tb.runner import SIM_BUILD
+    from tb.test_top import random_network
+    out = (SIM_BUILD / f"random_export_{seed}").resolve()
+    if not (out / "manifest.json").is_file():
+        write_params(random_network(torch.Generator().manual_seed(seed)), out,
+                     extra={"note": f"random parameters, seed {seed} (tb/test_regress.py), not a trained model"})
+    return out
+
+
+@pytest.mark.parametrize("seed", RANDOM_NETWORK_SEEDS)
+def test_regress_random_network(seed):
+    """A whole random network (:func:`random_network_dir`) written over AXI4-Lite by the
+    harness, then 4 real images (test images 400..403) under idle and backpressure: every
+    image's class and fc3 codes equal the reference of that network."""
+    params_dir = random_network_dir(seed)
+    run_shard(f"random_{seed}", 400, 4, stalls=True, params_dir=params_dir,
+              writes=param_set_writes(params_dir), label=f"random_network_{seed}", runs_dir="random_runs")
+
+
 # conv2 weight [5][2][1][1] of the trained export, sign flipped: a fault in conv2, channel 5
 FAULT_LAYER, FAULT_CHANNEL, FAULT_INDEX = "conv2", 5, ((5 * 6 + 2) * 3 + 1) * 3 + 1
 
