@@ -323,8 +323,8 @@ def stage2_chunk(index: int, work: Path, mutants: list[int], writes_file: Path, 
     results = work / f"stage2_{index}.jsonl"
     results.unlink(missing_ok=True)
     env = {"MUTANTS": ",".join(map(str, mutants)), "MUTANT_RESULTS": str(results),
-           "PARAM_WRITES": str(writes_file), "PARAMS_DIR": str(resolve_params_dir()),
-           "IMAGES": "2", "PARAM_IMAGES": "1"}
+           "MUTANT_PARAM_WRITES": str(writes_file), "PARAMS_DIR": str(resolve_params_dir()),
+           "IMAGES": "2", "PARAM_IMAGES": "1", "STAGE_IMAGES": "1", "HANDSHAKE_IMAGES": "1"}
     try:
         run_sim("fashion_lenet_accel", [str(netlist)], module="tb.test_mutants", extra_env=env,
                 build_name=f"mutate_top_{index}", seed=1)

@@ -74,6 +74,15 @@ def stream_rng(log: logging.Logger | None = None) -> random.Random:
     return random.Random(seed)
 
 
+def set_pause(channel, generator: Iterator[int] | None) -> None:
+    """``channel.set_pause_generator(generator)``; with None, also end a pause in progress:
+    cocotbext-axi only stops the generator and keeps its last value, so a channel stopped
+    mid-pause would stay paused for good."""
+    channel.set_pause_generator(generator)
+    if generator is None:
+        channel.pause = False
+
+
 def set_pauses(source, sink, idle: bool, backpressure: bool, pattern: str = "random",
                rng: random.Random | None = None, p_idle: float = 0.5, p_bp: float = 0.5,
                log: logging.Logger | None = None) -> None:
@@ -85,8 +94,8 @@ def set_pauses(source, sink, idle: bool, backpressure: bool, pattern: str = "ran
     """
     if pattern == "random" and (idle or backpressure) and rng is None:
         rng = stream_rng(log)
-    source.set_pause_generator(pause_generator(pattern, rng, p_idle) if idle else None)
-    sink.set_pause_generator(pause_generator(pattern, rng, p_bp) if backpressure else None)
+    set_pause(source, pause_generator(pattern, rng, p_idle) if idle else None)
+    set_pause(sink, pause_generator(pattern, rng, p_bp) if backpressure else None)
     (log or cocotb.log).info("handshakes: idle %s, backpressure %s, pattern %s", idle, backpressure,
                              pattern if idle or backpressure else "none")
 

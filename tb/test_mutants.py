@@ -3,7 +3,7 @@
 The toplevel is Yosys's flattened netlist of ``fashion_lenet_accel`` that carries every mutant,
 selected by its extra input ``mutsel`` (0 = the design as written). The netlist has no
 parameter preload, so ``load_parameters`` first writes the whole parameter set of
-``$PARAM_WRITES`` over AXI4-Lite. Then, for every mutant in ``$MUTANTS`` (comma separated),
+``$MUTANT_PARAM_WRITES`` over AXI4-Lite. Then, for every mutant in ``$MUTANTS`` (comma separated),
 each check of ``$MUTANT_CHECKS`` runs: the unchanged cocotb tests of ``tb/test_top.py``
 (``test_csr``, ``test_images``, ...), one cocotb test per (mutant, check) so that cocotb
 cancels each check's clock and drivers before the next. Every check first runs with ``mutsel``
@@ -30,10 +30,8 @@ import tb.test_top as top  # a module import: its cocotb tests are not collected
 
 MUTANTS = [int(v) for v in os.environ.get("MUTANTS", "").split(",") if v.strip()]
 CHECKS = [c for c in os.environ.get(
-    "MUTANT_CHECKS", "test_csr,test_images,test_images_stalls,test_malformed_frames,"
-    "test_reset_mid_image").split(",") if c]
-# Not here: test_stages and test_axil_params (stage monitors on the DUT's hierarchy, which the
-# flattened netlist does not have); stage 1 writes every parameter over AXI4-Lite anyway.
+    "MUTANT_CHECKS", "test_csr,test_csr_handshakes,test_stages,test_images,test_handshakes,"
+    "test_malformed_frames,test_reset_mid_image,test_param_reload").split(",") if c]
 CHECK_LIMIT_US = 20_000  # 2M cycles; the longest check needs ~0.2M
 GOLDEN = "golden"
 
@@ -50,7 +48,7 @@ async def _load(dut) -> None:
     dut.mutsel.value = 0
     tb = top.TB(dut)
     await tb.reset()
-    await tb.apply_param_writes(Path(os.environ["PARAM_WRITES"]))
+    await tb.apply_param_writes(Path(os.environ["MUTANT_PARAM_WRITES"]))
     _state["needs_load"] = False
 
 
@@ -68,7 +66,7 @@ async def _check(dut, name: str, mutant: int) -> str | None:
 
 @cocotb.test()
 async def load_parameters(dut):
-    """The parameter set of ``$PARAM_WRITES`` written over AXI4-Lite with ``mutsel`` = 0."""
+    """The parameter set of ``$MUTANT_PARAM_WRITES`` written over AXI4-Lite with ``mutsel`` = 0."""
     await _load(dut)
 
 

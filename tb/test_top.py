@@ -8,6 +8,9 @@ and no test needs the ~81k AXI4-Lite writes of a full parameter load.
 Tests (cocotb runs them in this order in one simulation):
 
 * ``test_csr``: ID, CTRL scratch, idle STATUS; SLVERR for unmapped and read-only writes.
+* ``test_csr_handshakes``: CTRL bit patterns and byte lanes, CYCLE_COUNT from reset, partial
+  FRAME_ERRORS writes, reads of unmapped and parameter words, with every AXI4-Lite channel
+  stalled in turn (fixed 3-of-4 and random pause patterns).
 * ``test_images``: ``$IMAGES`` real Fashion-MNIST test images from ``$OFFSET``, streamed back to
   back; the 11 result beats of every image (class, fc3 codes 0..9) are compared with
   ``model.reference.forward``. The CSRs IMAGES_DONE, LAST_CYCLES, STATUS are cross-checked.
@@ -68,8 +71,8 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
 
 from model.export import LAYER_BASE, REGION_OFFSET, axil_writes, write_params
 from tb.checks import compare_results, fail_report, torch_quantized_outputs
-from tb.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, sequence_errors, stream_rng,
-                       variant_name)
+from tb.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, pause_generator, sequence_errors,
+                       set_pause, stream_rng, variant_name)
 from tb.stream import set_pauses as stream_set_pauses
 from model.reference import LAYERS, LayerParams, forward, load_params, random_layer_params
 
@@ -203,6 +206,28 @@ def compare_stage(layer: str, ref: torch.Tensor, beats: list[int], image: int, o
 
 # ------------------------------------------------------------------ test bench
 
+def dut_signal(dut, path: str):
+    """The DUT's signal at dotted ``path`` (``"u_fc.rq_out"``). In Yosys's flattened netlist of
+    the top (``scripts/mutate.py``) the hierarchy is gone and the same signal is the escaped
+    top-level name ``\\u_fc.rq_out``; that is looked up when the hierarchical path is missing.
+
+    Raises:
+        AttributeError: neither exists.
+    """
+    handle = dut
+    try:
+        for part in path.split("."):
+            handle = getattr(handle, part)
+        return handle
+    except AttributeError:
+        if "." not in path:
+            raise
+        try:
+            return dut._id(f"\\{path} ", extended=False)
+        except (AttributeError, KeyError) as exc:
+            raise AttributeError(f"{dut._name} has no signal {path}") from exc
+
+
 class StreamProbe:
     """Records tdata of every handshake (tvalid && tready) on an internal stream."""
 
@@ -228,9 +253,8 @@ class FcProbe:
     LAYERS = ("fc1", "fc2", "fc3")
 
     def __init__(self, dut):
-        fc = dut.u_fc
         self.clk, self.valid, self.layer, self.tag, self.data = (
-            dut.clk_i, fc.rq_out_valid, fc.layer_q, fc.rq_tag, fc.rq_out)
+            dut.clk_i, *(dut_signal(dut, f"u_fc.{n}") for n in ("rq_out_valid", "layer_q", "rq_tag", "rq_out")))
         self.outputs: dict[str, list[tuple[int, int]]] = {name: [] for name in self.LAYERS}
         self._task = cocotb.start_soon(self._run())
 
@@ -305,11 +329,26 @@ class TB:
         stream_set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, p, p, log=self.log)
 
     async def read(self, addr: int) -> tuple[int, AxiResp]:
-        resp = await with_timeout(self.axil.read(addr, 4), 10, "us")
+        try:
+            resp = await with_timeout(self.axil.read(addr, 4), 10, "us")
+        except SimTimeoutError as exc:
+            raise SimTimeoutError(f"AXI4-Lite read 0x{addr:06x}: no response within 10 us "
+                                  f"({self.axil_state()})") from exc
         return int.from_bytes(resp.data, "little"), resp.resp
 
+    def axil_state(self) -> str:
+        """The AXI4-Lite handshake signals now, for timeout messages."""
+        d = self.dut
+        names = ("awvalid", "awready", "wvalid", "wready", "bvalid", "bready", "arvalid", "arready",
+                 "rvalid", "rready")
+        return " ".join(f"{n}={int(getattr(d, 's_axil_' + n).value)}" for n in names)
+
     async def write(self, addr: int, value: int, nbytes: int = 4) -> AxiResp:
-        resp = await with_timeout(self.axil.write(addr, value.to_bytes(4, "little")[:nbytes]), 10, "us")
+        try:
+            resp = await with_timeout(self.axil.write(addr, value.to_bytes(4, "little")[:nbytes]), 10, "us")
+        except SimTimeoutError as exc:
+            raise SimTimeoutError(f"AXI4-Lite write 0x{addr:06x}: no response within 10 us "
+                                  f"({self.axil_state()})") from exc
         return resp.resp
 
     async def write_all(self, writes: list[tuple[int, int]], what: str) -> None:
@@ -435,6 +474,63 @@ async def test_csr(dut):
     assert (await tb.read(CSR["ID"]))[0] == ID_VALUE, "ID changed by a refused write"
     assert (await tb.read(CSR["IMAGES_DONE"]))[0] == 0, "IMAGES_DONE changed by a refused write"
     assert await tb.read(0x600000) == (0, AxiResp.SLVERR), "unmapped read must answer SLVERR"
+    await tb.write(CSR["CTRL"], 0)
+
+
+@cocotb.test()
+async def test_csr_handshakes(dut):
+    """AXI4-Lite under every channel stalled (AW, W, B, AR, R in turn and together, fixed 3-of-4
+    and seeded random patterns): CTRL takes walking ones, zeros and random words and each
+    byte lane alone (wstrb); CYCLE_COUNT counts from reset, one per clock; FRAME_ERRORS
+    refuses a partial write (SLVERR) and keeps its value; reads of unmapped words answer
+    SLVERR with data 0, reads of parameter words OKAY with data 0."""
+    tb = TB(dut)
+    await tb.reset()
+    # CYCLE_COUNT: 0 at reset release, then one per clock (the read itself takes a few cycles)
+    c0, _ = await tb.read(CSR["CYCLE_COUNT"])
+    assert c0 < 16, f"CYCLE_COUNT {c0} just after reset, expected a count from 0"
+    await ClockCycles(dut.clk_i, 1000)
+    c1, _ = await tb.read(CSR["CYCLE_COUNT"])
+    assert 1000 <= c1 - c0 <= 1016, f"CYCLE_COUNT advanced {c1 - c0} in 1000 cycles + one read"
+    rng = stream_rng(tb.log)
+    channels = {"aw": tb.axil.write_if.aw_channel, "w": tb.axil.write_if.w_channel,
+                "b": tb.axil.write_if.b_channel, "ar": tb.axil.read_if.ar_channel,
+                "r": tb.axil.read_if.r_channel}
+    words = [1 << k for k in range(32)] + [0, 0xFFFF_FFFF] + [rng.getrandbits(32) for _ in range(4)]
+    for kind in ("none", "fixed3of4", "random"):
+        for stalled in (["aw"], ["w"], ["b"], ["ar"], ["r"], list(channels)) if kind != "none" else [[]]:
+            for name, ch in channels.items():
+                set_pause(ch, pause_generator(kind, rng) if name in stalled else None)
+            tag = f"pattern {kind}, stalled {'+'.join(stalled) or 'none'}"
+            tb.log.info("AXI4-Lite CSR checks, %s", tag)
+            for value in (words if kind == "none" else rng.sample(words, 6)):
+                assert await tb.write(CSR["CTRL"], value) == AxiResp.OKAY, f"{tag}: CTRL write"
+                got, resp = await tb.read(CSR["CTRL"])
+                assert (got, resp) == (value, AxiResp.OKAY), \
+                    f"{tag}: CTRL wrote 0x{value:08x} read 0x{got:08x} ({resp})"
+            for lane in range(4):  # one byte lane: wstrb = 1 << lane, the others keep their value
+                before = (await tb.read(CSR["CTRL"]))[0]
+                byte = rng.getrandbits(8)
+                resp = await with_timeout(tb.axil.write(CSR["CTRL"] + lane, bytes([byte])), 10, "us")
+                assert resp.resp == AxiResp.OKAY, f"{tag}: CTRL byte {lane} write {resp.resp}"
+                expected = (before & ~(0xFF << 8 * lane)) | (byte << 8 * lane)
+                got = (await tb.read(CSR["CTRL"]))[0]
+                assert got == expected, f"{tag}: CTRL byte lane {lane}: 0x{got:08x}, expected 0x{expected:08x}"
+            errors, _ = await tb.read(CSR["FRAME_ERRORS"])
+            resp = await with_timeout(tb.axil.write(CSR["FRAME_ERRORS"], b"\0\0"), 10, "us")
+            assert resp.resp == AxiResp.SLVERR, f"{tag}: partial FRAME_ERRORS write answered {resp.resp}"
+            assert (await tb.read(CSR["FRAME_ERRORS"]))[0] == errors, f"{tag}: FRAME_ERRORS changed"
+            for addr in (0x00001C, 0x000020, 0x0FFFFC, 0x600000, 0xFFFFFC,
+                         LAYER_BASE["conv1"] + REGION_OFFSET["weight"] + 4 * 54):
+                assert await tb.read(addr) == (0, AxiResp.SLVERR), f"{tag}: read of unmapped 0x{addr:06x}"
+            for layer in LAYER_BASE:
+                for region in REGION_OFFSET:
+                    addr = LAYER_BASE[layer] + REGION_OFFSET[region]
+                    assert await tb.read(addr) == (0, AxiResp.OKAY), \
+                        f"{tag}: read of {layer} {region} word 0 (0x{addr:06x}), expected OKAY with 0"
+            assert (await tb.read(CSR["ID"]))[0] == ID_VALUE, f"{tag}: ID"
+    for ch in channels.values():
+        set_pause(ch, None)
     await tb.write(CSR["CTRL"], 0)
 
 
@@ -579,9 +675,9 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int,
     """
     probes = {}
     for layer, (inst, prefix, _) in STAGES.items():
-        scope = getattr(tb.dut, inst) if inst else tb.dut
         try:
-            sig = {s: getattr(scope, f"{prefix}_t{s}") for s in ("data", "valid", "ready")}
+            sig = {s: dut_signal(tb.dut, f"{inst + '.' if inst else ''}{prefix}_t{s}")
+                   for s in ("data", "valid", "ready")}
         except AttributeError as exc:
             raise AssertionError(f"stream {inst or 'top'}.{prefix}_t* for {layer} not found: {exc}") from exc
         probes[layer] = StreamProbe(tb.dut.clk_i, sig["data"], sig["valid"], sig["ready"])
