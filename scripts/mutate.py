@@ -26,9 +26,10 @@ Each mutant then runs against a fast subset of the suite, in two stages:
 A mutant is killed when any check fails (a timeout included), else it survives. The report
 (``reports/mutation/``: ``mutants.csv``, ``summary.json``, ``survivors.md``) lists every
 survivor with its source location and its review from ``tb/mutation_review.txt``: either
-``equivalent`` (no observable change, with the reason) or not reviewed, i.e. a gap in the
-suite. Exit status 1 when the mutation score (killed / (mutants - equivalent)) is below
-``--goal`` (95%), 2 on a usage or setup error.
+``equivalent`` (no input sequence changes an output), ``unreachable`` (an output changes
+only after more events than a simulation can run, e.g. bit 27 of an event counter), each with
+its reason, or not reviewed: a gap in the suite. Exit status 1 when the mutation score
+(killed / (mutants - reviewed)) is below ``--goal`` (95%), 2 on a usage or setup error.
 
 Usage: ``python scripts/mutate.py [--mutants 300] [--seed 1] [--lanes 8] [--jobs 2]``
 """
@@ -94,7 +95,7 @@ def parse_mutations(text: str) -> list[Mutant]:
             continue
         args = line.split()[1:]
         opts: dict[str, list[str]] = {}
-        for i in range(0, len(args) - 1):
+        for i in range(len(args) - 1):
             if args[i].startswith("-") and not args[i + 1].startswith("-"):
                 opts.setdefault(args[i][1:], []).append(args[i + 1])
         mode = opts.get("mode", ["?"])[0]
@@ -134,15 +135,21 @@ def cell_context(rtlil: str) -> dict[str, str]:
     return out
 
 
+VERDICTS = ("equivalent", "unreachable")
+
+
 def read_review() -> dict[str, str]:
-    """tb/mutation_review.txt: ``<key> | equivalent | <reason>`` per line (# comments)."""
+    """tb/mutation_review.txt: ``<key> | <verdict> | <reason>`` per line (# comments), verdict
+    ``equivalent`` (no input sequence changes an output) or ``unreachable`` (an output changes
+    only after more events than any simulation can run, e.g. bit 27 of an event counter).
+    Returns {key: "<verdict>: <reason>"}."""
     review = {}
     if REVIEW_FILE.is_file():
         for line in REVIEW_FILE.read_text().splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
                 parts = [p.strip() for p in line.split("|")]
-                if len(parts) == 3 and parts[1] == "equivalent":
-                    review[parts[0]] = parts[2]
+                if len(parts) == 3 and parts[1] in VERDICTS:
+                    review[parts[0]] = f"{parts[1]}: {parts[2]}"
     return review
 
 
@@ -184,7 +191,7 @@ def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, l
 
 def _run_yosys(work: Path, script: str) -> None:
     r = subprocess.run(yosys() + ["-q", "-l", script.replace(".ys", ".log"), script], cwd=work,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["?"]
         raise MutateError(f"yosys {script} failed: {tail[0]} (log: {work / script.replace('.ys', '.log')})")
@@ -203,7 +210,7 @@ def build_harness(netlist: Path, work: Path, max_images: int) -> Path:
            "--top-module", "regress_harness", f"-GMaxImages={max_images}", "-j", str(os.cpu_count() or 1),
            "--Mdir", str(obj), str(netlist), str(REPO / "tb/hdl/requant_monitor.sv"),
            str(REPO / "tb/hdl/regress_harness.sv")]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     binary = obj / "Vregress_harness"
     if r.returncode != 0 or not binary.is_file():
         (work / "harness_build.log").write_text(r.stdout + r.stderr)
@@ -238,9 +245,16 @@ def harness_runs(work: Path) -> list[HarnessRun]:
     from model.data import load_images
     from model.reference import forward, load_params
     from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import (RANDOM_NETWORK_SEEDS, extreme_images, extreme_params_dir,
-                                 param_set_writes, random_network_dir, stress_params_dir,
-                                 write_images_file, write_writes_file)
+    from tb.test_regress import (
+        RANDOM_NETWORK_SEEDS,
+        extreme_images,
+        extreme_params_dir,
+        param_set_writes,
+        random_network_dir,
+        stress_params_dir,
+        write_images_file,
+        write_writes_file,
+    )
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
     runs = []
@@ -263,13 +277,13 @@ def harness_runs(work: Path) -> list[HarnessRun]:
 
 def run_stage1(binary: Path, runs: list[HarnessRun], mutant: int, work: Path) -> str | None:
     """All harness runs for ``mutant`` (stops at the first failure); the failure or None."""
-    from tb.test_regress import parse_results, check_records
+    from tb.test_regress import check_records, parse_results
     for run in runs:
         results = work / f"res_{mutant}_{run.name}.txt"
         results.unlink(missing_ok=True)
         try:
             r = subprocess.run([str(binary), f"+MUTSEL={mutant}"] + run.plusargs(results),
-                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             return f"{run.name}: no end after {RUN_TIMEOUT_S} s"
         records = parse_results(results)
@@ -300,7 +314,8 @@ def run_stage2(netlist: Path, mutants: list[int], work: Path, writes_file: Path,
         cmd = [sys.executable, str(Path(__file__).resolve()), "--stage2-chunk", str(i),
                "--work", str(work), "--chunk-mutants", ",".join(map(str, chunk)),
                "--chunk-writes", str(writes_file), "--chunk-netlist", str(netlist)]
-        procs.append((i, log, subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)))
+        with open(log, "w") as f:  # the child keeps its own descriptor
+            procs.append((i, log, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)))
     killed: dict[int, str] = {}
     for i, log, proc in procs:
         status = proc.wait()
@@ -356,36 +371,39 @@ def write_report(out: Path, mutants: list[Mutant], review: dict[str, str], meta:
     gaps = [m for m in survivors if m.key not in review]
     total = len(mutants)
     summary = dict(meta, mutants=total, killed=killed, survived=len(survivors),
-                   equivalent=len(equivalent), gaps=len(gaps),
+                   equivalent=sum(review[m.key].startswith("equivalent") for m in equivalent),
+                   unreachable=sum(review[m.key].startswith("unreachable") for m in equivalent),
+                   reviewed=len(equivalent), gaps=len(gaps),
                    killed_pct=round(100 * killed / total, 2),
                    score_pct=round(100 * killed / max(1, total - len(equivalent)), 2),
                    stage1_killed=sum(bool(m.killed_by and m.killed_by.startswith("stage1")) for m in mutants),
                    stage2_killed=sum(bool(m.killed_by and m.killed_by.startswith("stage2")) for m in mutants),
-                   blocks={k: {"mutants": v[0], "killed": v[1], "equivalent": v[2]} for k, v in sorted(blocks.items())})
+                   blocks={k: {"mutants": v[0], "killed": v[1], "reviewed": v[2]} for k, v in sorted(blocks.items())})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [f"# Mutation survivors ({len(survivors)} of {total})", "",
-             f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}); "
-             f"killed {killed} ({summary['killed_pct']}%), equivalent {len(equivalent)}, gaps {len(gaps)}; "
-             f"mutation score killed / (mutants - equivalent) = {summary['score_pct']}%.", "",
+             (f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}); "
+              f"killed {killed} ({summary['killed_pct']}%), reviewed equivalent or unreachable {len(equivalent)}, "
+              f"gaps {len(gaps)}; mutation score killed / (mutants - reviewed) = {summary['score_pct']}%."), "",
              "| id | mode | location | target | signals at the cell | review |", "|---|---|---|---|---|---|"]
     for m in survivors:
-        verdict = f"equivalent: {review[m.key]}" if m.key in review else "**gap** (not reviewed)"
+        verdict = review.get(m.key, "**gap** (not reviewed)")
         lines.append(f"| {m.id} | {m.mode} | {m.location} | `{m.target}` | {m.context or '-'} | {verdict} |")
     (out / "survivors.md").write_text("\n".join(lines) + "\n")
     return summary
 
 
 def print_table(summary: dict, survivors: list[Mutant], review: dict[str, str]) -> None:
-    print(f"\n{'block':<22}{'mutants':>8}{'killed':>8}{'equiv':>7}{'gaps':>6}")
+    print(f"\n{'block':<22}{'mutants':>8}{'killed':>8}{'review':>7}{'gaps':>6}")
     for block, b in summary["blocks"].items():
-        print(f"{block:<22}{b['mutants']:>8}{b['killed']:>8}{b['equivalent']:>7}"
-              f"{b['mutants'] - b['killed'] - b['equivalent']:>6}")
-    print(f"{'total':<22}{summary['mutants']:>8}{summary['killed']:>8}{summary['equivalent']:>7}{summary['gaps']:>6}")
+        print(f"{block:<22}{b['mutants']:>8}{b['killed']:>8}{b['reviewed']:>7}"
+              f"{b['mutants'] - b['killed'] - b['reviewed']:>6}")
+    print(f"{'total':<22}{summary['mutants']:>8}{summary['killed']:>8}{summary['reviewed']:>7}{summary['gaps']:>6}")
     print(f"\nkilled {summary['killed']}/{summary['mutants']} = {summary['killed_pct']}% "
           f"(stage 1 {summary['stage1_killed']}, stage 2 {summary['stage2_killed']}); "
-          f"score excluding {summary['equivalent']} equivalent: {summary['score_pct']}%")
+          f"score excluding {summary['equivalent']} equivalent and {summary['unreachable']} unreachable: "
+          f"{summary['score_pct']}%")
     for m in survivors:
-        tag = "equivalent" if m.key in review else "GAP"
+        tag = review[m.key].split(":")[0] if m.key in review else "GAP"
         print(f"  survivor {m.id:>4} {tag:<10} {m.key}")
 
 
