@@ -8,6 +8,9 @@ and no test needs the ~81k AXI4-Lite writes of a full parameter load.
 Tests (cocotb runs them in this order in one simulation):
 
 * ``test_csr``: ID, CTRL scratch, idle STATUS; SLVERR for unmapped and read-only writes.
+* ``test_csr_bounds``: every word just outside a mapped range (each region's end and its
+  power-of-two aliases, CSR aliases, layer slots 6..15) answers SLVERR to writes and reads and
+  the refused writes change nothing (CSRs, then an image bit-exact).
 * ``test_csr_handshakes``: CTRL bit patterns and byte lanes, CYCLE_COUNT from reset, partial
   FRAME_ERRORS writes, reads of unmapped and parameter words, with every AXI4-Lite channel
   stalled in turn (fixed 3-of-4 and random pause patterns).
@@ -475,6 +478,45 @@ async def test_csr(dut):
     assert (await tb.read(CSR["IMAGES_DONE"]))[0] == 0, "IMAGES_DONE changed by a refused write"
     assert await tb.read(0x600000) == (0, AxiResp.SLVERR), "unmapped read must answer SLVERR"
     await tb.write(CSR["CTRL"], 0)
+
+
+def unmapped_words() -> list[int]:
+    """Byte addresses just outside every mapped range: each region's first word past its
+    element count and every power-of-two index above it, the CSR block's word 7 and its
+    aliases (address bits 5..19), and the layer slots 6..15."""
+    addrs = [0x00001C] + [1 << b for b in range(5, 20)] + [n << 20 for n in range(6, 16)]
+    region_words = {"weight": 0x20000, "bias": 0x10000, "requant": 0xC000, "zp": 0x4000}
+    for name, (wshape, _, _) in SHAPES.items():
+        counts = {"weight": int(torch.Size(wshape).numel()), "bias": wshape[0], "requant": wshape[0], "zp": 1}
+        for region, count in counts.items():
+            top_word = region_words[region]
+            indices = {count, count + 1, top_word - 1} | {1 << k for k in range(17) if count <= 1 << k < top_word}
+            addrs += [LAYER_BASE[name] + REGION_OFFSET[region] + 4 * i for i in sorted(indices)]
+    return addrs
+
+
+@cocotb.test()
+async def test_csr_bounds(dut):
+    """Every word just outside a mapped range (:func:`unmapped_words`) answers SLVERR to a
+    write and to a read (data 0), and the refused writes change nothing: the CSRs keep their
+    values and an image afterwards is bit-exact."""
+    tb = TB(dut)
+    await tb.reset()
+    addrs = unmapped_words()
+    await tb.write(CSR["CTRL"], 0x5A5A_A5A5)
+    for addr in addrs:
+        resp = await tb.write(addr, 0xFFFF_FFFF)
+        assert resp == AxiResp.SLVERR, f"write to unmapped 0x{addr:06x}: bresp {resp}, expected SLVERR"
+        got = await tb.read(addr)
+        assert got == (0, AxiResp.SLVERR), f"read of unmapped 0x{addr:06x}: {got}, expected (0, SLVERR)"
+    assert (await tb.read(CSR["CTRL"]))[0] == 0x5A5A_A5A5, "CTRL changed by refused writes"
+    assert (await tb.read(CSR["FRAME_ERRORS"]))[0] == 0, "FRAME_ERRORS changed by refused writes"
+    await tb.write(CSR["CTRL"], 0)
+    offset = int(os.environ.get("OFFSET", "0")) + 7
+    images, _, _ = load_test_images(offset, 1)
+    frames, _ = await tb.run_images(images)
+    errors = check_frames(tb, tb.params, images, frames, offset)
+    assert not errors, f"after {len(addrs)} refused writes: " + fail_report(errors)
 
 
 @cocotb.test()
