@@ -207,8 +207,14 @@ def harness_runs(work: Path) -> list:
     from model.data import load_images
     from tb.plain_harness import make_run
     from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import (RANDOM_NETWORK_SEEDS, extreme_images, extreme_params_dir,
-                                 random_network_dir, requant_probe_dirs, stress_params_dir)
+    from tb.test_regress import (
+        RANDOM_NETWORK_SEEDS,
+        extreme_images,
+        extreme_params_dir,
+        random_network_dir,
+        requant_probe_dirs,
+        stress_params_dir,
+    )
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
     sets = [("trained", DEFAULT_PARAMS, load_images(False, 0, 6), 0, 0),
@@ -410,12 +416,23 @@ def main(argv=None) -> int:
               f"in {time.perf_counter() - t1:.0f} s")
         if left and not args.stage1_only:
             t2 = time.perf_counter()
-            killed = run_stage2(netlist, [m.id for m in left], work, runs[0].writes_file, args.jobs)
+            # stage-2 verdicts depend on the netlist and the benches: reused per mutant
+            digest2 = hashlib.sha1(netlist.read_bytes())
+            for f in ("tb/test_top.py", "tb/test_mutants.py", "tb/stream.py", "tb/checks.py"):
+                digest2.update((REPO / f).read_bytes())
+            cache2 = work / "stage2.json"
+            done = json.loads(cache2.read_text()) if cache2.is_file() else {}
+            done = done.get("verdicts", {}) if done.get("digest") == digest2.hexdigest() else {}
+            todo = [m.id for m in left if str(m.id) not in done]
+            if todo:
+                killed = run_stage2(netlist, todo, work, runs[0].writes_file, args.jobs)
+                done.update({str(k): killed.get(k) for k in todo})
+                cache2.write_text(json.dumps({"digest": digest2.hexdigest(), "verdicts": done}))
             for m in left:
-                if m.id in killed:
-                    m.killed_by = f"stage2 {killed[m.id]}"
-            print(f"stage 2 (tb/test_top.py checks): {len(killed)} of {len(left)} killed "
-                  f"in {time.perf_counter() - t2:.0f} s")
+                if done.get(str(m.id)):
+                    m.killed_by = f"stage2 {done[str(m.id)]}"
+            print(f"stage 2 (tb/test_top.py checks): {sum(bool(done.get(str(m.id))) for m in left)} of "
+                  f"{len(left)} killed in {time.perf_counter() - t2:.0f} s ({len(left) - len(todo)} verdicts reused)")
     except MutateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

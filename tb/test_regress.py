@@ -678,7 +678,7 @@ def test_regress_random_network(seed):
 
 
 # requant probe networks: (probed layer, vectors per network, networks, zero points cycled)
-PROBES = (("conv1", 6, 40, (0, 37)), ("conv2", 10, 30, (0, 50)), ("fc3", 10, 30, (128, 0, 255)))
+PROBES = (("conv1", 6, 60, (0, 37)), ("conv2", 10, 40, (0, 50)), ("fc3", 10, 40, (128, 0, 255)))
 UNITY = ((1 << 24) - 1, 24)  # m24, shift: y = x for |x| <= 255 (scale 1 - 2^-24)
 
 
@@ -725,9 +725,37 @@ def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: i
     return params
 
 
+def near_tie_vectors(n: int, rng) -> list[tuple[int, int, int]]:
+    """``n`` vectors ``(x, m24, shift)`` whose exact scaled value x * m24 / 2^shift lies next to
+    a rounding boundary (y0 + 1/2 for y0 in 0..254), closer than the error of the earlier
+    roundings (|x| and p to 24 significant bits): a requant that rounds x or p differently,
+    or not at all, lands on the other side. Built in exact integers from the definition of
+    the boundary, not from the requant arithmetic: x = round((y0 + 1/2) * 2^shift / m24), best
+    of 64 random m24. Half have |x| >= 2^24 (x itself rounded), negative x one time in four."""
+    out = []
+    while len(out) < n:
+        big = len(out) % 2 == 1
+        shift = rng.randrange(47, 55) if big else rng.randrange(33, 47)
+        y0 = rng.randrange(0, 255)
+        target = (2 * y0 + 1) << (shift - 1)
+        best = None
+        for _ in range(64):
+            m24 = rng.randrange(1 << 23, 1 << 24)
+            x = (target + m24 // 2) // m24
+            err = abs(x * m24 - target)
+            if x < (1 << 31) and (best is None or err < best[0]):
+                best = (err, x, m24)
+        if best is None:
+            continue
+        _, x, m24 = best
+        out.append((-x if rng.random() < 0.25 else x, m24, shift))
+    return out
+
+
 def requant_probe_dirs() -> list[Path]:
     """The exported requant probe networks (:data:`PROBES`) in ``sim_build/requant_probes_<tag>/``:
-    vectors drawn (seed 5) from ``tb.test_requant.directed_vectors`` whose x fits int32."""
+    vectors drawn (seed 5) from ``tb.test_requant.directed_vectors`` whose x fits int32 and
+    from :func:`near_tie_vectors`."""
     import random
     import torch
     from model.export import write_params
@@ -736,7 +764,8 @@ def requant_probe_dirs() -> list[Path]:
     vecs = [(v.acc + v.bias, v.m24, v.shift) for v in directed_vectors(torch.Generator().manual_seed(5))
             if -(1 << 31) <= v.acc + v.bias < (1 << 31)]
     rng = random.Random(5)
-    tag = hashlib.sha1(repr(PROBES).encode()).hexdigest()[:8]  # the draws depend on PROBES
+    vecs += near_tie_vectors(len(vecs) // 2, rng)
+    tag = hashlib.sha1(repr((PROBES, "directed+near_ties")).encode()).hexdigest()[:8]  # draws depend on both
     dirs = []
     for layer, per_net, nets, zps in PROBES:
         for k in range(nets):
@@ -752,7 +781,7 @@ def requant_probe_dirs() -> list[Path]:
 
 
 def test_regress_requant_probes(tmp_path):
-    """Every requant probe network (:func:`requant_probe_dirs`: 840 requant corner vectors of
+    """Every requant probe network (:func:`requant_probe_dirs`: 1,160 requant corner vectors of
     the conv1, conv2 and fc requant instances made visible at the fc3 outputs) written over
     AXI4-Lite, one real image each, through the plain Verilator harness (``tb.plain_harness``,
     built without preload: the memories start at zero, so only nonzero words are written):
