@@ -680,6 +680,12 @@ def test_regress_random_network(seed):
 # requant probe networks: (probed layer, vectors per network, networks, zero points cycled)
 PROBES = (("conv1", 6, 60, (0, 37)), ("conv2", 10, 40, (0, 50)), ("fc3", 10, 40, (128, 0, 255)))
 UNITY = ((1 << 24) - 1, 24)  # m24, shift: y = x for |x| <= 255 (scale 1 - 2^-24)
+# fc3 output patterns for the argmax: the last or a middle class ahead by 1, ties (the first
+# maximum wins), each class ahead of a neighbour that differs in one bit
+ARGMAX_PATTERNS = ([100] * 9 + [101], [100] * 9 + [99], [25 * n for n in range(10)], [0, 0, 0, 100, 0, 0, 0, 0, 0, 108],
+                   [0] * 8 + [254, 255], [37] * 10, [200, 201, 202, 203, 204, 205, 206, 207, 208, 209],
+                   [209, 208, 207, 206, 205, 204, 203, 202, 201, 200], [64, 0, 0, 0, 0, 0, 0, 0, 0, 65],
+                   [127, 128, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 16, 0, 0, 0, 8], [3, 5, 9, 17, 33, 65, 129, 255, 254, 253])
 
 
 def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: int) -> dict:
@@ -735,7 +741,7 @@ def near_tie_vectors(n: int, rng) -> list[tuple[int, int, int]]:
     out = []
     while len(out) < n:
         big = len(out) % 2 == 1
-        shift = rng.randrange(47, 55) if big else rng.randrange(33, 47)
+        shift = rng.randrange(47, 55) if big else rng.randrange(24, 47)
         y0 = rng.randrange(0, 255)
         target = (2 * y0 + 1) << (shift - 1)
         best = None
@@ -765,8 +771,27 @@ def requant_probe_dirs() -> list[Path]:
             if -(1 << 31) <= v.acc + v.bias < (1 << 31)]
     rng = random.Random(5)
     vecs += near_tie_vectors(len(vecs) // 2, rng)
-    tag = hashlib.sha1(repr((PROBES, "directed+near_ties")).encode()).hexdigest()[:8]  # draws depend on both
+    tag = hashlib.sha1(repr((PROBES, ARGMAX_PATTERNS, "extremes+directed+near_ties v2")).encode()).hexdigest()[:8]
     dirs = []
+    # the int32 limits and 2^24 at the largest and smallest scales, in every instance
+    m_lo, m_hi, lo, hi = 1 << 23, (1 << 24) - 1, -(1 << 31), (1 << 31) - 1
+    extremes = [(lo, m_hi, 24), (lo, m_lo, 24), (hi, m_hi, 24), (hi, m_lo, 24), (lo, m_hi, 62),
+                (hi, m_hi, 62), (-(1 << 24), m_hi, 24), (1 << 24, m_hi, 24), (1, m_lo, 24), (-1, m_lo, 24)]
+    for layer, per_net, _, zps in PROBES:
+        for zp in zps:
+            for k in range(0, len(extremes), per_net):
+                out = (SIM_BUILD / f"requant_probes_{tag}" / f"probe_{layer}_extreme_zp{zp}_{k}").resolve()
+                if not (out / "manifest.json").is_file():
+                    write_params(requant_probe_network(layer, extremes[k:k + per_net], zp), out,
+                                 extra={"note": f"requant probe of {layer} (tb/test_regress.py), not a trained model"})
+                dirs.append(out)
+    # argmax: fc3 outputs set exactly (scale ~1: output = x for 0 <= x <= 255), close calls
+    for k, values in enumerate(ARGMAX_PATTERNS):
+        out = (SIM_BUILD / f"requant_probes_{tag}" / f"probe_argmax_{k}").resolve()
+        if not (out / "manifest.json").is_file():
+            write_params(requant_probe_network("fc3", [(v, m_hi, 24) for v in values], 0), out,
+                         extra={"note": "argmax probe (tb/test_regress.py), not a trained model"})
+        dirs.append(out)
     for layer, per_net, nets, zps in PROBES:
         for k in range(nets):
             out = (SIM_BUILD / f"requant_probes_{tag}" / f"probe_{layer}_{k}").resolve()
@@ -781,19 +806,21 @@ def requant_probe_dirs() -> list[Path]:
 
 
 def test_regress_requant_probes(tmp_path):
-    """Every requant probe network (:func:`requant_probe_dirs`: 1,160 requant corner vectors of
+    """Every requant probe network (:func:`requant_probe_dirs`: 1,160 requant corner vectors plus
+    the int32 extremes at the largest and smallest scales, for each zero point, of
     the conv1, conv2 and fc requant instances made visible at the fc3 outputs) written over
     AXI4-Lite, one real image each, through the plain Verilator harness (``tb.plain_harness``,
     built without preload: the memories start at zero, so only nonzero words are written):
-    fc3 equal to the reference everywhere; and the probes do show their vectors: fc3
-    differs between networks."""
+    fc3 equal to the reference everywhere; and the probes do show their vectors: nearly every
+    network gives a different fc3."""
     from model.data import load_images
     from tb import plain_harness
     from tb.runner import SIM_BUILD
     images, labels = load_images(train=False, offset=500, count=1)
     dirs = requant_probe_dirs()
     runs = [plain_harness.make_run(d.name, d, images, labels, tmp_path, sparse=True) for d in dirs]
-    assert len({tuple(r.expected[0]) for r in runs}) == len(runs), "two probe networks give the same fc3"
+    distinct = len({tuple(r.expected[0]) for r in runs})
+    assert distinct >= 0.95 * len(runs), f"only {distinct} distinct fc3 outputs from {len(runs)} probe networks"
     binary = plain_harness.build(sorted((REPO / "hdl").rglob("*.sv")), SIM_BUILD / "plain_harness",
                                  max_images=16)
     errors = [e for e in (plain_harness.run(binary, r, tmp_path) for r in runs) if e]
