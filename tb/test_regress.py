@@ -42,6 +42,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import random
 import sys
 import threading
@@ -528,6 +529,32 @@ def _stalls(shard: int) -> bool:
     return shard % 2 == 1 if mode is None else mode == "1"
 
 
+def export_once(name: str, params: dict, note: str) -> Path:
+    """``params`` exported (``model.export.write_params``) to ``sim_build/<name>_<content hash>``
+    once: pytest-xdist workers share the folder (a file lock, a temporary folder renamed into
+    place), and a changed definition gets a new folder instead of a half-rewritten one."""
+    from filelock import FileLock
+    from model.export import write_params
+    from tb.runner import SIM_BUILD
+    digest = hashlib.sha1()
+    for layer in sorted(params):
+        lp = params[layer]
+        digest.update(repr((layer, lp.zp_in, lp.zp_out, lp.relu, lp.padding)).encode())
+        for t in (lp.weight, lp.bias_q, lp.m24, lp.shift):
+            digest.update(t.numpy().tobytes())
+    out = (SIM_BUILD / f"{name}_{digest.hexdigest()[:10]}").resolve()
+    if (out / "manifest.json").is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "manifest.json").is_file():
+            tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            write_params(params, tmp, extra={"note": note})
+            os.replace(tmp, out)
+    return out
+
+
 def stress_params_dir() -> Path:
     """A parameter set that drives every requant corner in every layer: the fixed random
     network of tb/test_top.py (seed 1) with channel 0's bias at +2^25 (|acc + bias| >= 2^24,
@@ -535,17 +562,13 @@ def stress_params_dir() -> Path:
     every output (zero weights, bias 1, scale m24 / 2^shift = 2^23 / 2^24: y = 0.5 -> 0 half
     to even, 1 half away). Written to ``sim_build/stress_export`` (no torch model for it)."""
     import torch
-    from model.export import write_params
-    from tb.runner import SIM_BUILD
     from tb.test_top import random_network
-    out = (SIM_BUILD / "stress_export").resolve()
     params = random_network(torch.Generator().manual_seed(1))
     for p in params.values():
         p.bias_q[0], p.bias_q[1] = 1 << 25, -(1 << 25)
         p.weight[2] = 0
         p.bias_q[2], p.m24[2], p.shift[2] = 1, 1 << 23, 24
-    write_params(params, out, extra={"note": "stress parameters (tb/test_regress.py), not a trained model"})
-    return out
+    return export_once("stress_export", params, "stress parameters (tb/test_regress.py), not a trained model")
 
 
 def param_set_writes(params_dir: Path) -> list[tuple[int, int]]:
@@ -610,10 +633,7 @@ def extreme_params_dir() -> Path:
     Zero points as the fixed random network of tb/test_top.py (seed 3) draws them. Written to
     ``sim_build/extreme_export`` (no torch model for it)."""
     import torch
-    from model.export import write_params
-    from tb.runner import SIM_BUILD
     from tb.test_top import random_network
-    out = (SIM_BUILD / "extreme_export").resolve()
     params = random_network(torch.Generator().manual_seed(3))
     largest, smallest = ((1 << 24) - 1, 24), (1 << 23, 62)
     for p in params.values():
@@ -628,8 +648,7 @@ def extreme_params_dir() -> Path:
                 p.weight[c] = torch.where(alt, 127, -128)
             p.bias_q[c] = (1 << 31) - 1 if kind in (0, 3) else -(1 << 31)
             p.m24[c], p.shift[c] = largest if kind in (0, 2) else smallest
-    write_params(params, out, extra={"note": "extreme parameters (tb/test_regress.py), not a trained model"})
-    return out
+    return export_once("extreme_export", params, "extreme parameters (tb/test_regress.py), not a trained model")
 
 
 @pytest.mark.parametrize("params", ["trained", "extreme"])
@@ -657,14 +676,9 @@ def random_network_dir(seed: int) -> Path:
     around each layer's typical scale, random zero points), exported to
     ``sim_build/random_export_<seed>`` (no torch model for it)."""
     import torch
-    from model.export import write_params
-    from tb.runner import SIM_BUILD
     from tb.test_top import random_network
-    out = (SIM_BUILD / f"random_export_{seed}").resolve()
-    if not (out / "manifest.json").is_file():
-        write_params(random_network(torch.Generator().manual_seed(seed)), out,
-                     extra={"note": f"random parameters, seed {seed} (tb/test_regress.py), not a trained model"})
-    return out
+    return export_once(f"random_export_{seed}", random_network(torch.Generator().manual_seed(seed)),
+                       f"random parameters, seed {seed} (tb/test_regress.py), not a trained model")
 
 
 @pytest.mark.parametrize("seed", RANDOM_NETWORK_SEEDS)
@@ -759,49 +773,35 @@ def near_tie_vectors(n: int, rng) -> list[tuple[int, int, int]]:
 
 
 def requant_probe_dirs() -> list[Path]:
-    """The exported requant probe networks (:data:`PROBES`) in ``sim_build/requant_probes_<tag>/``:
+    """The exported requant probe networks (:data:`PROBES`) in ``sim_build/requant_probes/``:
     vectors drawn (seed 5) from ``tb.test_requant.directed_vectors`` whose x fits int32 and
     from :func:`near_tie_vectors`."""
     import random
     import torch
-    from model.export import write_params
-    from tb.runner import SIM_BUILD
     from tb.test_requant import directed_vectors
     vecs = [(v.acc + v.bias, v.m24, v.shift) for v in directed_vectors(torch.Generator().manual_seed(5))
             if -(1 << 31) <= v.acc + v.bias < (1 << 31)]
     rng = random.Random(5)
     vecs += near_tie_vectors(len(vecs) // 2, rng)
-    tag = hashlib.sha1(repr((PROBES, ARGMAX_PATTERNS, "extremes+directed+near_ties v2")).encode()).hexdigest()[:8]
     dirs = []
     # the int32 limits and 2^24 at the largest and smallest scales, in every instance
     m_lo, m_hi, lo, hi = 1 << 23, (1 << 24) - 1, -(1 << 31), (1 << 31) - 1
     extremes = [(lo, m_hi, 24), (lo, m_lo, 24), (hi, m_hi, 24), (hi, m_lo, 24), (lo, m_hi, 62),
                 (hi, m_hi, 62), (-(1 << 24), m_hi, 24), (1 << 24, m_hi, 24), (1, m_lo, 24), (-1, m_lo, 24)]
+    note = "requant probe (tb/test_regress.py), not a trained model"
     for layer, per_net, _, zps in PROBES:
         for zp in zps:
             for k in range(0, len(extremes), per_net):
-                out = (SIM_BUILD / f"requant_probes_{tag}" / f"probe_{layer}_extreme_zp{zp}_{k}").resolve()
-                if not (out / "manifest.json").is_file():
-                    write_params(requant_probe_network(layer, extremes[k:k + per_net], zp), out,
-                                 extra={"note": f"requant probe of {layer} (tb/test_regress.py), not a trained model"})
-                dirs.append(out)
+                dirs.append(export_once(f"requant_probes/{layer}_extreme_zp{zp}_{k}",
+                                        requant_probe_network(layer, extremes[k:k + per_net], zp), note))
     # argmax: fc3 outputs set exactly (scale ~1: output = x for 0 <= x <= 255), close calls
     for k, values in enumerate(ARGMAX_PATTERNS):
-        out = (SIM_BUILD / f"requant_probes_{tag}" / f"probe_argmax_{k}").resolve()
-        if not (out / "manifest.json").is_file():
-            write_params(requant_probe_network("fc3", [(v, m_hi, 24) for v in values], 0), out,
-                         extra={"note": "argmax probe (tb/test_regress.py), not a trained model"})
-        dirs.append(out)
+        dirs.append(export_once(f"requant_probes/argmax_{k}",
+                                requant_probe_network("fc3", [(v, m_hi, 24) for v in values], 0), note))
     for layer, per_net, nets, zps in PROBES:
         for k in range(nets):
-            out = (SIM_BUILD / f"requant_probes_{tag}" / f"probe_{layer}_{k}").resolve()
-            if not (out / "manifest.json").is_file():
-                chosen = rng.sample(vecs, per_net)
-                write_params(requant_probe_network(layer, chosen, zps[k % len(zps)]), out,
-                             extra={"note": f"requant probe of {layer} (tb/test_regress.py), not a trained model"})
-            else:
-                rng.sample(vecs, per_net)  # keep the draws of later networks unchanged
-            dirs.append(out)
+            dirs.append(export_once(f"requant_probes/{layer}_{k}",
+                                    requant_probe_network(layer, rng.sample(vecs, per_net), zps[k % len(zps)]), note))
     return dirs
 
 
