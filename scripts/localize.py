@@ -36,8 +36,13 @@ def main(argv=None) -> int:
     if not 0 <= args.image < 10_000:
         print(f"localize: --image {args.image} outside the test split 0..9999", file=sys.stderr)
         return 2
-    if not (args.params / "manifest.json").is_file():
-        print(f"localize: {args.params} has no manifest.json (not an export folder)", file=sys.stderr)
+    from model.export import check_export_dir
+    from model.net import CheckpointError
+    from model.reference import ParamsError
+    try:  # before any build: manifest, every .mem file's count and sha256, shapes, values
+        check_export_dir(args.params)
+    except (ParamsError, CheckpointError) as exc:
+        print(f"localize: {exc}", file=sys.stderr)
         return 2
     if args.param_writes and not args.param_writes.is_file():
         print(f"localize: {args.param_writes} does not exist", file=sys.stderr)
