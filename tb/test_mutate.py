@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -38,8 +36,7 @@ def test_parse_mutations():
 
 def test_review_file_is_well_formed():
     """Every review line has a key, the verdict ``equivalent`` or ``unreachable``, and a reason."""
-    if not mutate.REVIEW_FILE.is_file():
-        pytest.skip("no review file yet")
+    assert mutate.REVIEW_FILE.is_file(), f"{mutate.REVIEW_FILE} missing"
     for n, line in enumerate(mutate.REVIEW_FILE.read_text().splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
             parts = [p.strip() for p in line.split("|")]
