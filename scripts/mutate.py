@@ -15,9 +15,10 @@ Each mutant then runs against a fast subset of the suite, in two stages:
    plain Verilator binary (no Python in the loop, ~0.5 s per run), runs what
    ``tb/test_regress.py`` runs: a parameter set written over AXI4-Lite, then real test images
    (no stalls; random idle and backpressure), the stress parameter set, the extreme
-   parameters with the extreme images, three random networks, and the requant probe networks
-   (tb/test_regress.py: every requant instance's corners made visible at the fc3 outputs). The checks are test_regress's: every image's class and
-   fc3 codes equal ``model.reference.forward``, 11 result beats with tlast on the last, images
+   parameters with the extreme images, three random networks, a slow result sink, and the
+   requant probe networks (tb/test_regress.py: every requant instance's corners, rounding ties,
+   MAC arrays and 33-bit sums made visible at the fc3 outputs). The checks are test_regress's:
+   every image's class and fc3 codes equal ``model.reference.forward``, 11 result beats with tlast on the last, images
    in order, LAST_CYCLES equal to the harness's own cycle stamps, every parameter write OKAY,
    no watchdog.
 2. The mutants stage 1 did not kill run the cocotb tests of ``tb/test_top.py`` on the netlist
@@ -211,12 +212,15 @@ def harness_runs(work: Path) -> list:
     """test_regress's subset (tb.plain_harness runs): trained parameters (6 images, then 4
     under 30% idle and 30% backpressure), the stress set (4 images), the extreme set with the
     extreme images, the random networks of test_regress_random_network (4 images each, idle
-    + backpressure) and the requant probe networks of test_regress_requant_probes."""
+    + backpressure), a slow result sink (test_regress_slow_sink), and the requant probe and
+    directed probe networks of test_regress_requant_probes."""
     from model.data import load_images
     from tb.plain_harness import make_run
     from tb.runner import DEFAULT_PARAMS
     from tb.test_regress import (
         RANDOM_NETWORK_SEEDS,
+        SLOW_SINK_PCTS,
+        directed_probes,
         extreme_images,
         extreme_params_dir,
         random_network_dir,
@@ -228,21 +232,36 @@ def harness_runs(work: Path) -> list:
     sets = [("trained", DEFAULT_PARAMS, load_images(False, 0, 6), 0, 0),
             ("trained_stalls", DEFAULT_PARAMS, load_images(False, 6, 4), 30, 30),
             ("stress", stress_params_dir(), load_images(False, 0, 4), 0, 0),
-            ("extreme", extreme_params_dir(), extreme_images(), 0, 0)]
+            ("extreme", extreme_params_dir(), extreme_images(), 0, 0),
+            ("slow_sink", DEFAULT_PARAMS, load_images(False, 100, 4), *SLOW_SINK_PCTS)]
     sets += [(f"random_{seed}", random_network_dir(seed), load_images(False, 400, 4), 30, 30)
              for seed in RANDOM_NETWORK_SEEDS]
     runs = [make_run(name, params_dir, images, labels, work, idle, bp)
             for name, params_dir, (images, labels), idle, bp in sets]
     # probes: mostly zero weights, and the netlist's memories start at zero: only nonzero writes
     images, labels = load_images(False, 500, 1)
-    return runs + [make_run(d.name, d, images, labels, work, sparse=True) for d in requant_probe_dirs()]
+    runs += [make_run(d.name, d, images, labels, work, sparse=True) for d in requant_probe_dirs()]
+    return runs + [make_run(d.name, d, im, lb, work, sparse=True) for d, im, lb in directed_probes()]
 
 
-def run_stage1(binary: Path, runs: list, mutant: int, work: Path) -> str | None:
-    """All harness runs for ``mutant`` (stops at the first failure); the failure or None."""
+def run_key(hrun) -> str:
+    """What a harness run's verdict depends on besides the netlist: its files and plusargs."""
+    return hashlib.sha1(hrun.images_file.read_bytes() + hrun.writes_file.read_bytes()
+                        + repr(hrun.plusargs(Path())).encode()).hexdigest()
+
+
+def run_stage1(binary: Path, runs: list, mutant: int, work: Path,
+               cache: dict[str, dict[str, str | None]] | None = None, keys: list[str] | None = None) -> str | None:
+    """All harness runs for ``mutant`` (stops at the first failure); the failure or None.
+    ``cache`` ({run_key: {mutant: error or None}}, for this netlist; ``keys`` the runs'
+    :func:`run_key`) supplies verdicts of runs already made and takes the new ones."""
     from tb.plain_harness import run
-    for hrun in runs:
-        error = run(binary, hrun, work, (f"+MUTSEL={mutant}",))
+    for k, hrun in enumerate(runs):
+        verdicts = cache.setdefault(keys[k], {}) if cache is not None else {}
+        if str(mutant) in verdicts:
+            error = verdicts[str(mutant)]
+        else:
+            error = verdicts[str(mutant)] = run(binary, hrun, work, (f"+MUTSEL={mutant}",))
         if error is not None:
             return error
     return None
@@ -402,20 +421,17 @@ def main(argv=None) -> int:
         if golden is not None:
             raise MutateError(f"the unmutated netlist fails stage 1: {golden}")
         t1 = time.perf_counter()
-        # stage-1 verdicts depend only on the netlist and the runs: reused when both are unchanged
-        digest = hashlib.sha1(netlist.read_bytes())
-        for run in runs:
-            digest.update(run.images_file.read_bytes() + run.writes_file.read_bytes() + repr(run.plusargs(Path())).encode())
-        cache = work / "stage1.json"
-        cached = json.loads(cache.read_text()) if cache.is_file() else {}
-        if cached.get("digest") == digest.hexdigest():
-            verdicts = {int(k): v for k, v in cached["verdicts"].items()}
-            print("stage 1: verdicts reused from", cache)
-        else:
-            with ThreadPoolExecutor(args.jobs) as pool:
-                verdicts = dict(zip([m.id for m in mutants],
-                                    pool.map(lambda m: run_stage1(binary, runs, m.id, work), mutants)))
-            cache.write_text(json.dumps({"digest": digest.hexdigest(), "verdicts": verdicts}))
+        # a stage-1 verdict depends only on the netlist and the run: cached per (run, mutant),
+        # so adding a run only simulates the new run on the mutants still alive
+        netlist_digest = hashlib.sha1(netlist.read_bytes()).hexdigest()
+        cache_file = work / "stage1.json"
+        cached = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+        cache = cached.get("runs", {}) if cached.get("netlist") == netlist_digest else {}
+        keys = [run_key(r) for r in runs]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            verdicts = dict(zip([m.id for m in mutants],
+                                pool.map(lambda m: run_stage1(binary, runs, m.id, work, cache, keys), mutants)))
+        cache_file.write_text(json.dumps({"netlist": netlist_digest, "runs": cache}))
         for m in mutants:
             if verdicts[m.id] is not None:
                 m.killed_by = f"stage1 {verdicts[m.id]}"

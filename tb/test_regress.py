@@ -418,7 +418,7 @@ def write_writes_file(path: Path, writes: list[tuple[int, int]]) -> None:
 
 def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path | None = None,
               writes: list[tuple[int, int]] | None = None, label: str = "trained",
-              runs_dir: str = "regress_runs", images=None) -> dict:
+              runs_dir: str = "regress_runs", images=None, stall_pcts: tuple[int, int] | None = None) -> dict:
     """Run ``count`` test images from ``offset`` on the shared harness build in
     ``sim_build/<runs_dir>/<name>``.
 
@@ -429,6 +429,7 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
         label: ``params`` column of checked.csv (``trained`` counts for accuracy figures).
         images: ``(uint8 [count, 28, 28], int64 labels [count])`` to run instead of the test
             split's images ``offset..offset+count-1`` (``offset`` then only numbers them).
+        stall_pcts: ``(idle %, backpressure %)`` instead of ``$IDLE_PCT``/``$BP_PCT`` (stalls on).
 
     Returns:
         the shard's summary dict.
@@ -456,6 +457,8 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
         write_writes_file(writes_file, writes)
     seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1, 1 << 31)
     idle, bp = (int(os.environ.get("IDLE_PCT", "30")), int(os.environ.get("BP_PCT", "30"))) if stalls else (0, 0)
+    if stall_pcts is not None:
+        idle, bp = stall_pcts
     print(f"{name}: images {offset}..{offset + count - 1}, parameters {label} ({params_dir}"
           f"{f', {len(writes)} AXI4-Lite writes' if writes else ''}), idle {idle}%, backpressure {bp}%, "
           f"seed {seed} (replay: SEED={seed})")
@@ -691,6 +694,18 @@ def test_regress_random_network(seed):
               writes=param_set_writes(params_dir), label=f"random_network_{seed}", runs_dir="random_runs")
 
 
+# a slow result consumer: tready 1 cycle in 100, so one image's 11 result beats take ~1,100
+# cycles while the next image (already in the fc input buffer) runs fc1
+SLOW_SINK_PCTS = (0, 99)
+
+
+def test_regress_slow_sink():
+    """4 real images (test images 100..103) back to back into a sink that takes one beat in a
+    hundred cycles: the next image's fc1 and fc2 run while a result is still being sent, and
+    every result stays bit-exact (the result registers are written only by fc3)."""
+    run_shard("slow_sink", 100, 4, stalls=True, stall_pcts=SLOW_SINK_PCTS)
+
+
 # requant probe networks: (probed layer, vectors per network, networks, zero points cycled)
 PROBES = (("conv1", 6, 60, (0, 37)), ("conv2", 10, 40, (0, 50)), ("fc3", 10, 40, (128, 0, 255)))
 UNITY = ((1 << 24) - 1, 24)  # m24, shift: y = x for |x| <= 255 (scale 1 - 2^-24)
@@ -772,6 +787,151 @@ def near_tie_vectors(n: int, rng) -> list[tuple[int, int, int]]:
     return out
 
 
+def rounding_tie_vectors() -> list[tuple[int, int, int]]:
+    """Vectors ``(x, m24, shift)`` on which each requant rounding step decides the result.
+
+    For k = 4..23 bits dropped when p = x * m24 is rounded to 24 significant bits
+    (``model.reference.round_significand``): x exact (odd, < 2^24), p's dropped bits an exact
+    half with an odd kept part q (ties to even: rounds up), and q's low r bits
+    2^(r-1) - 1 with q >> r odd, r = shift - k: so p rounded up gives y = (q >> r) + 1, p rounded
+    down, truncated or tied the other way gives q >> r. Built in exact integers (m24 = p's low
+    bits times x^-1 mod 2^(k+r+1), x searched until 2^23 <= m24 < 2^24), y = 1..127; no such
+    x exists for k = 1 (x = 3 only), and k = 24 is too rare to find (~2^-20). Then
+    k = 0: x = 1 and m24 just above 2^23, y = 1 exactly and 0 if p lost any low bit."""
+    import random
+    out = [(1, (1 << 23) + 1, 24), (1, (1 << 23) + 5, 24)]
+    for k in range(1, 24):
+        r = max(24 - k, 17)  # shift = k + r >= 24, y = q >> r < 128
+        mod = 1 << (k + r + 1)
+        low = ((((1 << (r - 1)) - 1) | (1 << r)) << k) | (1 << (k - 1))
+        lo, hi = 1 << (k - 1), min(1 << (k + 1), 1 << 24)
+        rng = random.Random(k)
+        xs = range(lo | 1, hi, 2) if hi - lo <= 1 << 12 else (rng.randrange(lo, hi) | 1 for _ in range(1 << 20))
+        for x in xs:
+            m24 = low * pow(x, -1, mod) % mod
+            if (1 << 23) <= m24 < (1 << 24) and (x * m24).bit_length() == 24 + k:
+                out.append((x, m24, k + r))
+                break
+    return out
+
+
+def _constant_layer(params: dict, name: str, values: list[int], zp: int) -> None:
+    """Make ``name`` (zero weights, unity scale) output ``values[c]`` on channel c everywhere:
+    bias ``values[c] - zp``, zero point ``zp`` (also the next layer's zp_in)."""
+    import torch
+    from model.reference import LAYERS
+    lp = params[name]
+    lp.bias_q[:len(values)] = torch.tensor(values, dtype=torch.int64) - zp
+    lp.zp_out = zp
+    params[LAYERS[LAYERS.index(name) + 1]].zp_in = zp
+
+
+def mac_probe_network(layer: str, seed: int) -> dict:
+    """A network that shows ``layer``'s multiply-accumulate exactly at the fc3 outputs.
+
+    The layer before ``layer`` outputs random constants (0..255, per channel, random zero
+    point); ``layer`` has random int8 weights over the whole range -128..127 and unity
+    requant scale, and each output channel's bias is set to ``target - acc`` with ``acc``
+    from ``model.reference`` (``conv3x3_acc`` / ``linear_acc``), so the output is ``target``
+    (fc3: -100..100 around zero point 128; conv2: 1..200) only if every product and sum is
+    right: an accumulator off by one shows. Layers after it pass channel c to fc3 output c.
+    fc3 output 9 instead checks the 33-bit sum: bias -2^31 and acc -200 (|x| = 2^31 + 200,
+    rounded to 24 bits, times m24 = 2^24 - 2, rounds up to 2^24 at the left-shift limit of
+    requant stage 4), expected y = -256, clamped to 0."""
+    import torch
+    from model.reference import LAYERS, conv3x3_acc, linear_acc
+    gen = torch.Generator().manual_seed(seed)
+    prev = LAYERS[LAYERS.index(layer) - 1]
+    n_out = 10
+    params = requant_probe_network(layer, [(0, *UNITY)] * n_out, 128 if layer == "fc3" else 0)
+    n_in = params[layer].weight.shape[1]
+    zp = int(torch.randint(0, 60, (1,), generator=gen))
+    values = (torch.randint(0, 256 - zp, (n_in,), generator=gen) + zp).tolist()
+    _constant_layer(params, prev, values, zp)
+    lp = params[layer]
+    lp.weight[:n_out] = torch.randint(-128, 128, lp.weight[:n_out].shape, generator=gen)
+    if layer == "fc3":
+        values[0] = zp + 200
+        _constant_layer(params, prev, values, zp)
+        lp.weight[9] = 0
+        lp.weight[9, 0] = -1
+        acc = linear_acc(torch.tensor([values]), lp.weight, zp)[0]
+        target = torch.randint(-100, 101, (n_out,), generator=gen)
+    else:
+        ifmap = torch.tensor(values).view(1, -1, 1, 1).expand(1, n_in, 14, 14)
+        acc = conv3x3_acc(ifmap, lp.weight, zp, 0)[0, :, 0, 0]
+        target = torch.randint(1, 201, (acc.shape[0],), generator=gen)
+    lp.bias_q[:n_out] = (target - acc)[:n_out]
+    if layer == "fc3":
+        lp.bias_q[9] = -(1 << 31)
+        lp.m24[9], lp.shift[9] = (1 << 24) - 2, 24
+    return params
+
+
+# conv1 wide-sum probe: channel 0 = pixel + (2^31 - 1), shown from the image centre
+WIDE_CONV1 = ((1 << 31) - 1, (1 << 23) + 1, 55)
+CENTRE_ROWS = slice(14, 18)  # conv1 rows/columns behind pool2 [3, 3]
+
+
+def wide_sum_conv1_network() -> dict:
+    """conv1 channel 0 computes x = pixel + 2^31 - 1 (the 33-bit sum above int32) with the
+    scale of :data:`WIDE_CONV1`: y = 1 for every pixel, through |x| >= 2^31 (pixel >= 1:
+    x rounded at 8 dropped bits) or not (pixel 0: rounded up to 2^24 at 7). fc1 reads pool2
+    [0, 3, 3], which sees conv1 rows and columns 14..17 (:data:`CENTRE_ROWS`)."""
+    params = requant_probe_network("conv1", [WIDE_CONV1], 0)
+    params["conv1"].weight[0, 0, 1, 1] = 1
+    params["fc1"].weight[0, 0] = 0
+    params["fc1"].weight[0, 3 * 6 + 3] = 1
+    return params
+
+
+def wide_sum_image():
+    """The first test image from 500 whose pixels behind pool2 [3, 3] are all nonzero."""
+    from model.data import load_images
+    images, labels = load_images(train=False, offset=500, count=100)
+    for n in range(len(images)):
+        if bool((images[n, CENTRE_ROWS, CENTRE_ROWS] > 0).all()):
+            return images[n:n + 1], labels[n:n + 1]
+    raise RuntimeError("no test image among 500..599 with a nonzero centre")
+
+
+def directed_probes() -> list[tuple[Path, object, object]]:
+    """``(export folder, images, labels)`` of networks (``sim_build/requant_probes/``) that
+    every requant instance and MAC array sees in full, not sampled:
+    :func:`rounding_tie_vectors` in conv1, conv2 and fc3 (fc3 also negated, zero point 255),
+    :func:`mac_probe_network` for conv2 and fc3 (4 seeds each), with test image 500, and
+    :func:`wide_sum_conv1_network` with :func:`wide_sum_image`."""
+    from model.data import load_images
+    ties = rounding_tie_vectors()
+    note = "directed probe (tb/test_regress.py), not a trained model"
+    dirs = []
+    for layer, per_net, zp, vecs in (("conv1", 6, 0, ties), ("conv2", 10, 0, ties),
+                                     ("fc3", 10, 0, ties), ("fc3", 10, 255, [(-x, m, s) for x, m, s in ties])):
+        for k in range(0, len(vecs), per_net):
+            dirs.append(export_once(f"requant_probes/ties_{layer}_zp{zp}_{k}",
+                                    requant_probe_network(layer, vecs[k:k + per_net], zp), note))
+    for layer in ("conv2", "fc3"):
+        for seed in range(4):
+            dirs.append(export_once(f"requant_probes/mac_{layer}_{seed}", mac_probe_network(layer, seed), note))
+    image = load_images(train=False, offset=500, count=1)
+    return [(d, *image) for d in dirs] + [(export_once("requant_probes/wide_conv1", wide_sum_conv1_network(), note),
+                                          *wide_sum_image())]
+
+
+def check_directed_expectations(runs: list) -> None:
+    """The reference shows what the directed probes were built for (else the probe, not the
+    RTL, is wrong): the MAC probes' outputs equal their targets' range (conv2 1..200; fc3
+    28..228 and output 9 the clamped -256, 0), the conv1 wide-sum probe gives 1."""
+    for r in runs:
+        fc3 = r.expected[0][1:]
+        if r.name.startswith("mac_fc3"):
+            assert fc3[9] == 0 and all(28 <= v <= 228 for v in fc3[:9]), f"{r.name}: reference fc3 {fc3}"
+        elif r.name.startswith("mac_conv2"):
+            assert all(1 <= v <= 200 for v in fc3), f"{r.name}: reference fc3 {fc3}"
+        elif r.name.startswith("wide_conv1"):
+            assert fc3[0] == 1, f"{r.name}: reference fc3 {fc3}"
+
+
 def requant_probe_dirs() -> list[Path]:
     """The exported requant probe networks (:data:`PROBES`) in ``sim_build/requant_probes/``:
     vectors drawn (seed 5) from ``tb.test_requant.directed_vectors`` whose x fits int32 and
@@ -821,6 +981,9 @@ def test_regress_requant_probes(tmp_path):
     runs = [plain_harness.make_run(d.name, d, images, labels, tmp_path, sparse=True) for d in dirs]
     distinct = len({tuple(r.expected[0]) for r in runs})
     assert distinct >= 0.95 * len(runs), f"only {distinct} distinct fc3 outputs from {len(runs)} probe networks"
+    directed = [plain_harness.make_run(d.name, d, im, lb, tmp_path, sparse=True) for d, im, lb in directed_probes()]
+    check_directed_expectations(directed)
+    runs += directed
     binary = plain_harness.build(sorted((REPO / "hdl").rglob("*.sv")), SIM_BUILD / "plain_harness",
                                  max_images=16)
     errors = [e for e in (plain_harness.run(binary, r, tmp_path) for r in runs) if e]

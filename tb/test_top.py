@@ -830,7 +830,8 @@ MALFORMED = (
 async def test_malformed_frames(dut):
     """Frames whose tlast is early, in the middle of a row or missing at pixel 784 are dropped:
     no result, FRAME_ERRORS counts them, STATUS bit 1 is set; each is followed by a good real
-    image whose result is bit-exact. A write to FRAME_ERRORS clears it and STATUS bit 1."""
+    image whose result is bit-exact. Only a full write to FRAME_ERRORS clears it and STATUS bit 1:
+    CTRL, parameter, unmapped and partial FRAME_ERRORS writes leave it alone."""
     tb = TB(dut)
     await tb.reset()
     offset = int(os.environ.get("OFFSET", "0"))
@@ -857,6 +858,17 @@ async def test_malformed_frames(dut):
             f"'{name}': IMAGES_DONE must count only the {n} good images"
         tb.log.info("malformed frame '%s': dropped, %d frame errors, image %d bit-exact after it",
                     name, errors_expected, offset + n)
+    bias0 = int(tb.params["conv1"].bias_q[0]) & 0xFFFF_FFFF  # rewritten with its own value
+    ctrl, _ = await tb.read(CSR["CTRL"])
+    others = (("CTRL", CSR["CTRL"], ctrl, 4, AxiResp.OKAY),
+              ("conv1 bias 0", LAYER_BASE["conv1"] + REGION_OFFSET["bias"], bias0, 4, AxiResp.OKAY),
+              ("unmapped 0x00001C", 0x00001C, 0, 4, AxiResp.SLVERR),
+              ("partial FRAME_ERRORS", CSR["FRAME_ERRORS"], 0, 2, AxiResp.SLVERR))
+    for what, addr, value, nbytes, resp in others:
+        assert await tb.write(addr, value, nbytes) == resp, f"{what} write: expected {resp}"
+        got = await tb.read(CSR["FRAME_ERRORS"])
+        assert got == (errors_expected, AxiResp.OKAY), \
+            f"FRAME_ERRORS {got[0]} after a {what} write, expected {errors_expected} (only a full write clears it)"
     assert await tb.write(CSR["FRAME_ERRORS"], 0) == AxiResp.OKAY
     assert await tb.read(CSR["FRAME_ERRORS"]) == (0, AxiResp.OKAY), "FRAME_ERRORS not cleared"
     assert await tb.read(CSR["STATUS"]) == (0, AxiResp.OKAY), "STATUS frame-error bit not cleared"
