@@ -170,14 +170,9 @@ def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, l
     """Yosys: elaborate + flatten, list ``count`` mutations, write the netlist carrying all."""
     # Yosys runs in WebAssembly: YoWASP shows it its own temporary folder as /tmp, so a checkout
     # under /tmp would be invisible. The sources are copied into the work folder (its cwd).
+    from synth import copy_sources
     work.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(work / "src", ignore_errors=True)
-    sources = []
-    for src in sorted((REPO / "hdl").rglob("*.sv")):
-        rel = Path("src") / src.relative_to(REPO)
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, work / rel)
-        sources.append(str(rel))
+    sources = copy_sources(work)
     (work / "list.ys").write_text(
         f"read_slang -j 1 --top fashion_lenet_accel -G Lanes={lanes} {' '.join(sources)}\n"
         "prep -top fashion_lenet_accel\nflatten\nopt_clean\nwrite_rtlil base.il\n"
