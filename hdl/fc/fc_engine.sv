@@ -19,11 +19,11 @@
 // Output: m_axis, 1 + Fc3Out beats per image: class index, then the Fc3Out fc3
 // codes; tlast on the last. fc3 of the next image waits until they are sent.
 //
-// Throughput: sum over the layers of ceil(Out / Lanes) groups x In cycles, + ~13 cycles
-// pipeline drain per layer, per image back to back; the next image's input beats and the
-// previous result's output beats overlap the MACs. At the default sizes (measured by
-// tb/test_fc_engine.py): Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles,
-// 10167 per image; Lanes = 16: 8 x 576 + 6 x 120 + 1 x 84 = 5412 MAC cycles, 5451 per image.
+// Cycles per image back to back: per layer ceil(Out / Lanes) groups x In, then the last
+// group's requant feed (a cycle per neuron) and ~8 of drain; input/output beats overlap the
+// MACs. Measured (tb/test_fc_engine.py, default sizes), per image and last input -> last
+// output beat: Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10167, 10179;
+// Lanes = 18 (the top's default): 7 x 576 + 5 x 120 + 1 x 84 = 4716, 4775, 4787.
 //
 // Parameters: per-layer memories written through the parameter port (registered,
 // applied one cycle later; write them while the engine is idle) or preloaded from
