@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all regress coverage mutate model lint waves venv bootstrap clean
+.PHONY: help sim test test-all regress coverage mutate synth model lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,11 @@ coverage: venv ## Verilator line/branch/toggle coverage of hdl/ from the CI test
 MUTANTS ?= 300
 mutate: venv ## mutation testing: MUTANTS Yosys mutants of the top vs a fast subset of the suite (reports/mutation)
 	$(PY) scripts/mutate.py --mutants $(MUTANTS) --jobs $(JOBS) --out $(REPORTS)/mutation
+
+LANES ?= 8
+PNR   ?= 0
+synth: venv ## Yosys area estimates per block and of the top (generic, ECP5, 7 series; PNR=1: nextpnr Fmax), reports/synth
+	$(PY) scripts/synth.py --lanes $(LANES) --jobs $(JOBS) --out $(REPORTS)/synth $(if $(filter 1,$(PNR)),--pnr,)
 
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt

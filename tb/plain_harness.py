@@ -37,27 +37,30 @@ class HarnessRun:
     seed: int = 7
 
     def plusargs(self, results: Path) -> list[str]:
+        """The harness's plusargs; no parameter writes when ``writes`` is 0 (a build with
+        ParamDir preload)."""
         max_cycles = 4 * self.writes + 50_000 * self.count + 100_000
-        return [f"+IMAGES_FILE={self.images_file}", f"+NUM_IMAGES={self.count}",
-                f"+PARAM_WRITES={self.writes_file}", f"+NUM_WRITES={self.writes}",
+        writes = [f"+PARAM_WRITES={self.writes_file}", f"+NUM_WRITES={self.writes}"] if self.writes else []
+        return [f"+IMAGES_FILE={self.images_file}", f"+NUM_IMAGES={self.count}", *writes,
                 f"+RESULTS_FILE={results}", f"+IDLE_PCT={self.idle}", f"+BP_PCT={self.backpressure}",
                 f"+SEED={self.seed}", f"+MAX_CYCLES={max_cycles}", "+FINISH"]
 
 
 def make_run(name: str, params_dir: Path, images, labels, work: Path, idle: int = 0,
-             backpressure: int = 0, sparse: bool = False) -> HarnessRun:
+             backpressure: int = 0, sparse: bool = False, preload: bool = False) -> HarnessRun:
     """Write the image ROM and the AXI4-Lite writes of ``params_dir`` into ``work``; expected
     outputs from ``model.reference.forward``. ``images``: uint8 [N, 28, 28].
 
     ``sparse``: leave out the writes of zeros, for a DUT whose parameter memories start at
     zero (built without preload; Verilator ``--x-initial 0``): a mostly-zero probe network
-    then loads in a few hundred writes instead of 81,435."""
+    then loads in a few hundred writes instead of 81,435. ``preload``: no writes at all, for
+    a harness built with ``ParamDir`` = ``params_dir`` (the memories preloaded)."""
     from model.reference import forward, load_params
     from tb.test_regress import param_set_writes, write_images_file, write_writes_file
     work.mkdir(parents=True, exist_ok=True)
     images_file, writes_file = work / f"{name}.hex", work / f"{name}_writes.hex"
     write_images_file(images_file, images, labels)
-    writes = param_set_writes(params_dir)
+    writes = [] if preload else param_set_writes(params_dir)
     if sparse:
         writes = [(addr, data) for addr, data in writes if data != 0]
     write_writes_file(writes_file, writes)
@@ -93,14 +96,24 @@ def build(sources: list[Path], out: Path, defines: tuple[str, ...] = (), params:
 
 def run(binary: Path, hrun: HarnessRun, work: Path, extra: tuple[str, ...] = ()) -> str | None:
     """One run; the first error (prefixed with the run's name), or None when every check holds."""
+    return run_records(binary, hrun, work, extra)[0]
+
+
+def run_records(binary: Path, hrun: HarnessRun, work: Path, extra: tuple[str, ...] = (),
+                timeout_s: float = RUN_TIMEOUT_S) -> tuple[str | None, list[list[int]], float]:
+    """One run: ``(first error or None, the result records, wall seconds of the binary)``;
+    records as ``tb.test_regress.parse_results`` (cycle stamps in clock cycles)."""
+    import time
     from tb.test_regress import check_records, parse_results
     results = work / f"res_{hrun.name}_{os.getpid()}_{'_'.join(extra).replace('+', '').replace('=', '')}.txt"
     results.unlink(missing_ok=True)
+    t0 = time.perf_counter()
     try:
         r = subprocess.run([str(binary), *extra, *hrun.plusargs(results)], capture_output=True, text=True,
-                           timeout=RUN_TIMEOUT_S, check=False)
+                           timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        return f"{hrun.name}: no end after {RUN_TIMEOUT_S} s"
+        return f"{hrun.name}: no end after {timeout_s} s", [], timeout_s
+    wall = time.perf_counter() - t0
     records = parse_results(results)
     results.unlink(missing_ok=True)
     errors = [line for line in r.stdout.splitlines() if "ERROR" in line][:1]
@@ -111,4 +124,4 @@ def run(binary: Path, hrun: HarnessRun, work: Path, extra: tuple[str, ...] = ())
         if rec[1:12] != hrun.expected[n]:
             errors.append(f"image {n}: class+fc3 {rec[1:12]}, expected {hrun.expected[n]}")
             break
-    return f"{hrun.name}: {errors[0]}"[:300] if errors else None
+    return (f"{hrun.name}: {errors[0]}"[:300] if errors else None), records, wall

