@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all regress coverage mutate synth model lint waves venv bootstrap clean
+.PHONY: help sim test test-all regress coverage mutate synth bench model lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ mutate: venv ## mutation testing: MUTANTS Yosys mutants of the top vs a fast sub
 
 LANES ?= 8
 PNR   ?= 0
+bench: venv ## speed and cost side by side: cycles, MAC utilization, synthesis, CPU baselines, simulator throughput (reports/bench)
+	$(PY) scripts/bench.py --out $(REPORTS)/bench
+
 synth: venv ## Yosys area estimates per block and of the top (generic, ECP5, 7 series; PNR=1: nextpnr Fmax), reports/synth
 	$(PY) scripts/synth.py --lanes $(LANES) --jobs $(JOBS) --out $(REPORTS)/synth $(if $(filter 1,$(PNR)),--pnr,)
 
