@@ -9,7 +9,9 @@ Settings (command-line options override the environment):
                       PARAMS=random uses a fixed random parameter set (no trained model needed)
   WAVES   (--waves)   1: dump an FST trace to sim_build/sim_waves/dump.fst (`make waves`
                       opens it in GTKWave with tb/waves.gtkw)
-  LANES   (--lanes)   fc_engine MACs, default 8
+  LANES   (--lanes)   fc_engine MACs, default the HDL default (18)
+  CONV2_PAR (--conv2-par) conv2 input channels per cycle (1, 2, 3 or 6), default the HDL
+                      default (3)
   -v                  show the whole simulator log
 
 Prints one line per image, ``image <idx> label <l> (<name>) predicted <p> rtl==ref <yes/no>``,
@@ -78,7 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--offset", type=int, default=env_int("OFFSET", 0))
     ap.add_argument("--params", default=env.get("PARAMS", str(REPO / "model" / "artifacts" / "export")))
     ap.add_argument("--waves", type=int, nargs="?", const=1, choices=(0, 1), default=env_int("WAVES", 0))
-    ap.add_argument("--lanes", type=int, default=env_int("LANES", 8))
+    # None: the top's HDL defaults (tb.test_top.DEFAULT_FOLDING)
+    ap.add_argument("--lanes", type=int, default=env_int("LANES", None))
+    ap.add_argument("--conv2-par", type=int, default=env_int("CONV2_PAR", None))
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
 
@@ -96,8 +100,10 @@ def check_settings(args: argparse.Namespace) -> Path | None:
             quantized_state_dict.pt).
     """
     check_image_range(args.offset, args.images)
-    if args.lanes < 1:
+    if args.lanes is not None and args.lanes < 1:
         raise SettingError(f"LANES={args.lanes}: at least 1 MAC lane")
+    if args.conv2_par is not None and args.conv2_par not in (1, 2, 3, 6):
+        raise SettingError(f"CONV2_PAR={args.conv2_par}: conv2 has 6 input channels, 1, 2, 3 or 6 per cycle")
     if args.waves not in (0, 1):  # argparse checks choices on the command line only, not env defaults
         raise SettingError(f"WAVES={args.waves}: 0 or 1")
     if args.params == "random":
@@ -118,6 +124,8 @@ def main(argv=None) -> int:
         print_error(exc)
         return 2
     from tb import test_top
+    lanes = args.lanes if args.lanes is not None else test_top.DEFAULT_FOLDING[0]
+    conv2_par = args.conv2_par if args.conv2_par is not None else test_top.DEFAULT_FOLDING[1]
     os.environ["PARAMS"] = str(params if params is not None else test_top.random_params_dir())
 
     handler = logging.StreamHandler(sys.stdout)
@@ -133,12 +141,12 @@ def main(argv=None) -> int:
     os.close(fd)
     results_path = Path(name)
     env = {"IMAGES": str(args.images), "OFFSET": str(args.offset), "RESULTS": str(results_path)}
-    print(f"sim: building/running fashion_lenet_accel (Lanes={args.lanes}), images "
+    print(f"sim: building/running fashion_lenet_accel (Lanes={lanes}, Conv2InChannelsPar={conv2_par}), images "
           f"{args.offset}..{args.offset + args.images - 1}, parameters {os.environ['PARAMS']}", flush=True)
     sim_error = None
     try:
-        test_top.run_top(args.lanes, testcase="test_images$", extra_env=env, waves=bool(args.waves),
-                         build_name=WAVES_BUILD if args.waves else None)
+        test_top.run_top(lanes, testcase="test_images$", extra_env=env, waves=bool(args.waves),
+                         build_name=WAVES_BUILD if args.waves else None, conv2_par=conv2_par)
     except SystemExit as exc:  # cocotb-test reports failed tests this way
         sim_error = str(exc)
 
@@ -180,6 +188,10 @@ def main(argv=None) -> int:
               "(back to back, between results); "
               f"latency {s['first_latency_cycles']} with an empty pipeline, {lat:.0f} mean over the batch "
               "(LAST_CYCLES: first pixel accepted -> last result beat, incl. queueing)")
+        if thr is not None:
+            mults = test_top.multipliers(lanes, conv2_par)
+            print(f"MAC utilization: {test_top.MACS_PER_IMAGE} MACs per image / ({mults} multipliers x "
+                  f"{thr:.0f} cycles) = {100.0 * test_top.MACS_PER_IMAGE / (mults * thr):.1f}%")
     if args.waves:
         from tb.runner import SIM_BUILD
         fst = SIM_BUILD / WAVES_BUILD / "dump.fst"

@@ -17,7 +17,7 @@ _SESSION_START = time.time()
 # `SEEDS=N` runs each of their tests N times, with seeds SEED_BASE .. SEED_BASE + N - 1
 # (`make regress SEEDS=N` runs exactly these modules).
 SEEDED_MODULES = ("test_requant", "test_line_buffer", "test_conv", "test_maxpool",
-                  "test_fc_engine", "test_argmax", "test_axil_regs", "test_frame_guard")
+                  "test_fc_engine", "test_argmax", "test_axil_regs", "test_frame_guard", "test_stream_fifo")
 
 
 def _seeds() -> int:

@@ -30,7 +30,7 @@ def repro_command(index: int, params_dir: Path, writes_file: Path | None) -> str
 
 
 def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Path,
-             lanes: int = 8) -> dict:
+             lanes: int | None = None, conv2_par: int | None = None) -> dict:
     """Re-run Fashion-MNIST test image ``index`` with stage monitors and an FST trace.
 
     Args:
@@ -38,6 +38,8 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
         params_dir: export folder the DUT is preloaded with and the reference computes with.
         writes_file: AXI4-Lite writes applied before the image (harness format), or None.
         out_dir: receives ``image_<index>.fst``, ``first_diff.json`` and ``sim.log``.
+        lanes, conv2_par: the top's folding (``Lanes``, ``Conv2InChannelsPar``); None: the HDL
+            defaults (``tb.test_top.DEFAULT_FOLDING``), as in the regression harness.
 
     Returns:
         dict with ``image``, ``first`` (layer, channel/neuron, row, col, expected, actual,
@@ -46,14 +48,16 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
         found no difference: the failure did not reproduce in the top bench).
     """
     from tb.runner import build_folder, run_sim
-    from tb.test_top import top_sources
+    from tb.test_top import DEFAULT_FOLDING, top_sources
+    lanes = DEFAULT_FOLDING[0] if lanes is None else lanes
+    conv2_par = DEFAULT_FOLDING[1] if conv2_par is None else conv2_par
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     report_file = out_dir / "first_diff.json"
     report_file.unlink(missing_ok=True)
     params_dir = Path(params_dir).resolve()
-    key = hashlib.sha1(f"{params_dir}:{lanes}".encode()).hexdigest()[:8]
+    key = hashlib.sha1(f"{params_dir}:{lanes}:{conv2_par}".encode()).hexdigest()[:8]
     build_name = f"localize_{key}"
     env = {"PARAMS_DIR": str(params_dir), "STAGE_OFFSET": str(index), "STAGE_IMAGES": "1",
            "STAGE_REPORT": str(report_file)}
@@ -63,7 +67,8 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
     build_dir = build_folder(build_name)
     try:
         run_sim("fashion_lenet_accel", top_sources(), module="tb.test_top",
-                parameters={"Lanes": lanes, "ParamDir": str(params_dir)}, extra_env=env,
+                parameters={"Lanes": lanes, "Conv2InChannelsPar": conv2_par, "ParamDir": str(params_dir)},
+                extra_env=env,
                 waves=True, testcase="test_stages", build_name=build_name)
     except (SystemExit, AssertionError):
         passed = False

@@ -28,6 +28,8 @@ from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
 from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 IN_CH = int(os.environ.get("IN_CH", "1"))
+IN_CH_PAR = int(os.environ.get("IN_CH_PAR", str(IN_CH)))  # InChannelsPar: input channels per cycle
+PASSES = IN_CH // IN_CH_PAR  # MAC cycles per output channel
 OUT_CH = int(os.environ.get("OUT_CH", "6"))
 WIDTH = int(os.environ.get("WIDTH", "28"))
 HEIGHT = int(os.environ.get("HEIGHT", "28"))
@@ -226,9 +228,9 @@ def check_frame(index: int, what: str, exp: torch.Tensor, conv: torch.Tensor, go
 
 
 def frame_cycles() -> int:
-    """Ideal cycles per frame: OutChannels per window, 1 per other padded pixel."""
+    """Ideal cycles per frame: OutChannels * Passes per window, 1 per other padded pixel."""
     padded = (HEIGHT + 2 * PADDING) * (WIDTH + 2 * PADDING)
-    return CONV_H * CONV_W * OUT_CH + padded - CONV_H * CONV_W
+    return CONV_H * CONV_W * OUT_CH * PASSES + padded - CONV_H * CONV_W
 
 
 # ----------------------------------------------------------------------------- tests
@@ -269,8 +271,8 @@ async def real_data(dut, idle: bool, backpressure: bool, pattern: str):
     cycles = await tb.run_frames(p, x, what)
     if not (idle or backpressure):
         ideal = frame_cycles()
-        cocotb.log.info("%d frames in %d cycles: %.1f cycles/frame (ideal %d)", count, cycles,
-                        cycles / count, ideal)
+        cocotb.log.info("%d frames in %d cycles: %.1f cycles/frame (ideal %d: InChannelsPar %d, "
+                        "%d passes)", count, cycles, cycles / count, ideal, IN_CH_PAR, PASSES)
         # back to back: only the pipeline fill/drain of one frame on top of the ideal
         assert cycles <= count * ideal + 200, f"throughput: {cycles} cycles for {count} frames"
 
@@ -386,20 +388,25 @@ async def trained_params(dut, backpressure: bool):
 # ----------------------------------------------------------------------------- pytest runner
 
 CONFIGS = {
-    # name: (LayerName, InChannels, OutChannels, Width, Height, Padding, preload)
-    "conv1": ("conv1", 1, 6, 28, 28, 1, False),
-    "conv2": ("conv2", 6, 16, 14, 14, 0, False),
-    "odd_preload": ("convx", 2, 3, 8, 6, 1, True),
+    # name: (LayerName, InChannels, InChannelsPar, OutChannels, Width, Height, Padding, preload)
+    "conv1": ("conv1", 1, 1, 6, 28, 28, 1, False),
+    "conv2": ("conv2", 6, 6, 16, 14, 14, 0, False),
+    "conv2_par3": ("conv2", 6, 3, 16, 14, 14, 0, False),  # the top's default folding: 2 passes
+    "odd_preload": ("convx", 2, 2, 3, 8, 6, 1, True),
+    "odd_par1": ("convx", 4, 1, 3, 8, 6, 1, False),       # one channel per cycle: 4 passes
 }
+CONV_SOURCES = ("requant.sv", "conv/conv_padder.sv", "conv/line_buffer.sv", "conv/maxpool2x2.sv",
+                "conv/conv3x3_relu_pool.sv")
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_conv(config):
-    layer, cin, cout, width, height, padding, preload = CONFIGS[config]
-    params = {"InChannels": cin, "OutChannels": cout, "Width": width, "Height": height,
-              "Padding": padding, "LayerName": layer}
-    env = {"LAYER": layer, "IN_CH": cin, "OUT_CH": cout, "WIDTH": width, "HEIGHT": height,
-           "PADDING": padding, "EXPORT_DIR": os.environ.get("EXPORT_DIR", DEFAULT_PARAMS)}
+    layer, cin, cpar, cout, width, height, padding, preload = CONFIGS[config]
+    params = {"InChannels": cin, "InChannelsPar": cpar, "OutChannels": cout, "Width": width,
+              "Height": height, "Padding": padding, "LayerName": layer}
+    env = {"LAYER": layer, "IN_CH": cin, "IN_CH_PAR": cpar, "OUT_CH": cout, "WIDTH": width,
+           "HEIGHT": height, "PADDING": padding,
+           "EXPORT_DIR": os.environ.get("EXPORT_DIR", DEFAULT_PARAMS)}
     if preload:
         # Fixed folder (the path is a build parameter); the files are rewritten before every
         # run and only read by $readmemh at simulation start.
@@ -412,9 +419,22 @@ def test_conv(config):
         env["PRELOAD_DIR"] = str(pdir)
     run_sim(
         toplevel="conv3x3_relu_pool",
-        sources=hdl_sources("requant.sv", "conv/conv_padder.sv", "conv/line_buffer.sv",
-                            "conv/maxpool2x2.sv", "conv/conv3x3_relu_pool.sv"),
+        sources=hdl_sources(*CONV_SOURCES),
         module="tb.test_conv",
         parameters=params,
         extra_env=env,
     )
+
+
+@pytest.mark.parametrize("cpar", [0, 4, 7])
+def test_conv_bad_folding(cpar):
+    """An InChannelsPar that does not divide InChannels (6) stops the elaboration with a message
+    naming both (Verilator lint, warnings fatal as in ``make lint``)."""
+    import subprocess
+    from tb.runner import verilator_env
+    verilator_env()
+    res = subprocess.run(["verilator", "--lint-only", "--top-module", "conv3x3_relu_pool",
+                          "-GInChannels=6", f"-GInChannelsPar={cpar}", *hdl_sources(*CONV_SOURCES)],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode != 0, f"InChannelsPar={cpar} with InChannels=6 was accepted"
+    assert f"InChannelsPar = {cpar} does not divide InChannels = 6" in res.stderr, res.stderr

@@ -8,10 +8,14 @@ Expected values come only from ``model.reference`` (``linear_acc``,
 Runners:
 * ``test_fc_engine_small``: small sizes, Lanes 1 and 4 (partial last groups), random
   parameters written through the parameter port (seeded, shuffled address order);
-* ``test_fc_engine_real``: the real sizes, Lanes 8, parameters preloaded via ParamDir
-  from a folder written by ``model.export.write_params`` (random, seeded), then, when
-  the trained export exists, the same build on the real export with the real pool2
-  activations of Fashion-MNIST test images.
+* ``test_fc_engine_real``: the real sizes, Lanes 18 (the top's default) and 8, parameters
+  preloaded via ParamDir from a folder written by ``model.export.write_params`` (random,
+  seeded), then, when the trained export exists, the same build on the real export with
+  the real pool2 activations of Fashion-MNIST test images.
+
+The input buffer has two banks: back to back (no stalls), the next image must be taken in
+while fc1 still reads the current one (``run_images``' rate check), and with the output
+blocked exactly two images wait in the banks (``double_buffer_full``, small builds).
 
 Replay a run with ``SEED=<seed printed by the runner / cocotb>``.
 Environment of the cocotb side: FC_DIMS (json of the HDL sizes), FC_PARAM_DIR (the
@@ -64,7 +68,11 @@ class Dims:
 
     def mac_cycles(self) -> int:
         """MAC cycles of one image: ceil(Out / Lanes) groups of In cycles per layer."""
-        return sum(-(-o // self.lanes) * i for o, i in zip(self.outs, self.ins))
+        return sum(self.layer_cycles(k) for k in range(3))
+
+    def layer_cycles(self, k: int) -> int:
+        """MAC cycles of layer k (0 fc1, 1 fc2, 2 fc3) of one image."""
+        return -(-self.outs[k] // self.lanes) * self.ins[k]
 
     def shapes(self) -> dict[str, tuple[int, int]]:
         return {name: (o, i) for name, o, i in zip(FC, self.outs, self.ins)}
@@ -204,8 +212,9 @@ class TB:
         return AxiStreamFrame(bytes(beats.tolist()))
 
     async def run_images(self, params: dict[str, LayerParams], x: torch.Tensor, label: str,
-                         check_rate: bool = False) -> list[float]:
-        """Stream images ``x`` [N, In] back to back and compare every output byte.
+                         check_rate: bool = False, send: bool = True) -> list[float]:
+        """Stream images ``x`` [N, In] back to back and compare every output byte
+        (``send`` False: the caller has queued the frames already).
 
         Returns:
             the sim time (ns) at which each result frame was complete.
@@ -213,7 +222,7 @@ class TB:
         exp = expected(params, x)
         n_img = x.shape[0]
         nout = self.dims.outs[2]
-        for n in range(n_img):
+        for n in range(n_img if send else 0):
             await self.source.send(self.frame(x[n]))
         # per frame: a whole image's MAC cycles, slowed down by pauses, plus slack
         timeout_ns = (3 * self.dims.mac_cycles() + 3 * DRAIN_CYCLES + 200) * CLK_NS
@@ -248,6 +257,12 @@ class TB:
                           label, steps, self.dims.mac_cycles(), lat)
             assert max(steps) <= bound, (
                 f"{label}: throughput {max(steps)} cycles/image exceeds {bound}")
+            # double buffer: image 1 fills the second bank while fc1 reads image 0
+            gap = round((self.in_done_ns[-n_img + 1] - self.in_done_ns[-n_img]) / CLK_NS)
+            fc1 = self.dims.layer_cycles(0)
+            assert gap < fc1, (
+                f"{label}: image 1 was taken in {gap} cycles after image 0, fc1 takes {fc1}: "
+                f"the input is not double-buffered (conv2 would wait for fc1)")
         return t_out
 
 
@@ -273,7 +288,7 @@ async def run_stream(dut, idle: bool, backpressure: bool, pattern: str):
     tb.set_pauses(idle, backpressure, seed, pattern)
     await tb.reset()
 
-    # real sizes: ~10k cycles per image, so the six stalled variants take 3 images each
+    # real sizes: 4.8k (Lanes 18) to 10k (Lanes 8) cycles per image: 3 images per stalled variant
     default_n = 8 if tb.dims.ins[0] < 100 else (3 if idle or backpressure else 4)
     n_img = int(os.environ.get("FC_IMAGES", default_n))
     if tb.variant == "export":
@@ -332,6 +347,34 @@ async def run_corners(dut):
         first = False
         x = torch.randint(0, 256, (2, d.ins[0]), generator=gen)
         await tb.run_images(params, x, f"argmax ties fc3 codes {codes}")
+
+
+@cocotb.skipif(json.loads(os.environ.get("FC_DIMS", "{}")).get("InChannels") != SMALL["InChannels"],
+               reason="tens of thousands of cycles at the real sizes: small builds only")
+@cocotb.test()
+async def double_buffer_full(dut):
+    """The output blocked (sink paused): image 0's result waits on m_axis, image 1 stops
+    before fc3 (the result registers are busy), images 2 and 3 fill the two input banks as
+    fc1 releases them, and the input then stalls: exactly 4 of 6 images taken in. Released,
+    all 6 results arrive in order, bit-exact."""
+    tb = TB(dut)
+    gen = torch.Generator().manual_seed(tb.seed)
+    await tb.reset()
+    params = random_fc_params(tb.dims, gen)
+    await tb.write_params(params, random.Random(tb.seed))
+    x = torch.randint(0, 256, (6, tb.dims.ins[0]), generator=gen)
+    tb.sink.pause = True
+    accepted0 = len(tb.in_done_ns)
+    for n in range(x.shape[0]):
+        await tb.source.send(tb.frame(x[n]))
+    await ClockCycles(dut.clk_i, 3 * tb.dims.mac_cycles() + 6 * DRAIN_CYCLES)
+    taken = len(tb.in_done_ns) - accepted0
+    assert taken == 4, (f"output blocked: {taken} images taken in, expected 4 (2 computed up to "
+                        f"the result registers, 2 waiting in the input banks)")
+    assert dut.s_axis_tready.value == 0, "s_axis_tready high with both input banks full"
+    assert dut.m_axis_tvalid.value == 1, "image 0's result not offered on m_axis"
+    tb.sink.pause = False
+    await tb.run_images(params, x, "output blocked, then released", send=False)
 
 
 @cocotb.skipif(json.loads(os.environ.get("FC_DIMS", "{}")).get("InChannels") != SMALL["InChannels"],
@@ -395,15 +438,17 @@ def test_fc_engine_small(lanes):
             extra_env={"FC_DIMS": json.dumps(hdl), "FC_PARAM_DIR": "", "FC_VARIANT": "random"})
 
 
-def test_fc_engine_real():
-    """Real sizes, parameters preloaded via ParamDir: random, then the trained export."""
+@pytest.mark.parametrize("lanes", [18, 8])
+def test_fc_engine_real(lanes):
+    """Real sizes, parameters preloaded via ParamDir: random, then the trained export. Lanes 18
+    is the top's default folding, 8 the earlier one."""
     from model.export import write_params
     from tb.runner import DEFAULT_PARAMS, SIM_BUILD, run_sim
 
     seed = _fresh_seed()
     print(f"test_fc_engine_real: seed {seed} (replay with SEED={seed})")
     # One fixed folder so both phases share one Verilator build ($readmemh runs at t=0).
-    param_dir = SIM_BUILD / "fc_engine_params"
+    param_dir = SIM_BUILD / f"fc_engine_params_{lanes}"
     if param_dir.exists():
         shutil.rmtree(param_dir)
     gen = torch.Generator().manual_seed(seed)
@@ -411,11 +456,11 @@ def test_fc_engine_real():
         "conv1": random_layer_params("conv1", (6, 1, 3, 3), relu=True, padding=1, gen=gen),
         "conv2": random_layer_params("conv2", (16, 6, 3, 3), relu=True, gen=gen),
     }
-    dims = Dims({**REAL, "Lanes": 8})
+    dims = Dims({**REAL, "Lanes": lanes})
     rand.update(random_fc_params(dims, gen))
     write_params(rand, param_dir)
-    hdl = {**REAL, "Lanes": 8, "ParamDir": str(param_dir)}
-    env = {"FC_DIMS": json.dumps({**REAL, "Lanes": 8}), "FC_PARAM_DIR": str(param_dir)}
+    hdl = {**REAL, "Lanes": lanes, "ParamDir": str(param_dir)}
+    env = {"FC_DIMS": json.dumps({**REAL, "Lanes": lanes}), "FC_PARAM_DIR": str(param_dir)}
     run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
             extra_env={**env, "FC_VARIANT": "random"}, seed=seed)
 

@@ -71,7 +71,7 @@ FIELDS = 19 + 5 * 4
 F_IN_FIRST, F_IN_LAST, F_OUT_LAST, F_LAST_CYCLES, F_BEATS, F_GAPS, F_STALLS, F_EVENTS = range(12, 20)
 CSV_HEADER = ("index,label,prediction,ref_prediction,torch_prediction,match_ref,match_torch,"
               "latency_cycles,interval_cycles,params")
-BUDGET_CYCLES_PER_IMAGE = 50_000  # ~12.4k needed back to back; must match the harness default
+BUDGET_CYCLES_PER_IMAGE = 50_000  # ~4.8k needed back to back; must match the harness default
 BUDGET_FILL_CYCLES = 100_000
 
 
@@ -349,7 +349,10 @@ def _build_config(params_dir: Path) -> dict:
     cov = _coverage_hooks()
     if cov is not None:
         args += cov.coverage_build_args()
-    return {"toplevel": TOPLEVEL, "params": {"Lanes": 8, "ParamDir": f'"{params_dir}"'},
+    from tb.test_top import DEFAULT_FOLDING
+    lanes, conv2_par = DEFAULT_FOLDING  # the HDL defaults, explicit
+    return {"toplevel": TOPLEVEL,
+            "params": {"Lanes": lanes, "Conv2InChannelsPar": conv2_par, "ParamDir": f'"{params_dir}"'},
             "args": args, "timescale": ["1ns", "1ps"], "opt": opt}
 
 

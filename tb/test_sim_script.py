@@ -25,7 +25,7 @@ def run_sim_script(*args: str, env: dict | None = None) -> subprocess.CompletedP
 @pytest.fixture
 def sim(monkeypatch):
     """scripts/sim.py imported in-process; building or simulating fails the test."""
-    for name in ("IMAGES", "OFFSET", "PARAMS", "WAVES", "LANES"):
+    for name in ("IMAGES", "OFFSET", "PARAMS", "WAVES", "LANES", "CONV2_PAR"):
         monkeypatch.delenv(name, raising=False)
     spec = importlib.util.spec_from_file_location("sim_script", REPO / "scripts" / "sim.py")
     mod = importlib.util.module_from_spec(spec)
@@ -98,6 +98,8 @@ def check_refused(sim, capsys, argv, message):
     ([], {"OFFSET": "1.5"}, "OFFSET='1.5' is not an integer\n"),
     (["--images", "x"], {}, "sim: argument --images: invalid int value: 'x'\n"),
     (["--lanes", "0", "--images", "1"], {}, "LANES=0: at least 1 MAC lane\n"),
+    (["--conv2-par", "4", "--images", "1"], {}, "CONV2_PAR=4: conv2 has 6 input channels, 1, 2, 3 or 6 per cycle\n"),
+    ([], {"CONV2_PAR": "three"}, "CONV2_PAR='three' is not an integer\n"),
     (["--images", "1"], {"WAVES": "2"}, "WAVES=2: 0 or 1\n"),
     (["--waves", "2"], {}, "sim: argument --waves: invalid choice: 2 (choose from 0, 1)\n"),
     (["--params", " ", "--images", "1"], {}, "PARAMS is empty"),

@@ -48,6 +48,11 @@ Tests (cocotb runs them in this order in one simulation):
   the bench's result wait raises SimTimeoutError after 50 us naming the image and the stream
   states; released and reset, the image is bit-exact.
 
+Foldings (HDL parameters ``Lanes``, ``Conv2InChannelsPar``): ``test_top`` runs every test at the
+HDL defaults (18, 3) and a subset at the earlier folding (8, 6); (3, 2) is a slow variant.
+``run_top`` passes the folding to the cocotb side (``LANES``, ``CONV2_PAR``), where
+``test_images`` checks the cycles per image against :func:`stage_cycles`.
+
 Replay a run with ``SEED=<seed printed by cocotb>``; run one cocotb test with
 ``COCOTB_TEST_FILTER=test_stages`` (env: IMAGES, OFFSET, STAGE_IMAGES, STAGE_OFFSET, PARAM_IMAGES).
 """
@@ -87,6 +92,36 @@ FRAME_TIMEOUT_US = 2000  # per result frame (an image needs ~0.2 ms at 100 MHz)
 # FashionLeNet layer shapes: weight shape, ReLU, padding
 SHAPES = {"conv1": ((6, 1, 3, 3), True, 1), "conv2": ((16, 6, 3, 3), True, 0),
           "fc1": ((120, 576), True, 0), "fc2": ((84, 120), True, 0), "fc3": ((10, 84), False, 0)}
+# The top's foldings: (Lanes, Conv2InChannelsPar). DEFAULT_FOLDING = the HDL defaults.
+DEFAULT_FOLDING = (18, 3)
+UNFOLDED = (8, 6)   # the earlier folding: conv2 unfolded, 8 fc lanes
+MACS_PER_IMAGE = (6 * 1 * 9 * 28 * 28 + 16 * 6 * 9 * 12 * 12     # conv1 42,336, conv2 124,416
+                  + 576 * 120 + 120 * 84 + 84 * 10)                # fc1 69,120, fc2 10,080, fc3 840
+
+
+def stage_cycles(lanes: int, conv2_par: int) -> dict[str, int]:
+    """Cycles per image of each stage running alone, back to back, from the architecture.
+
+    conv: a window takes OutChannels * InChannels / InChannelsPar cycles, every other padded
+    pixel one. fc: per layer ceil(Out / Lanes) groups of In cycles, then the last group's sums
+    pass the one requant unit serially (one cycle each) and ~8 cycles of pipeline drain; one
+    more cycle per image to restart (measured by tb/test_fc_engine.py: 10,167 at Lanes 8,
+    5,459 at 16, 4,775 at 18, each exactly this)."""
+    conv1 = 28 * 28 * 6 + (30 * 30 - 28 * 28)
+    conv2 = 12 * 12 * 16 * (6 // conv2_par) + (14 * 14 - 12 * 12)
+    fc = 1
+    for out, inn in ((120, 576), (84, 120), (10, 84)):
+        groups = -(-out // lanes)
+        fc += groups * inn + (out - (groups - 1) * lanes) + 8
+    return {"conv1": conv1, "conv2": conv2, "fc": fc}
+
+
+def multipliers(lanes: int, conv2_par: int) -> int:
+    """Multipliers instantiated: conv1 9 (one input channel), conv2 9 per parallel input
+    channel, one per fc lane."""
+    return 9 + 9 * conv2_par + lanes
+
+
 # Inter-stage streams, keyed by model.reference.forward output: (instance, signal prefix, [C, H, W])
 STAGES = {
     "conv1": ("u_conv1", "pool", (6, 28, 28)),   # conv1 requantized, before its max pool
@@ -628,6 +663,7 @@ async def test_images(dut):
     errors = compare_results(ref, frames, offset)
     summary = summarize()
     tb.log.info("summary: %s", summary)
+    rate_error = check_rate(tb, results)
 
     # CSR cross-checks
     done, _ = await tb.read(CSR["IMAGES_DONE"])
@@ -651,6 +687,29 @@ async def test_images(dut):
     assert status & 1 == 0, "STATUS.busy still set after the last result"
     assert all(r["latency_cycles"] is not None for r in results), \
         "LAST_CYCLES could not be attributed to every image"
+    assert rate_error is None, rate_error
+
+
+def check_rate(tb: TB, results: list[dict]) -> str | None:
+    """Cycles per image back to back vs the slowest stage of the folding (``LANES`` and
+    ``CONV2_PAR``, set by :func:`run_top`; without them, e.g. on the mutation netlist, no
+    check). Logs stages, multipliers and MAC utilization; returns an error message or None."""
+    if not (os.environ.get("LANES") and os.environ.get("CONV2_PAR")) or len(results) < 3:
+        return None
+    lanes, par = int(os.environ["LANES"]), int(os.environ["CONV2_PAR"])
+    stages = stage_cycles(lanes, par)
+    steady = [r["interval_cycles"] for r in results[2:]]  # after the pipeline has filled
+    mults = multipliers(lanes, par)
+    worst = max(steady)
+    tb.log.info("folding Lanes=%d Conv2InChannelsPar=%d: %d cycles per image back to back (stages alone: "
+                "%s), latency %s, %d multipliers, MAC utilization %d / (%d x %d) = %.1f%%", lanes, par, worst,
+                ", ".join(f"{k} {v}" for k, v in stages.items()), results[0]["latency_cycles"], mults,
+                MACS_PER_IMAGE, mults, worst, 100.0 * MACS_PER_IMAGE / (mults * worst))
+    bound = max(stages.values()) + 16
+    if worst > bound:
+        return (f"Lanes={lanes} Conv2InChannelsPar={par}: {worst} cycles per image back to back, "
+                f"expected at most {bound} (slowest stage alone: {stages}); intervals {steady}")
+    return None
 
 
 class FrameTimer:
@@ -755,7 +814,8 @@ async def run_stages(tb: TB, params, images: torch.Tensor, offset: int,
 
 
 # Where test_reset_mid_image resets: (name, stream, handshakes to wait for, cycles after them).
-# An image takes ~1,000 cycles to enter, conv1 ~4,800, conv2 ~2,400 and the fc stage ~10,200.
+# An image takes ~1,000 cycles to enter, conv1 ~4,800, conv2 ~2,400 (unfolded) to ~4,700 and
+# fc1 ~4,000 (18 lanes) to ~8,600 (8 lanes): 2,000 cycles after pool2 is always mid-fc1.
 RESET_POINTS = (
     ("mid-image", "s_axis", 392, 0),             # half of the pixels accepted
     ("mid-convolution", "pool1_axis", 98, 0),    # conv2 has half of its input, conv1 is still running
@@ -1107,12 +1167,14 @@ def top_sources() -> list[str]:
     return files
 
 
-def run_top(lanes: int = 8, testcase: str | None = None, extra_env: dict | None = None,
-            waves: bool = False, build_name: str | None = None) -> None:
-    """Build (one folder per Lanes/ParamDir unless ``build_name``) and run the top's cocotb tests."""
+def run_top(lanes: int = DEFAULT_FOLDING[0], testcase: str | None = None, extra_env: dict | None = None,
+            waves: bool = False, build_name: str | None = None,
+            conv2_par: int = DEFAULT_FOLDING[1]) -> None:
+    """Build (one folder per folding/ParamDir unless ``build_name``) and run the top's cocotb
+    tests with ``Lanes`` = ``lanes`` and ``Conv2InChannelsPar`` = ``conv2_par``."""
     from tb.runner import run_sim
     params_dir = resolve_params_dir()
-    env = {"PARAMS_DIR": str(params_dir)}
+    env = {"PARAMS_DIR": str(params_dir), "LANES": str(lanes), "CONV2_PAR": str(conv2_par)}
     env.update({k: os.environ[k] for k in ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET",
                                            "PARAM_IMAGES", "RESULTS", "PARAM_WRITES", "STAGE_REPORT",
                                            "HANDSHAKE_IMAGES", "STRESS_IMAGES", "STRESS_OFFSET",
@@ -1121,20 +1183,31 @@ def run_top(lanes: int = 8, testcase: str | None = None, extra_env: dict | None 
     env.update(extra_env or {})
     check_image_env(env, testcase)
     run_sim("fashion_lenet_accel", top_sources(), module="tb.test_top",
-            parameters={"Lanes": lanes, "ParamDir": str(params_dir)},
+            parameters={"Lanes": lanes, "Conv2InChannelsPar": conv2_par, "ParamDir": str(params_dir)},
             extra_env=env, waves=waves, testcase=testcase, build_name=build_name)
 
 
-@pytest.mark.parametrize("lanes", [8, pytest.param(3, marks=pytest.mark.slow)])
-def test_top(lanes):
-    """All cocotb tests; Lanes=3 (a lane count dividing none of 84/10) costs a second build."""
-    run_top(lanes)
+# the earlier folding runs a subset: images (cycles checked), stalls with LAST_CYCLES, stage
+# monitors, resets mid-image/-convolution/-FC, the AXI4-Lite parameter path
+UNFOLDED_TESTS = "test_images$|test_images_stalls$|test_stages$|test_reset_mid_image$|test_axil_params$"
+
+
+@pytest.mark.parametrize("lanes,conv2_par", [
+    pytest.param(*DEFAULT_FOLDING, id="lanes18-par3"),
+    pytest.param(*UNFOLDED, id="lanes8-par6"),
+    pytest.param(3, 2, id="lanes3-par2", marks=pytest.mark.slow)])
+def test_top(lanes, conv2_par):
+    """All cocotb tests at the HDL default folding; a subset (``UNFOLDED_TESTS``) at the earlier
+    one (Lanes 8, conv2 unfolded); slow: Lanes=3 (a lane count dividing none of 84/10) with
+    conv2 in three passes. Each folding is its own build."""
+    run_top(lanes, conv2_par=conv2_par,
+            testcase=UNFOLDED_TESTS if (lanes, conv2_par) == UNFOLDED else None)
 
 
 @pytest.mark.slow
 def test_top_regression():
     """The whole Fashion-MNIST test split (10,000 images, ~2 h of simulation)."""
-    run_top(8, testcase="test_images$", extra_env={"IMAGES": os.environ.get("IMAGES", "10000"),
+    run_top(testcase="test_images$", extra_env={"IMAGES": os.environ.get("IMAGES", "10000"),
                                                   "OFFSET": os.environ.get("OFFSET", "0")})
 
 
@@ -1143,7 +1216,7 @@ def test_top_stress():
     """``test_stress_images`` on ``$STRESS_IMAGES`` (default 1,000) real test images under
     random idle and backpressure (about 1 image/s: ~20 min). Own build folder, so that a
     rebuild of the shared one by a parallel run cannot disturb it."""
-    run_top(8, testcase="test_stress_images$", build_name="fashion_lenet_accel_stress",
+    run_top(testcase="test_stress_images$", build_name="fashion_lenet_accel_stress",
             extra_env={"STRESS_IMAGES": os.environ.get("STRESS_IMAGES", "1000"),
                        "STRESS_OFFSET": os.environ.get("STRESS_OFFSET", "0")})
 
@@ -1152,7 +1225,7 @@ def test_top_stress():
 def test_top_param_reload_full():
     """``test_param_reload`` with every fc1 weight rewritten too (81,435 writes per swap, about
     25 s of wall time each) and 5 images: P0, P1, P0, P1, P0."""
-    run_top(8, testcase="test_param_reload$", extra_env={"RELOAD_FC1_ROWS": "all", "RELOAD_IMAGES": "5"})
+    run_top(testcase="test_param_reload$", extra_env={"RELOAD_FC1_ROWS": "all", "RELOAD_IMAGES": "5"})
 
 
 if __name__ == "__main__":

@@ -2,15 +2,16 @@
 //
 //   s_axis ifmap (InChannels codes per beat, raster order, tlast on a frame's last pixel)
 //   -> conv_padder (Padding pixels = zp_in) -> line_buffer (one 3x3 window per output pixel)
-//   -> 9*InChannels MACs: ONE output channel per cycle, acc = sum (x - zp_in) * w
+//   -> 9*InChannelsPar MACs: InChannelsPar input channels per cycle, so one output channel
+//      takes Passes = InChannels / InChannelsPar cycles, acc = sum (x - zp_in) * w
 //   -> requant (bias, m24/shift, zp_out, ReLU) -> gather the OutChannels codes of a pixel
 //   -> maxpool2x2 -> m_axis pooled ofmap (OutChannels codes per beat).
 //
-// Cycle behaviour: a window occupies the MACs for OutChannels cycles; the line buffer is
-// stalled meanwhile (s_axis_tready low), so a frame takes about
-// Ho*Wo*OutChannels + (Hp*Wp - Ho*Wo) cycles (Hp/Wp padded, Ho/Wo conv output size),
+// Cycle behaviour: a window occupies the MACs for OutChannels*Passes cycles; the line buffer
+// is stalled meanwhile (s_axis_tready low), so a frame takes about
+// Ho*Wo*OutChannels*Passes + (Hp*Wp - Ho*Wo) cycles (Hp/Wp padded, Ho/Wo conv output size),
 // with frames back to back. Latency window -> gathered pixel: 2 MAC stages + 4 requant
-// stages + OutChannels cycles of gathering.
+// stages + OutChannels*Passes cycles of gathering.
 //
 // Parameter memories are written through the parameter port (element index addressing,
 // PyTorch order) or preloaded with $readmemh when ParamDir != "". They are not reset (a
@@ -20,13 +21,14 @@
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*/m_axis_*) so cocotbext-axi binds by prefix.
 module conv3x3_relu_pool #(
-  parameter int unsigned InChannels  = 1,
-  parameter int unsigned OutChannels = 6,
-  parameter int unsigned Width       = 28,
-  parameter int unsigned Height      = 28,
-  parameter int unsigned Padding     = 1,   // 0 or 1
-  parameter string       ParamDir    = "",
-  parameter string       LayerName   = "conv1"
+  parameter int unsigned InChannels    = 1,
+  parameter int unsigned InChannelsPar = InChannels,  // input channels per cycle; divides InChannels
+  parameter int unsigned OutChannels   = 6,
+  parameter int unsigned Width         = 28,
+  parameter int unsigned Height        = 28,
+  parameter int unsigned Padding       = 1,   // 0 or 1
+  parameter string       ParamDir      = "",
+  parameter string       LayerName     = "conv1"
 ) (
   input  logic                     clk_i,
   input  logic                     rst_ni,
@@ -50,6 +52,8 @@ module conv3x3_relu_pool #(
 );
 
   localparam int unsigned KernelElems = InChannels * 9;
+  localparam int unsigned Passes      = (InChannelsPar > 0) ? InChannels / InChannelsPar : 1;
+  localparam int unsigned PassW       = (Passes > 1) ? $clog2(Passes) : 1;
   localparam int unsigned NumWeights  = OutChannels * KernelElems;
   localparam int unsigned WAddrW      = $clog2(NumWeights);
   localparam int unsigned OcW         = (OutChannels > 1) ? $clog2(OutChannels) : 1;
@@ -61,6 +65,11 @@ module conv3x3_relu_pool #(
   // |x - zp_in| <= 255, |w| <= 128: a product fits 17 bits signed, 9 of them 20 bits.
   localparam int unsigned ProdW       = 17;
   localparam int unsigned PsumW       = 20;
+
+  if (InChannelsPar == 0 || Passes * InChannelsPar != InChannels) begin : g_err_par
+    $fatal(1, "conv3x3_relu_pool: InChannelsPar = %0d does not divide InChannels = %0d",
+           InChannelsPar, InChannels);
+  end
 
   // ------------------------------------------------------------ parameter memories
   logic [7:0]  weight_q  [NumWeights];   // [oc][ic][ky][kx] flattened, int8
@@ -138,65 +147,81 @@ module conv3x3_relu_pool #(
 
   // ------------------------------------------------------------ MACs (2 stages)
   // Stall-all flow control: both MAC stages advance unless the requant unit refuses stage 2.
-  logic                    en, issue, rq_in_ready;
+  // Pass p of output channel oc multiplies input channels p*InChannelsPar .. +InChannelsPar-1;
+  // stage 2 accumulates the passes and hands the sum to requant after the last one.
+  logic                    en, issue, rq_in_ready, pass_last;
   logic [OcW-1:0]          oc_q;
-  logic                    s1_valid_q, s1_last_q, s2_valid_q, s2_last_q;
+  logic [PassW-1:0]        pass_q;
+  logic                    s1_valid_q, s1_last_q, s1_first_q, s1_plast_q, s2_valid_q, s2_last_q;
   logic [OcW-1:0]          s1_oc_q, s2_oc_q;
-  logic signed [PsumW-1:0] psum [InChannels];
-  logic signed [PsumW-1:0] s1_psum_q [InChannels];
+  logic signed [PsumW-1:0] psum [InChannelsPar];
+  logic signed [PsumW-1:0] s1_psum_q [InChannelsPar];
   logic signed [31:0]      acc, s2_acc_q;
 
   assign en        = !s2_valid_q || rq_in_ready;
   assign issue     = win_valid && en;
-  // The window is released with its last output channel.
-  assign win_ready = en && (oc_q == OcW'(OutChannels - 1));
+  assign pass_last = (pass_q == PassW'(Passes - 1));
+  // The window is released with the last pass of its last output channel.
+  assign win_ready = en && (oc_q == OcW'(OutChannels - 1)) && pass_last;
 
-  // Stage 1: per input channel, the 9 products of the window with kernel oc_q.
+  // Stage 1: per input channel of pass pass_q, the 9 products of the window with kernel oc_q.
   always_comb begin
     logic signed [8:0]       xc;
     logic signed [7:0]       w;
     logic signed [ProdW-1:0] prod;
-    for (int ic = 0; ic < InChannels; ic++) begin
-      psum[ic] = '0;
+    int unsigned             ic;
+    for (int j = 0; j < InChannelsPar; j++) begin
+      ic      = 32'(pass_q) * InChannelsPar + 32'(j);
+      psum[j] = '0;
       for (int k = 0; k < 9; k++) begin
-        xc   = $signed({1'b0, win_data[(k * InChannels + ic) * 8 +: 8]}) - $signed({1'b0, zp_in});
-        w    = $signed(weight_q[WAddrW'(oc_q * KernelElems + ic * 9 + k)]);
-        prod = xc * w;  // both operands sign-extended to 17 bits: exact
-        psum[ic] = psum[ic] + {{(PsumW - ProdW){prod[ProdW-1]}}, prod};
+        xc      = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]}) - $signed({1'b0, zp_in});
+        w       = $signed(weight_q[WAddrW'(oc_q * KernelElems + ic * 9 + 32'(k))]);
+        prod    = xc * w;  // both operands sign-extended to 17 bits: exact
+        psum[j] = psum[j] + {{(PsumW - ProdW){prod[ProdW-1]}}, prod};
       end
     end
   end
 
-  // Stage 2: sum over the input channels.
+  // Stage 2: sum over the pass's input channels, added to the earlier passes' sum.
   always_comb begin
-    acc = '0;
-    for (int ic = 0; ic < InChannels; ic++) begin
-      acc = acc + {{(32 - PsumW){s1_psum_q[ic][PsumW-1]}}, s1_psum_q[ic]};
+    acc = s1_first_q ? '0 : s2_acc_q;
+    for (int j = 0; j < InChannelsPar; j++) begin
+      acc = acc + {{(32 - PsumW){s1_psum_q[j][PsumW-1]}}, s1_psum_q[j]};
     end
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       oc_q       <= '0;
+      pass_q     <= '0;
       s1_valid_q <= 1'b0;
       s2_valid_q <= 1'b0;
     end else if (en) begin
       s1_valid_q <= issue;
-      s2_valid_q <= s1_valid_q;
+      s2_valid_q <= s1_valid_q && s1_plast_q;
       if (issue) begin
-        oc_q <= (oc_q == OcW'(OutChannels - 1)) ? '0 : oc_q + 1'b1;
+        pass_q <= pass_last ? '0 : pass_q + 1'b1;
+        if (pass_last) begin
+          oc_q <= (oc_q == OcW'(OutChannels - 1)) ? '0 : oc_q + 1'b1;
+        end
       end
     end
   end
 
   always_ff @(posedge clk_i) begin
     if (en) begin
-      s1_psum_q <= psum;
-      s1_oc_q   <= oc_q;
-      s1_last_q <= win_last;
-      s2_acc_q  <= acc;
-      s2_oc_q   <= s1_oc_q;
-      s2_last_q <= s1_last_q;
+      s1_psum_q  <= psum;
+      s1_oc_q    <= oc_q;
+      s1_last_q  <= win_last;
+      s1_first_q <= (pass_q == '0);
+      s1_plast_q <= pass_last;
+      s2_oc_q    <= s1_oc_q;
+      s2_last_q  <= s1_last_q;
+      // Only a real pass may touch the running sum (no bubble arrives between passes:
+      // the window stays valid until its last pass has issued).
+      if (s1_valid_q) begin
+        s2_acc_q <= acc;
+      end
     end
   end
 

@@ -3,7 +3,7 @@
 // Input: one AXI4-Stream beat per pixel with all InChannels channels (channel c in
 // tdata[8c+7:8c]), InPixels beats per image. The frame is delimited by the beat
 // count; s_axis_tlast is not used (the producer's framing is trusted).
-// Beat p is stored as word p of the input buffer, so the flattened activation
+// Beat p is stored as word p of an input buffer bank, so the flattened activation
 // i = c*InPixels + p (PyTorch flatten order) is byte c of word p.
 //
 // Compute: Lanes MAC lanes (fc_lane), lane l computes neuron o = g*Lanes + l of
@@ -12,17 +12,18 @@
 // hold registers and fed serially through one shared `requant` unit (Lanes cycles,
 // hidden behind the next group's In cycles) into the next activation buffer:
 //   input buffer --fc1--> act1 --fc2--> act2 --fc3--> result registers.
-// The input buffer is separate from the ping-pong pair act1/act2, so the next image
-// is accepted as soon as fc1 has read the current one (during fc2, fc3 and output).
+// The input buffer has two banks (ping-pong): the producer fills one while fc1 reads the
+// other, so the next image is taken in while fc1..fc3 run on the current one; a bank is
+// free again once fc1 has issued its last read of it.
 //
 // Output: m_axis, 1 + Fc3Out beats per image: class index, then the Fc3Out fc3
 // codes; tlast on the last. fc3 of the next image waits until they are sent.
 //
-// Throughput, Lanes = 8 at the default sizes: fc1 15 groups x 576 cycles, fc2
-// 11 x 120, fc3 2 x 84 = 10128 MAC cycles + ~13 cycles pipeline drain per layer:
-// 10167 cycles per image back to back (measured by tb/test_fc_engine.py); the
-// next image's input beats and the previous result's output beats overlap the MACs.
-// Latency from the last input beat to the last output beat: 10179 cycles.
+// Cycles per image back to back: per layer ceil(Out / Lanes) groups x In, then the last
+// group's requant feed (a cycle per neuron) and ~8 of drain; input/output beats overlap the
+// MACs. Measured (tb/test_fc_engine.py, default sizes), per image and last input -> last
+// output beat: Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10167, 10179;
+// Lanes = 18 (the top's default): 7 x 576 + 5 x 120 + 1 x 84 = 4716, 4775, 4787.
 //
 // Parameters: per-layer memories written through the parameter port (registered,
 // applied one cycle later; write them while the engine is idle) or preloaded from
@@ -105,6 +106,7 @@ module fc_engine #(
   localparam int unsigned A3W    = cw(Fc3Out);   // result index
   localparam int unsigned LaneW  = cw(Lanes);
   localparam int unsigned PixW   = cw(InPixels);
+  localparam int unsigned InAW   = cw(2 * InPixels);  // input buffer address (two banks)
   localparam int unsigned ChW    = cw(InChannels);
   localparam int unsigned BeatW  = cw(Fc3Out + 1);
   localparam int unsigned ClsW   = $clog2(Fc3Out);
@@ -266,34 +268,46 @@ module fc_engine #(
   end
 
   // ------------------------------------------------------------ input buffer
-  logic [InChannels*8-1:0] in_buf [InPixels];
-  logic                    in_full_q;     // a complete image waits for / is read by fc1
+  // Two banks of InPixels words in one RAM: bank b holds words b*InPixels .. +InPixels-1.
+  logic [InChannels*8-1:0] in_buf [2 * InPixels];
+  logic [1:0]              in_full_q;     // per bank: a complete image waits for / is read by fc1
+  logic                    in_wbank_q;    // bank the producer fills
+  logic                    in_rbank_q;    // bank fc1 reads (the older full one)
   logic [PixW-1:0]         in_pix_q;
   logic                    in_hs, in_done;
-  logic                    fc1_release;   // fc1 has issued its last read of in_buf
+  logic [InAW-1:0]         in_waddr;
+  logic                    fc1_release;   // fc1 has issued its last read of its bank
 
-  assign s_axis_tready = !in_full_q;
-  assign in_hs         = s_axis_tvalid && !in_full_q;
+  assign s_axis_tready = !in_full_q[in_wbank_q];
+  assign in_hs         = s_axis_tvalid && s_axis_tready;
   assign in_done       = in_hs && (in_pix_q == PixW'(InPixels - 1));
+  assign in_waddr      = in_wbank_q ? InAW'(InPixels) + InAW'(in_pix_q) : InAW'(in_pix_q);
 
   always_ff @(posedge clk_i) begin
     if (in_hs) begin
-      in_buf[in_pix_q] <= s_axis_tdata;
+      in_buf[in_waddr] <= s_axis_tdata;
     end
   end
 
+  // A bank is filled only when it is empty and released only when it is full, so
+  // in_done and fc1_release of the same cycle always concern different banks.
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      in_full_q <= 1'b0;
-      in_pix_q  <= '0;
+      in_full_q  <= '0;
+      in_wbank_q <= 1'b0;
+      in_rbank_q <= 1'b0;
+      in_pix_q   <= '0;
     end else begin
       if (in_hs) begin
         in_pix_q <= in_done ? '0 : in_pix_q + PixW'(1);
       end
       if (in_done) begin
-        in_full_q <= 1'b1;
-      end else if (fc1_release) begin
-        in_full_q <= 1'b0;
+        in_full_q[in_wbank_q] <= 1'b1;
+        in_wbank_q            <= !in_wbank_q;
+      end
+      if (fc1_release) begin
+        in_full_q[in_rbank_q] <= 1'b0;
+        in_rbank_q            <= !in_rbank_q;
       end
     end
   end
@@ -386,7 +400,7 @@ module fc_engine #(
       out_start <= 1'b0;
       unique case (seq_q)
         SeqIdle: begin
-          if (in_full_q) begin
+          if (in_full_q[in_rbank_q]) begin
             seq_q   <= SeqIssue;
             layer_q <= 2'd0;
             grp_q   <= '0;
@@ -459,11 +473,14 @@ module fc_engine #(
   logic                    rq_out_valid;
   logic [7:0]              rq_out;
   logic [OutW-1:0]         rq_tag;
+  logic [InAW-1:0]         in_raddr;
+
+  assign in_raddr = in_rbank_q ? InAW'(InPixels) + InAW'(pix_q) : InAW'(pix_q);
 
   always_ff @(posedge clk_i) begin
     // Only the running layer's buffer is read (separate RAMs, read enables).
     if (issue && (layer_q == 2'd0)) begin
-      in_rd_q <= in_buf[pix_q];
+      in_rd_q <= in_buf[in_raddr];
     end
     if (issue && (layer_q == 2'd1)) begin
       act1_rd_q <= act1[A1W'(idx_q)];

@@ -5,10 +5,19 @@
 //      malformed: completed/cut to 784 pixels, its results dropped, FRAME_ERRORS counted
 //   -> conv1: conv3x3_relu_pool 1->6, 28x28, padding 1  -> pool1 stream 14x14x6
 //   -> conv2: conv3x3_relu_pool 6->16, 14x14, padding 0 -> pool2 stream 6x6x16
-//   -> fc_engine: fc1 (ReLU), fc2 (ReLU), fc3, argmax
+//   -> fc_engine: fc1 (ReLU), fc2 (ReLU), fc3, argmax (two input banks: conv2 fills one
+//      while fc1 reads the other)
 //   -> m_axis results (8 bit, 11 beats per image: class, fc3 codes 0..9, tlast on the last)
 //
 // Every link is a valid/ready stream, so consecutive images overlap in the pipeline.
+//
+// Folding: the stages work on consecutive images at once, so the slowest one sets the cycles
+// per image back to back. conv1 (9 multipliers): 4,820 cycles; conv2 (9*Conv2InChannelsPar
+// multipliers): 2,304 * 6 / Conv2InChannelsPar + 52; fc_engine (Lanes multipliers): the sum
+// over fc1..fc3 of ceil(Out / Lanes) * In, + ~40. The defaults Lanes = 18,
+// Conv2InChannelsPar = 3 balance them at 4,820 / 4,660 / ~4,760 (54 multipliers, measured
+// 4,820 cycles per image); Lanes = 8, Conv2InChannelsPar = 6 (71 multipliers) is fc-bound at
+// 10,167.
 // s_axil: AXI4-Lite CSRs and parameter writes (address map in axil_regs.sv). Parameters may
 // also be preloaded from ParamDir (model/export.py .mem files). Parameter memories must only
 // be written while STATUS.busy is 0 (no image in flight).
@@ -16,8 +25,9 @@
 // AXI4-Stream / AXI4-Lite ports keep their AMBA names behind the s_axis_/m_axis_/s_axil_
 // prefixes (documented style exception) so that cocotbext-axi binds by prefix.
 module fashion_lenet_accel #(
-  parameter int unsigned Lanes    = 8,   // fc_engine MACs (output neurons in parallel)
-  parameter string       ParamDir = ""   // preload folder; "" = load through AXI4-Lite
+  parameter int unsigned Lanes              = 18,  // fc_engine MACs (output neurons in parallel)
+  parameter int unsigned Conv2InChannelsPar = 3,   // conv2 input channels per cycle (1, 2, 3, 6)
+  parameter string       ParamDir           = ""   // preload folder; "" = load through AXI4-Lite
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -62,6 +72,9 @@ module fashion_lenet_accel #(
   localparam int unsigned Fc1Out   = 120;
   localparam int unsigned Fc2Out   = 84;
   localparam int unsigned Fc3Out   = 10;
+  // pool1 beats between conv1 and conv2: 32 lets conv1 run at its own pace at the default
+  // folding (16: 5,051 cycles per image instead of 4,820; none: 7,046)
+  localparam int unsigned Pool1FifoDepth = 32;
 
   // ------------------------------------------------------------ CSRs and parameter port
   logic [4:0]  param_we;  // one per layer: conv1, conv2, fc1, fc2, fc3
@@ -176,17 +189,20 @@ module fashion_lenet_accel #(
   // Inter-stage streams, named <stage>_axis_* so test benches can monitor them by prefix.
   logic [Conv1Out*8-1:0] pool1_axis_tdata;
   logic                  pool1_axis_tvalid, pool1_axis_tready, pool1_axis_tlast;
+  logic [Conv1Out*8-1:0] conv2_in_tdata;
+  logic                  conv2_in_tvalid, conv2_in_tready, conv2_in_tlast;
   logic [Conv2Out*8-1:0] pool2_axis_tdata;
   logic                  pool2_axis_tvalid, pool2_axis_tready, pool2_axis_tlast;
 
   conv3x3_relu_pool #(
-    .InChannels  (1),
-    .OutChannels (Conv1Out),
-    .Width       (28),
-    .Height      (28),
-    .Padding     (1),
-    .ParamDir    (ParamDir),
-    .LayerName   ("conv1")
+    .InChannels    (1),
+    .InChannelsPar (1),
+    .OutChannels   (Conv1Out),
+    .Width         (28),
+    .Height        (28),
+    .Padding       (1),
+    .ParamDir      (ParamDir),
+    .LayerName     ("conv1")
   ) u_conv1 (
     .clk_i,
     .rst_ni,
@@ -204,21 +220,41 @@ module fashion_lenet_accel #(
     .param_wdata_i (param_wdata)
   );
 
-  conv3x3_relu_pool #(
-    .InChannels  (Conv1Out),
-    .OutChannels (Conv2Out),
-    .Width       (14),
-    .Height      (14),
-    .Padding     (0),
-    .ParamDir    (ParamDir),
-    .LayerName   ("conv2")
-  ) u_conv2 (
+  // conv1 emits pool1 in bursts (a row of 14 beats every other conv row) while conv2 takes a
+  // beat only between windows and has nothing to do in a frame's first two rows: the FIFO
+  // lets conv1 run ahead instead of stalling.
+  stream_fifo #(
+    .Width (Conv1Out * 8),
+    .Depth (Pool1FifoDepth)
+  ) u_pool1_fifo (
     .clk_i,
     .rst_ni,
     .s_axis_tdata  (pool1_axis_tdata),
     .s_axis_tvalid (pool1_axis_tvalid),
     .s_axis_tready (pool1_axis_tready),
     .s_axis_tlast  (pool1_axis_tlast),
+    .m_axis_tdata  (conv2_in_tdata),
+    .m_axis_tvalid (conv2_in_tvalid),
+    .m_axis_tready (conv2_in_tready),
+    .m_axis_tlast  (conv2_in_tlast)
+  );
+
+  conv3x3_relu_pool #(
+    .InChannels    (Conv1Out),
+    .InChannelsPar (Conv2InChannelsPar),
+    .OutChannels   (Conv2Out),
+    .Width         (14),
+    .Height        (14),
+    .Padding       (0),
+    .ParamDir      (ParamDir),
+    .LayerName     ("conv2")
+  ) u_conv2 (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata  (conv2_in_tdata),
+    .s_axis_tvalid (conv2_in_tvalid),
+    .s_axis_tready (conv2_in_tready),
+    .s_axis_tlast  (conv2_in_tlast),
     .m_axis_tdata  (pool2_axis_tdata),
     .m_axis_tvalid (pool2_axis_tvalid),
     .m_axis_tready (pool2_axis_tready),

@@ -30,10 +30,11 @@
 // The parameter memories are preloaded from ParamDir (model/export.py .mem files).
 // Build/lint with --timing --timescale 1ns/1ps (the DUT's files carry no `timescale).
 module regress_harness #(
-  parameter int unsigned Lanes     = 8,
-  parameter string       ParamDir  = "",
-  parameter int unsigned MaxImages = 10000,
-  parameter int unsigned MaxWrites = 131072
+  parameter int unsigned Lanes              = 18,  // the DUT's foldings (defaults: the top's)
+  parameter int unsigned Conv2InChannelsPar = 3,
+  parameter string       ParamDir           = "",
+  parameter int unsigned MaxImages          = 10000,
+  parameter int unsigned MaxWrites          = 131072
 ) ();
 
   localparam int unsigned Pixels      = 784;  // 28x28 per image
@@ -61,7 +62,7 @@ module regress_harness #(
     if (!$value$plusargs("IDLE_PCT=%d", idle_pct)) idle_pct = 0;
     if (!$value$plusargs("BP_PCT=%d", bp_pct)) bp_pct = 0;
     if (!$value$plusargs("SEED=%d", seed)) seed = 1;
-    // ~12.5k cycles per image back to back; 4x margin plus the pipeline fill
+    // 4.8k (default folding) to 10.2k cycles per image back to back; 4x margin plus the fill
     if (!$value$plusargs("MAX_CYCLES=%d", max_cycles)) max_cycles = num_images * 50000 + 100000;
     finish_on_done = $test$plusargs("FINISH");
     if (num_images < 1 || num_images > MaxImages) begin
@@ -121,8 +122,9 @@ module regress_harness #(
     .mutsel,
 `else
   fashion_lenet_accel #(
-    .Lanes    (Lanes),
-    .ParamDir (ParamDir)
+    .Lanes              (Lanes),
+    .Conv2InChannelsPar (Conv2InChannelsPar),
+    .ParamDir           (ParamDir)
   ) u_dut (
 `endif
     .clk_i          (clk),
