@@ -54,9 +54,11 @@ TOTAL_MACS = sum(STAGE_MACS.values())
 # which synthesized blocks hold each stage's multipliers (scripts/synth.py names)
 STAGE_BLOCKS = {"conv1": "u_conv1", "conv2": "u_conv2", "fc": "u_fc"}
 FILL_INTERVALS = 4  # intervals left out of the throughput mean (pipeline filling)
-# the folding measured: fashion_lenet_accel's default Lanes (the harness builds use the default)
-LANES = int(re.search(r"parameter int unsigned Lanes\s*=\s*(\d+)",
-                      (REPO / "hdl/top/fashion_lenet_accel.sv").read_text()).group(1))
+# the folding measured: fashion_lenet_accel's defaults (the harness builds use them)
+from synth import top_folding  # noqa: E402
+
+FOLDING = top_folding()
+LANES, CONV2_PAR = FOLDING["Lanes"], FOLDING["Conv2InChannelsPar"]
 
 
 class BenchError(Exception):
@@ -156,9 +158,9 @@ def synth_figures(work: Path) -> tuple[list[dict], dict[str, int], dict | None]:
     sources = synth.copy_sources(work / "synth")
     mults = {}
     for stage, block in (("conv1", "conv1"), ("conv2", "conv2"), ("fc", "fc_engine")):
-        row, = synth.synth_block(work / "synth", block, LANES, sources, ["generic"], False)
+        row, = synth.synth_block(work / "synth", block, LANES, sources, ["generic"], False, CONV2_PAR)
         mults[stage] = mac_multipliers(row["multipliers"])
-    top = synth.synth_block(work / "synth", "top", LANES, sources, ["generic", "ecp5"], False)
+    top = synth.synth_block(work / "synth", "top", LANES, sources, ["generic", "ecp5"], False, CONV2_PAR)
     for r in top:
         r["summary"] = (f"{r['cells']:,} cells, {r['ffs']:,} FFs"
                         + (f", {r['luts']:,} LUT4, {r['dsps']} MULT18X18D" if r["luts"] is not None else
@@ -169,7 +171,7 @@ def synth_figures(work: Path) -> tuple[list[dict], dict[str, int], dict | None]:
     if report.is_file():
         rows = json.loads(report.read_text()).get("results", [])
         est = [r for r in rows if r.get("block") == "top" and r.get("fmax_mhz")]
-        if est and est[0].get("params", {}).get("Lanes") == str(LANES):
+        if est and est[0].get("params", {}) == {"Lanes": str(LANES), "Conv2InChannelsPar": str(CONV2_PAR)}:
             fmax = {"mhz": est[0]["fmax_mhz"], "source": f"nextpnr-ecp5 estimate, {est[0].get('pnr_device', 'ECP5')}"}
     return top, mults, fmax
 

