@@ -206,17 +206,22 @@ def harness_runs(work: Path) -> list:
     """test_regress's subset (tb.plain_harness runs): trained parameters (6 images, then 4
     under 30% idle and 30% backpressure), the stress set (4 images), the extreme set with the
     extreme images, the random networks of test_regress_random_network (4 images each, idle
-    + backpressure), a slow result sink (test_regress_slow_sink), and the requant probe and
+    + backpressure), a slow result sink (test_regress_slow_sink), a sink holding each image's
+    first beat (test_regress_held_sink), the writes in descending order
+    (test_regress_reversed_writes), and the requant probe and
     directed probe networks of test_regress_requant_probes."""
     from model.data import load_images
     from tb.plain_harness import make_run
     from tb.runner import DEFAULT_PARAMS
     from tb.test_regress import (
         RANDOM_NETWORK_SEEDS,
+        HELD_SINK_IMAGES,
+        SINK_HOLDS,
         SLOW_SINK_PCTS,
         directed_probes,
         extreme_images,
         extreme_params_dir,
+        held_sink_offset,
         random_network_dir,
         requant_probe_dirs,
         stress_params_dir,
@@ -232,6 +237,11 @@ def harness_runs(work: Path) -> list:
              for seed in RANDOM_NETWORK_SEEDS]
     runs = [make_run(name, params_dir, images, labels, work, idle, bp)
             for name, params_dir, (images, labels), idle, bp in sets]
+    images, labels = load_images(False, held_sink_offset(), HELD_SINK_IMAGES)
+    runs += [make_run(f"held_sink_{hold}", DEFAULT_PARAMS, images, labels, work, sink_hold=hold)
+             for hold in SINK_HOLDS]
+    images, labels = load_images(False, 200, 4)
+    runs.append(make_run("reversed_writes", DEFAULT_PARAMS, images, labels, work, reverse_writes=True))
     # probes: mostly zero weights, and the netlist's memories start at zero: only nonzero writes
     images, labels = load_images(False, 500, 1)
     runs += [make_run(d.name, d, images, labels, work, sparse=True) for d in requant_probe_dirs()]

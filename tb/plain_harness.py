@@ -35,26 +35,31 @@ class HarnessRun:
     idle: int = 0          # percent of input cycles idle (harness LFSR)
     backpressure: int = 0  # percent of output cycles stalled
     seed: int = 7
+    sink_hold: int = 0     # cycles each image's first result beat waits (+SINK_HOLD)
 
     def plusargs(self, results: Path) -> list[str]:
         """The harness's plusargs; no parameter writes when ``writes`` is 0 (a build with
         ParamDir preload)."""
-        max_cycles = 4 * self.writes + 50_000 * self.count + 100_000
+        max_cycles = 4 * self.writes + (50_000 + self.sink_hold) * self.count + 100_000
         writes = [f"+PARAM_WRITES={self.writes_file}", f"+NUM_WRITES={self.writes}"] if self.writes else []
         return [f"+IMAGES_FILE={self.images_file}", f"+NUM_IMAGES={self.count}", *writes,
                 f"+RESULTS_FILE={results}", f"+IDLE_PCT={self.idle}", f"+BP_PCT={self.backpressure}",
-                f"+SEED={self.seed}", f"+MAX_CYCLES={max_cycles}", "+FINISH"]
+                f"+SEED={self.seed}", f"+MAX_CYCLES={max_cycles}", "+FINISH"] + (
+                    [f"+SINK_HOLD={self.sink_hold}"] if self.sink_hold else [])
 
 
 def make_run(name: str, params_dir: Path, images, labels, work: Path, idle: int = 0,
-             backpressure: int = 0, sparse: bool = False, preload: bool = False) -> HarnessRun:
+             backpressure: int = 0, sparse: bool = False, preload: bool = False, sink_hold: int = 0,
+             reverse_writes: bool = False) -> HarnessRun:
     """Write the image ROM and the AXI4-Lite writes of ``params_dir`` into ``work``; expected
     outputs from ``model.reference.forward``. ``images``: uint8 [N, 28, 28].
 
     ``sparse``: leave out the writes of zeros, for a DUT whose parameter memories start at
     zero (built without preload; Verilator ``--x-initial 0``): a mostly-zero probe network
     then loads in a few hundred writes instead of 81,435. ``preload``: no writes at all, for
-    a harness built with ``ParamDir`` = ``params_dir`` (the memories preloaded)."""
+    a harness built with ``ParamDir`` = ``params_dir`` (the memories preloaded). ``sink_hold``:
+    cycles each image's first result beat waits. ``reverse_writes``: the writes in descending
+    address order (a write that also hits another address shows when that one came first)."""
     from model.reference import forward, load_params
     from tb.test_regress import param_set_writes, write_images_file, write_writes_file
     work.mkdir(parents=True, exist_ok=True)
@@ -63,10 +68,13 @@ def make_run(name: str, params_dir: Path, images, labels, work: Path, idle: int 
     writes = [] if preload else param_set_writes(params_dir)
     if sparse:
         writes = [(addr, data) for addr, data in writes if data != 0]
+    if reverse_writes:
+        writes = writes[::-1]
     write_writes_file(writes_file, writes)
     ref = forward(load_params(params_dir), images)
     expected = [[int(ref["class"][n])] + ref["fc3"][n].tolist() for n in range(len(images))]
-    return HarnessRun(name, images_file, writes_file, len(images), len(writes), expected, idle, backpressure)
+    return HarnessRun(name, images_file, writes_file, len(images), len(writes), expected, idle, backpressure,
+                      sink_hold=sink_hold)
 
 
 def build(sources: list[Path], out: Path, defines: tuple[str, ...] = (), params: dict | None = None,

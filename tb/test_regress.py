@@ -421,7 +421,8 @@ def write_writes_file(path: Path, writes: list[tuple[int, int]]) -> None:
 
 def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path | None = None,
               writes: list[tuple[int, int]] | None = None, label: str = "trained",
-              runs_dir: str = "regress_runs", images=None, stall_pcts: tuple[int, int] | None = None) -> dict:
+              runs_dir: str = "regress_runs", images=None, stall_pcts: tuple[int, int] | None = None,
+              sink_hold: int = 0) -> dict:
     """Run ``count`` test images from ``offset`` on the shared harness build in
     ``sim_build/<runs_dir>/<name>``.
 
@@ -433,6 +434,7 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
         images: ``(uint8 [count, 28, 28], int64 labels [count])`` to run instead of the test
             split's images ``offset..offset+count-1`` (``offset`` then only numbers them).
         stall_pcts: ``(idle %, backpressure %)`` instead of ``$IDLE_PCT``/``$BP_PCT`` (stalls on).
+        sink_hold: cycles the sink holds each image's first result beat (``+SINK_HOLD``).
 
     Returns:
         the shard's summary dict.
@@ -467,7 +469,9 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
           f"seed {seed} (replay: SEED={seed})")
     plusargs = [f"+IMAGES_FILE={images_file}", f"+NUM_IMAGES={count}", f"+RESULTS_FILE={results_file}",
                 f"+SEED={seed}", f"+IDLE_PCT={idle}", f"+BP_PCT={bp}",
-                f"+MAX_CYCLES={count * BUDGET_CYCLES_PER_IMAGE + BUDGET_FILL_CYCLES + 4 * len(writes or [])}"]
+                f"+MAX_CYCLES={count * (BUDGET_CYCLES_PER_IMAGE + sink_hold) + BUDGET_FILL_CYCLES + 4 * len(writes or [])}"]
+    if sink_hold:
+        plusargs.append(f"+SINK_HOLD={sink_hold}")
     if writes:
         plusargs += [f"+PARAM_WRITES={writes_file}", f"+NUM_WRITES={len(writes)}"]
     cov = _coverage_hooks()
@@ -709,6 +713,45 @@ def test_regress_slow_sink():
     run_shard("slow_sink", 100, 4, stalls=True, stall_pcts=SLOW_SINK_PCTS)
 
 
+# a sink that holds each image's first result beat this long: the images behind it fill the
+# pipeline (fc1 and fc2 of the next image finish, both fc input banks fill, conv stalls). Two
+# lengths, one odd: a register that toggles while it waits is wrong after one of them.
+SINK_HOLDS = (30_000, 30_001)
+HELD_SINK_IMAGES = 6
+
+
+def held_sink_offset(count: int = HELD_SINK_IMAGES) -> int:
+    """The first test image index where ``count`` consecutive real images differ pairwise at
+    pool2's first pixel (``model.reference.forward`` of the trained parameters, all 16
+    channels compared): an image written over another's fc input bank word then shows."""
+    from model.data import load_images
+    from model.reference import forward, load_params
+    images, _ = load_images(train=False, offset=0, count=500)
+    corner = forward(load_params(_params_dir()), images)["pool2"][:, :, 0, 0]
+    distinct = [len({tuple(corner[k].tolist()) for k in range(n, n + count)}) == count
+                for n in range(len(images) - count)]
+    if True not in distinct:
+        raise AssertionError(f"no {count} consecutive test images among the first 500 differ at pool2[:, :, 0, 0]")
+    return distinct.index(True)
+
+
+@pytest.mark.parametrize("hold", SINK_HOLDS)
+def test_regress_held_sink(hold):
+    """6 consecutive real images (chosen by :func:`held_sink_offset`) into a sink that holds
+    each image's first result beat for ``hold`` cycles: while image N waits, N+1 runs fc1 and
+    fc2 and waits for fc3, N+2 and N+3 fill the fc input banks and the conv stages stall; every
+    result stays bit-exact and in order."""
+    offset = held_sink_offset()
+    run_shard(f"held_sink_{hold}", offset, HELD_SINK_IMAGES, stalls=False, sink_hold=hold)
+
+
+def test_regress_reversed_writes():
+    """The trained parameter set written over AXI4-Lite in descending address order, then 4
+    real images: a write that also lands on another address (a decode fault) is undone in
+    ascending order by the later write to that address, not in descending order."""
+    run_shard("reversed_writes", 200, 4, stalls=False, writes=param_set_writes(_params_dir())[::-1])
+
+
 # requant probe networks: (probed layer, vectors per network, networks, zero points cycled)
 PROBES = (("conv1", 6, 60, (0, 37)), ("conv2", 10, 40, (0, 50)), ("fc3", 10, 40, (128, 0, 255)))
 UNITY = ((1 << 24) - 1, 24)  # m24, shift: y = x for |x| <= 255 (scale 1 - 2^-24)
@@ -720,7 +763,8 @@ ARGMAX_PATTERNS = ([100] * 9 + [101], [100] * 9 + [99], [25 * n for n in range(1
                    [127, 128, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 16, 0, 0, 0, 8], [3, 5, 9, 17, 33, 65, 129, 255, 254, 253])
 
 
-def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: int) -> dict:
+def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: int,
+                          identity_pass: bool = False) -> dict:
     """A network whose fc3 outputs show the requantized outputs of ``layer``'s first
     ``len(vectors)`` channels, one vector ``(x, m24, shift)`` each.
 
@@ -732,6 +776,9 @@ def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: i
     points 0); layers before it have zero weights. conv1, conv2 and fc1/fc2/fc3 each have
     their own requant instance (fc1..fc3 share one), so probing conv1, conv2 and fc3 reaches
     all three. Negative conv outputs clamp at the zero point (ReLU), as in the hardware.
+    ``identity_pass``: the first layer after ``layer`` adds ``zp`` as its bias, so it passes
+    the code itself (v - zp + zp), not v - zp clamped at 0 by its ReLU: a code below the zero
+    point shows.
     """
     import torch
     from model.reference import LayerParams, LAYERS
@@ -751,6 +798,8 @@ def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: i
                 bias[c], m24[c], shift[c] = x, m, sh
         elif order.index(name) > order.index(layer):
             for c in range(len(vectors)):  # pass channel c on
+                if identity_pass and order.index(name) == order.index(layer) + 1:
+                    bias[c] = zp
                 if name == "conv2":
                     weight[c, c, 1, 1] = 1
                 elif name == "fc1":
@@ -829,7 +878,7 @@ def _constant_layer(params: dict, name: str, values: list[int], zp: int) -> None
     params[LAYERS[LAYERS.index(name) + 1]].zp_in = zp
 
 
-def mac_probe_network(layer: str, seed: int) -> dict:
+def mac_probe_network(layer: str, seed: int, free_zp_in: bool = False) -> dict:
     """A network that shows ``layer``'s multiply-accumulate exactly at the fc3 outputs.
 
     The layer before ``layer`` outputs random constants (0..255, per channel, random zero
@@ -840,7 +889,9 @@ def mac_probe_network(layer: str, seed: int) -> dict:
     right: an accumulator off by one shows. Layers after it pass channel c to fc3 output c.
     fc3 output 9 instead checks the 33-bit sum: bias -2^31 and acc -200 (|x| = 2^31 + 200,
     rounded to 24 bits, times m24 = 2^24 - 2, rounds up to 2^24 at the left-shift limit of
-    requant stage 4), expected y = -256, clamped to 0."""
+    requant stage 4), expected y = -256, clamped to 0. ``free_zp_in`` (conv2 only): conv2's
+    input zero point is drawn independently of conv1's output zero point (0..255), so
+    x - zp_in is negative as often as positive (with equal zero points it never is: ReLU)."""
     import torch
     from model.reference import LAYERS, conv3x3_acc, linear_acc
     gen = torch.Generator().manual_seed(seed)
@@ -861,6 +912,8 @@ def mac_probe_network(layer: str, seed: int) -> dict:
         acc = linear_acc(torch.tensor([values]), lp.weight, zp)[0]
         target = torch.randint(-100, 101, (n_out,), generator=gen)
     else:
+        if free_zp_in:
+            zp = lp.zp_in = int(torch.randint(0, 256, (1,), generator=gen))
         ifmap = torch.tensor(values).view(1, -1, 1, 1).expand(1, n_in, 14, 14)
         acc = conv3x3_acc(ifmap, lp.weight, zp, 0)[0, :, 0, 0]
         target = torch.randint(1, 201, (acc.shape[0],), generator=gen)
@@ -876,26 +929,78 @@ WIDE_CONV1 = ((1 << 31) - 1, (1 << 23) + 1, 55)
 CENTRE_ROWS = slice(14, 18)  # conv1 rows/columns behind pool2 [3, 3]
 
 
-def wide_sum_conv1_network() -> dict:
+# the same sum at scale 2^-32: y = x / 2^32 = 1/2 + (pixel - 1) / 2^32, which rounds to 0 only
+# because x is first rounded to 24 bits (pixel - 1 < 128 is dropped, an exact tie to even)
+WIDE_CONV1_TIE = ((1 << 31) - 1, 1 << 23, 55)
+
+
+def wide_sum_conv1_network(vector: tuple[int, int, int] = WIDE_CONV1) -> dict:
     """conv1 channel 0 computes x = pixel + 2^31 - 1 (the 33-bit sum above int32) with the
     scale of :data:`WIDE_CONV1`: y = 1 for every pixel, through |x| >= 2^31 (pixel >= 1:
     x rounded at 8 dropped bits) or not (pixel 0: rounded up to 2^24 at 7). fc1 reads pool2
     [0, 3, 3], which sees conv1 rows and columns 14..17 (:data:`CENTRE_ROWS`)."""
-    params = requant_probe_network("conv1", [WIDE_CONV1], 0)
+    params = requant_probe_network("conv1", [vector], 0)
     params["conv1"].weight[0, 0, 1, 1] = 1
     params["fc1"].weight[0, 0] = 0
     params["fc1"].weight[0, 3 * 6 + 3] = 1
     return params
 
 
-def wide_sum_image():
-    """The first test image from 500 whose pixels behind pool2 [3, 3] are all nonzero."""
+def wide_sum_image(high: int = 255):
+    """The first test image from 500 whose pixels behind pool2 [3, 3] all lie in 1..``high``
+    (``high`` = 129 for :data:`WIDE_CONV1_TIE`: every x then rounds to the tie 2^31)."""
     from model.data import load_images
-    images, labels = load_images(train=False, offset=500, count=100)
+    images, labels = load_images(train=False, offset=500, count=500)
     for n in range(len(images)):
-        if bool((images[n, CENTRE_ROWS, CENTRE_ROWS] > 0).all()):
+        centre = images[n, CENTRE_ROWS, CENTRE_ROWS]
+        if bool((centre > 0).all()) and bool((centre <= high).all()):
             return images[n:n + 1], labels[n:n + 1]
-    raise RuntimeError("no test image among 500..599 with a nonzero centre")
+    raise RuntimeError(f"no test image among 500..999 with its centre in 1..{high}")
+
+
+def shift_sweep_vectors(seed: int, signed: bool) -> list[tuple[int, int, int]]:
+    """One vector ``(x, m24, shift)`` per shift 24..62 (the exporter's range), m24 drawn from
+    2^23..2^24-1 and x set so that y = x * m24 / 2^shift lands in 1..254 (``signed``: -127..127)
+    where an int32 x can reach it, else x at the int32 limit (y small): every shift amount of
+    requant stage 3 and 4 with a mid-range result, not only the trained scales (shift 30..40)."""
+    import random
+    rng = random.Random(seed)
+    out = []
+    for shift in range(24, 63):
+        m24 = rng.randrange(1 << 23, 1 << 24)
+        y = rng.uniform(-127, 127) if signed else rng.uniform(1, 254)
+        x = max(-(1 << 31), min((1 << 31) - 1, round(y * (1 << shift) / m24)))
+        out.append((x or 1, m24, shift))
+    return out
+
+
+# vectors the mutation review found missing (scripts/mutate.py): a tie after rounding p to 24
+# bits at shift 51, a result just below 256 at the smallest shift, a negative x clamped by
+# ReLU at a nonzero zero point (shown with identity_pass)
+REVIEW_VECTORS = {"conv1": [(402653168, 1 << 23, 51), ((1 << 24) - 15, (1 << 24) - 1, 24)],
+                  "fc3": [(16777201, (1 << 24) - 1, 24), (402653168, 1 << 23, 51)]}
+RELU_ZP_VECTORS = [(-(1 << 30), 1 << 23, 24), (-1, (1 << 24) - 1, 24), (-300, (1 << 24) - 1, 24),
+                   (100, (1 << 24) - 1, 24), (-100, (1 << 24) - 1, 24), (0, 1 << 23, 24)]
+
+
+def pool_probe_network(seed: int, first: int) -> dict:
+    """conv2 outputs a random constant code on each of its 16 channels (zero weights, unity
+    scale, random zero point); fc1 output k passes pool2 channel (first + k) mod 16 at pixel
+    7k mod 36 (bias = the zero point, so the code itself), fc2 and fc3 pass it on: fc3 output
+    k is that channel's code, every bit of every channel of both pools' data path seen at
+    :func:`directed_probes`' two values of ``first`` (0 and 6)."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    params = requant_probe_network("conv2", [(0, *UNITY)] * 10, 0)
+    zp = int(torch.randint(0, 64, (1,), generator=gen))
+    values = (torch.randint(0, 256 - zp, (16,), generator=gen) + zp).tolist()
+    _constant_layer(params, "conv2", values, zp)
+    fc1 = params["fc1"]
+    fc1.weight[:] = 0
+    for k in range(10):
+        fc1.weight[k, ((first + k) % 16) * 36 + (7 * k) % 36] = 1
+        fc1.bias_q[k] = zp
+    return params
 
 
 def directed_probes() -> list[tuple[Path, object, object]]:
@@ -903,7 +1008,12 @@ def directed_probes() -> list[tuple[Path, object, object]]:
     every requant instance and MAC array sees in full, not sampled:
     :func:`rounding_tie_vectors` in conv1, conv2 and fc3 (fc3 also negated, zero point 255),
     :func:`mac_probe_network` for conv2 and fc3 (4 seeds each), with test image 500, and
-    :func:`wide_sum_conv1_network` with :func:`wide_sum_image`."""
+    :func:`wide_sum_conv1_network` with :func:`wide_sum_image` (and its tie variant). Found
+    missing by the mutation review: conv2's MAC with x - zp_in negative (``free_zp_in``),
+    every shift 24..62 with a mid-range result (:func:`shift_sweep_vectors`) and
+    :data:`REVIEW_VECTORS` in conv1, conv2 and fc3, negative conv outputs at zero point 128
+    (:data:`RELU_ZP_VECTORS`, ``identity_pass``), and every pool channel's bits
+    (:func:`pool_probe_network`)."""
     from model.data import load_images
     ties = rounding_tie_vectors()
     note = "directed probe (tb/test_regress.py), not a trained model"
@@ -916,23 +1026,42 @@ def directed_probes() -> list[tuple[Path, object, object]]:
     for layer in ("conv2", "fc3"):
         for seed in range(4):
             dirs.append(export_once(f"requant_probes/mac_{layer}_{seed}", mac_probe_network(layer, seed), note))
+    for seed in range(4):
+        dirs.append(export_once(f"requant_probes/mac_conv2_zp_{seed}", mac_probe_network("conv2", 4 + seed, True), note))
+    for layer, per_net, zp, signed in (("conv1", 6, 0, False), ("conv2", 10, 0, False), ("fc3", 10, 128, True)):
+        vecs = shift_sweep_vectors(len(layer) + zp, signed) + REVIEW_VECTORS.get(layer, [])
+        for k in range(0, len(vecs), per_net):
+            dirs.append(export_once(f"requant_probes/shifts_{layer}_zp{zp}_{k}",
+                                    requant_probe_network(layer, vecs[k:k + per_net], zp), note))
+    for layer in ("conv1", "conv2"):
+        dirs.append(export_once(f"requant_probes/relu_zp_{layer}",
+                                requant_probe_network(layer, RELU_ZP_VECTORS, 128, identity_pass=True), note))
+    for seed, first in enumerate((0, 6, 0, 6)):
+        dirs.append(export_once(f"requant_probes/pool_{seed}", pool_probe_network(seed, first), note))
     image = load_images(train=False, offset=500, count=1)
-    return [(d, *image) for d in dirs] + [(export_once("requant_probes/wide_conv1", wide_sum_conv1_network(), note),
-                                          *wide_sum_image())]
+    wide = [(export_once("requant_probes/wide_conv1", wide_sum_conv1_network(), note), *wide_sum_image()),
+            (export_once("requant_probes/wide_conv1_tie", wide_sum_conv1_network(WIDE_CONV1_TIE), note),
+             *wide_sum_image(129))]
+    return [(d, *image) for d in dirs] + wide
 
 
 def check_directed_expectations(runs: list) -> None:
     """The reference shows what the directed probes were built for (else the probe, not the
     RTL, is wrong): the MAC probes' outputs equal their targets' range (conv2 1..200; fc3
-    28..228 and output 9 the clamped -256, 0), the conv1 wide-sum probe gives 1."""
+    28..228 and output 9 the clamped -256, 0), the conv1 wide-sum probe gives 1 (its tie
+    variant 0), the ReLU probes at zero point 128 show their codes (not v - 128 clamped)."""
     for r in runs:
         fc3 = r.expected[0][1:]
         if r.name.startswith("mac_fc3"):
             assert fc3[9] == 0 and all(28 <= v <= 228 for v in fc3[:9]), f"{r.name}: reference fc3 {fc3}"
         elif r.name.startswith("mac_conv2"):
             assert all(1 <= v <= 200 for v in fc3), f"{r.name}: reference fc3 {fc3}"
+        elif r.name.startswith("wide_conv1_tie"):
+            assert fc3[0] == 0, f"{r.name}: reference fc3 {fc3}"
         elif r.name.startswith("wide_conv1"):
             assert fc3[0] == 1, f"{r.name}: reference fc3 {fc3}"
+        elif r.name.startswith("relu_zp"):
+            assert fc3[:6] == [128, 128, 128, 228, 128, 128], f"{r.name}: reference fc3 {fc3}"
 
 
 def requant_probe_dirs() -> list[Path]:

@@ -9,7 +9,7 @@
 //   * stream driver on s_axis: 784 beats per image back to back, tlast on the last, optional
 //     pseudo-random idle cycles (+IDLE_PCT=<0..99>, LFSR seeded by +SEED=<n>);
 //   * result sink on m_axis: 11 beats per image (class, fc3[0..9]), optional pseudo-random
-//     backpressure (+BP_PCT=<0..99>);
+//     backpressure (+BP_PCT=<0..99>) and a hold of each image's first beat (+SINK_HOLD=<cycles>);
 //   * per-image cycle stamps (first pixel accepted, last pixel accepted, last result beat) and
 //     the DUT's LAST_CYCLES CSR value after each image;
 //   * +RESULTS_FILE=<file>: one text line per image, written as each image completes:
@@ -48,7 +48,7 @@ module regress_harness #(
 
   // ------------------------------------------------------------ plusargs
   string       images_file, results_file, writes_file;
-  int unsigned num_images, idle_pct, bp_pct, seed, max_cycles, num_writes;
+  int unsigned num_images, idle_pct, bp_pct, seed, max_cycles, num_writes, sink_hold;
   bit          finish_on_done;
   int          res_fd;
 
@@ -62,6 +62,7 @@ module regress_harness #(
     if (!$value$plusargs("IDLE_PCT=%d", idle_pct)) idle_pct = 0;
     if (!$value$plusargs("BP_PCT=%d", bp_pct)) bp_pct = 0;
     if (!$value$plusargs("SEED=%d", seed)) seed = 1;
+    if (!$value$plusargs("SINK_HOLD=%d", sink_hold)) sink_hold = 0;
     // 4.8k (default folding) to 10.2k cycles per image back to back; 4x margin plus the fill
     if (!$value$plusargs("MAX_CYCLES=%d", max_cycles)) max_cycles = num_images * 50000 + 100000;
     finish_on_done = $test$plusargs("FINISH");
@@ -278,7 +279,19 @@ module regress_harness #(
   logic [31:0] tlast_errors /* verilator public_flat_rd */;
   int unsigned finish_wait;
 
-  assign m_axis_tready = rst_n && !stall_now;
+  // +SINK_HOLD=n: each image's first result beat waits n cycles (the later images fill the
+  // pipeline behind it); then the LFSR backpressure as usual
+  logic [31:0] hold_cnt_q;
+  logic        hold_now;
+  assign hold_now = (sink_hold != 0) && m_axis_tvalid && (out_beat_q == 0) && (hold_cnt_q < sink_hold);
+
+  always_ff @(posedge clk or negedge rst_n) begin
+    if (!rst_n)                           hold_cnt_q <= '0;
+    else if (out_fire && out_beat_q == 0) hold_cnt_q <= '0;
+    else if (hold_now)                    hold_cnt_q <= hold_cnt_q + 32'd1;
+  end
+
+  assign m_axis_tready = rst_n && !stall_now && !hold_now;
   assign out_fire      = m_axis_tvalid && m_axis_tready;
   assign images_out    = out_img_q;
   assign cycles        = cycle_q;
