@@ -30,8 +30,8 @@ import tb.test_top as top  # a module import: its cocotb tests are not collected
 
 MUTANTS = [int(v) for v in os.environ.get("MUTANTS", "").split(",") if v.strip()]
 CHECKS = [c for c in os.environ.get(
-    "MUTANT_CHECKS", "test_csr,test_csr_bounds,test_csr_handshakes,test_stages,test_images,test_handshakes,"
-    "test_malformed_frames,test_reset_mid_image,test_param_reload").split(",") if c]
+    "MUTANT_CHECKS", "test_csr,test_csr_bounds,test_csr_handshakes,test_stages,test_images,test_images_stalls,"
+    "test_handshakes,test_malformed_frames,test_reset_mid_image,test_param_reload").split(",") if c]
 CHECK_LIMIT_US = 20_000  # 2M cycles; the longest check needs ~0.2M
 GOLDEN = "golden"
 
