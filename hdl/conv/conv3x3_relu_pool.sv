@@ -56,6 +56,14 @@ module conv3x3_relu_pool #(
   localparam int unsigned PassW       = (Passes > 1) ? $clog2(Passes) : 1;
   localparam int unsigned NumWeights  = OutChannels * KernelElems;
   localparam int unsigned WAddrW      = $clog2(NumWeights);
+  // Weights are stored one row per (output channel, pass): the 9*InChannelsPar int8 weights
+  // one MAC cycle multiplies, so a read is one row (oc_q*Passes + pass_q), not 9*InChannelsPar
+  // independently indexed bytes (which synthesis builds as NumWeights-to-1 multiplexers).
+  // Element index a = oc*KernelElems + ic*9 + k = row*RowElems + (ic mod InChannelsPar)*9 + k.
+  localparam int unsigned RowElems    = 9 * InChannelsPar;
+  localparam int unsigned NumRows     = OutChannels * Passes;
+  localparam int unsigned RowW        = (NumRows > 1) ? $clog2(NumRows) : 1;
+  localparam int unsigned ElemW       = $clog2(RowElems);
   localparam int unsigned OcW         = (OutChannels > 1) ? $clog2(OutChannels) : 1;
   localparam int unsigned CntW        = $clog2(OutChannels + 1);
   localparam int unsigned PadW        = Width + 2 * Padding;
@@ -72,14 +80,18 @@ module conv3x3_relu_pool #(
   end
 
   // ------------------------------------------------------------ parameter memories
-  logic [7:0]  weight_q  [NumWeights];   // [oc][ic][ky][kx] flattened, int8
+  logic [RowElems*8-1:0] weight_q [NumRows];  // row oc*Passes + pass: [j][ky][kx] int8, j = ic mod InChannelsPar
   logic [31:0] bias_q    [OutChannels];  // int32
   logic [31:0] requant_q [OutChannels];  // shift << 24 | m24
   logic [15:0] zp_q      [1];            // zp_out << 8 | zp_in (array for $readmemh)
 
   initial begin
     if (ParamDir != "") begin
-      $readmemh({ParamDir, "/", LayerName, "_weight.mem"}, weight_q);
+      logic [7:0] weight_init [NumWeights];  // the export's order: [oc][ic][ky][kx]
+      $readmemh({ParamDir, "/", LayerName, "_weight.mem"}, weight_init);
+      for (int unsigned a = 0; a < NumWeights; a++) begin
+        weight_q[a / RowElems][(a % RowElems) * 8 +: 8] = weight_init[a];
+      end
       $readmemh({ParamDir, "/", LayerName, "_bias.mem"}, bias_q);
       $readmemh({ParamDir, "/", LayerName, "_requant.mem"}, requant_q);
       $readmemh({ParamDir, "/", LayerName, "_zp.mem"}, zp_q);
@@ -87,10 +99,17 @@ module conv3x3_relu_pool #(
   end
 
   // Out-of-range addresses are ignored.
+  logic [WAddrW-1:0] w_addr;
+  logic [RowW-1:0]   w_row;
+  logic [ElemW-1:0]  w_elem;
+  assign w_addr = WAddrW'(param_addr_i);
+  assign w_row  = RowW'(w_addr / WAddrW'(RowElems));
+  assign w_elem = ElemW'(w_addr % WAddrW'(RowElems));
+
   always_ff @(posedge clk_i) begin
     if (param_we_i) begin
       unique case (param_sel_i)
-        2'd0: if (param_addr_i < 17'(NumWeights)) weight_q[WAddrW'(param_addr_i)] <= param_wdata_i[7:0];
+        2'd0: if (param_addr_i < 17'(NumWeights)) weight_q[w_row][32'(w_elem) * 8 +: 8] <= param_wdata_i[7:0];
         2'd1: if (param_addr_i < 17'(OutChannels)) bias_q[OcW'(param_addr_i)] <= param_wdata_i;
         2'd2: if (param_addr_i < 17'(OutChannels)) requant_q[OcW'(param_addr_i)] <= param_wdata_i;
         2'd3: if (param_addr_i == '0) zp_q[0] <= param_wdata_i[15:0];
@@ -165,6 +184,9 @@ module conv3x3_relu_pool #(
   assign win_ready = en && (oc_q == OcW'(OutChannels - 1)) && pass_last;
 
   // Stage 1: per input channel of pass pass_q, the 9 products of the window with kernel oc_q.
+  logic [RowElems*8-1:0] w_rd;
+  assign w_rd = weight_q[RowW'(32'(oc_q) * Passes + 32'(pass_q))];
+
   always_comb begin
     logic signed [8:0]       xc;
     logic signed [7:0]       w;
@@ -175,7 +197,7 @@ module conv3x3_relu_pool #(
       psum[j] = '0;
       for (int k = 0; k < 9; k++) begin
         xc      = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]}) - $signed({1'b0, zp_in});
-        w       = $signed(weight_q[WAddrW'(oc_q * KernelElems + ic * 9 + 32'(k))]);
+        w       = $signed(w_rd[(j * 9 + k) * 8 +: 8]);
         prod    = xc * w;  // both operands sign-extended to 17 bits: exact
         psum[j] = psum[j] + {{(PsumW - ProdW){prod[ProdW-1]}}, prod};
       end
