@@ -109,7 +109,12 @@ module conv3x3_relu_pool #(
   always_ff @(posedge clk_i) begin
     if (param_we_i) begin
       unique case (param_sel_i)
-        2'd0: if (param_addr_i < 17'(NumWeights)) weight_q[w_row][32'(w_elem) * 8 +: 8] <= param_wdata_i[7:0];
+        2'd0: if (param_addr_i < 17'(NumWeights)) begin
+          // constant byte lanes with a select each: a byte-enable write of one row
+          for (int unsigned e = 0; e < RowElems; e++) begin
+            if (32'(w_elem) == e) weight_q[w_row][e * 8 +: 8] <= param_wdata_i[7:0];
+          end
+        end
         2'd1: if (param_addr_i < 17'(OutChannels)) bias_q[OcW'(param_addr_i)] <= param_wdata_i;
         2'd2: if (param_addr_i < 17'(OutChannels)) requant_q[OcW'(param_addr_i)] <= param_wdata_i;
         2'd3: if (param_addr_i == '0) zp_q[0] <= param_wdata_i[15:0];
