@@ -37,9 +37,12 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
     assert conv1["param_bits"] == 54 * 8 + 6 * 32 + 6 * 32 + 16
     params = {m["name"] for m in conv1["memories"] if m["param"]}
     assert params == {"weight_q", "bias_q", "requant_q", "zp_q"}
-    # the 9-read-port weights become flip-flops, the biases stay a RAM
-    assert conv1["ffs"] > 54 * 8 + rq["ffs"]
-    assert conv1["rams"]["$mem_v2"] >= 2
+    # the weights are one 72-bit row per output channel, read as one word: a one-port memory
+    # (RAM), like the biases and requant words, not 54 x 8 flip-flops
+    weight, = [m for m in conv1["memories"] if m["name"] == "weight_q"]
+    assert (weight["width"], weight["words"], weight["read_ports"]) == (72, 6, 1), weight
+    assert conv1["rams"]["$mem_v2"] >= 4
+    assert conv1["ffs"] < 54 * 8 + rq["ffs"]
     assert conv1["memory_bits"] > conv1["param_bits"]
 
     md = (out / "synth.md").read_text()
