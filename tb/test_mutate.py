@@ -35,13 +35,13 @@ def test_parse_mutations():
 
 
 def test_review_file_is_well_formed():
-    """Every review line has a key, the verdict ``equivalent`` or ``unreachable``, and a reason."""
+    """Every review line has a key, the verdict ``equivalent``, ``unreachable`` or ``out-of-contract``, and a reason."""
     assert mutate.REVIEW_FILE.is_file(), f"{mutate.REVIEW_FILE} missing"
     for n, line in enumerate(mutate.REVIEW_FILE.read_text().splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
             parts = [p.strip() for p in line.split("|")]
             assert len(parts) == 3 and parts[1] in mutate.VERDICTS and parts[2], \
-                f"{mutate.REVIEW_FILE}:{n}: expected '<mode> <target> @ <file:line> | equivalent|unreachable | <reason>'"
+                f"{mutate.REVIEW_FILE}:{n}: expected '<mode> <target> @ <file:line> | equivalent|unreachable|out-of-contract | <reason>'"
 
 
 def test_mutate_small_run(tmp_path):

@@ -735,14 +735,21 @@ def held_sink_offset(count: int = HELD_SINK_IMAGES) -> int:
     return distinct.index(True)
 
 
+@pytest.mark.parametrize("params", ["trained", "stress"])
 @pytest.mark.parametrize("hold", SINK_HOLDS)
-def test_regress_held_sink(hold):
+def test_regress_held_sink(hold, params):
     """6 consecutive real images (chosen by :func:`held_sink_offset`) into a sink that holds
     each image's first result beat for ``hold`` cycles: while image N waits, N+1 runs fc1 and
     fc2 and waits for fc3, N+2 and N+3 fill the fc input banks and the conv stages stall; every
-    result stays bit-exact and in order."""
+    result stays bit-exact and in order. With the trained parameters and with the stress set
+    (large accumulators in every layer, written over AXI4-Lite)."""
     offset = held_sink_offset()
-    run_shard(f"held_sink_{hold}", offset, HELD_SINK_IMAGES, stalls=False, sink_hold=hold)
+    if params == "trained":
+        run_shard(f"held_sink_{hold}", offset, HELD_SINK_IMAGES, stalls=False, sink_hold=hold)
+    else:
+        params_dir = stress_params_dir()
+        run_shard(f"held_sink_stress_{hold}", offset, HELD_SINK_IMAGES, stalls=False, sink_hold=hold,
+                  params_dir=params_dir, writes=param_set_writes(params_dir), label="stress")
 
 
 def test_regress_reversed_writes():
@@ -924,6 +931,34 @@ def mac_probe_network(layer: str, seed: int, free_zp_in: bool = False) -> dict:
     return params
 
 
+def mac_probe_fc1_network(seed: int, first: int) -> dict:
+    """fc1's multiply-accumulate in every lane, at the fc3 outputs: pool2 carries random
+    constants (per channel, random zero point), fc1 neurons ``first``..``first`` + 9 (lanes
+    ``o mod Lanes``: 0..9 and 10..19 cover 18 lanes) have random int8 weights over all 576
+    inputs, unity scale and bias ``target - acc`` (``model.reference.linear_acc``), target
+    1..200; fc2 passes neuron ``first`` + k to k, fc3 passes k to k. A running sum off by one
+    in any of the 576 steps shows."""
+    import torch
+    from model.reference import linear_acc
+    gen = torch.Generator().manual_seed(100 + seed)
+    params = requant_probe_network("fc1", [(0, *UNITY)] * 10, 0)
+    zp = int(torch.randint(0, 60, (1,), generator=gen))
+    values = (torch.randint(0, 256 - zp, (16,), generator=gen) + zp).tolist()
+    _constant_layer(params, "conv2", values, zp)
+    fc1, fc2 = params["fc1"], params["fc2"]
+    rows = slice(first, first + 10)
+    fc1.weight[:] = 0
+    fc1.weight[rows] = torch.randint(-128, 128, fc1.weight[rows].shape, generator=gen)
+    x = torch.tensor(values).repeat_interleave(36).view(1, -1)  # flatten order c*36 + p
+    acc = linear_acc(x, fc1.weight[rows], zp)[0]
+    fc1.bias_q[:] = 0
+    fc1.bias_q[rows] = torch.randint(1, 201, (10,), generator=gen) - acc
+    fc2.weight[:] = 0
+    for k in range(10):
+        fc2.weight[k, first + k] = 1
+    return params
+
+
 # conv1 wide-sum probe: channel 0 = pixel + (2^31 - 1), shown from the image centre
 WIDE_CONV1 = ((1 << 31) - 1, (1 << 23) + 1, 55)
 CENTRE_ROWS = slice(14, 18)  # conv1 rows/columns behind pool2 [3, 3]
@@ -946,16 +981,17 @@ def wide_sum_conv1_network(vector: tuple[int, int, int] = WIDE_CONV1) -> dict:
     return params
 
 
-def wide_sum_image(high: int = 255):
-    """The first test image from 500 whose pixels behind pool2 [3, 3] all lie in 1..``high``
-    (``high`` = 129 for :data:`WIDE_CONV1_TIE`: every x then rounds to the tie 2^31)."""
+def wide_sum_image(high: int = 255, low: int = 1):
+    """The first test image from 500 whose pixels behind pool2 [3, 3] all lie in ``low``..``high``
+    (for :data:`WIDE_CONV1_TIE`: 1..129, every x rounds down to the tie 2^31, y = 0; 130..255,
+    every x rounds up, y = 1)."""
     from model.data import load_images
     images, labels = load_images(train=False, offset=500, count=500)
     for n in range(len(images)):
         centre = images[n, CENTRE_ROWS, CENTRE_ROWS]
-        if bool((centre > 0).all()) and bool((centre <= high).all()):
+        if bool((centre >= low).all()) and bool((centre <= high).all()):
             return images[n:n + 1], labels[n:n + 1]
-    raise RuntimeError(f"no test image among 500..999 with its centre in 1..{high}")
+    raise RuntimeError(f"no test image among 500..999 with its centre in {low}..{high}")
 
 
 def shift_sweep_vectors(seed: int, signed: bool) -> list[tuple[int, int, int]]:
@@ -1003,6 +1039,35 @@ def pool_probe_network(seed: int, first: int) -> dict:
     return params
 
 
+def pool1_probe_network(seed: int) -> dict:
+    """conv1 outputs a random constant code on each of its 6 channels (zero weights, unity
+    scale, random zero point); conv2 passes channel c to c through its centre tap (bias = the
+    zero point: the code itself), fc1 reads pool2 channel c at pixel 7c mod 36: fc3 output c
+    (c < 6) is conv1 channel c's code. Run with input idles (:data:`POOL1_PROBE_STALLS`), so
+    conv1's pool sees column pairs at uneven distances."""
+    import torch
+    gen = torch.Generator().manual_seed(200 + seed)
+    params = requant_probe_network("conv1", [(0, *UNITY)] * 6, 0)
+    zp = int(torch.randint(0, 64, (1,), generator=gen))
+    values = (torch.randint(0, 256 - zp, (6,), generator=gen) + zp).tolist()
+    _constant_layer(params, "conv1", values, zp)
+    params["conv2"].bias_q[:6] = zp
+    fc1 = params["fc1"]
+    fc1.weight[:] = 0
+    for c in range(6):
+        fc1.weight[c, c * 36 + (7 * c) % 36] = 1
+    return params
+
+
+POOL1_PROBE_STALLS = (30, 30)  # idle %, backpressure %
+
+
+def pool1_probe_dirs() -> list[Path]:
+    """The exported :func:`pool1_probe_network` networks (seeds 0..3)."""
+    note = "pool1 probe (tb/test_regress.py), not a trained model"
+    return [export_once(f"requant_probes/pool1_{seed}", pool1_probe_network(seed), note) for seed in range(4)]
+
+
 def directed_probes() -> list[tuple[Path, object, object]]:
     """``(export folder, images, labels)`` of networks (``sim_build/requant_probes/``) that
     every requant instance and MAC array sees in full, not sampled:
@@ -1010,6 +1075,7 @@ def directed_probes() -> list[tuple[Path, object, object]]:
     :func:`mac_probe_network` for conv2 and fc3 (4 seeds each), with test image 500, and
     :func:`wide_sum_conv1_network` with :func:`wide_sum_image` (and its tie variant). Found
     missing by the mutation review: conv2's MAC with x - zp_in negative (``free_zp_in``),
+    fc1's MAC in every lane (:func:`mac_probe_fc1_network`),
     every shift 24..62 with a mid-range result (:func:`shift_sweep_vectors`) and
     :data:`REVIEW_VECTORS` in conv1, conv2 and fc3, negative conv outputs at zero point 128
     (:data:`RELU_ZP_VECTORS`, ``identity_pass``), and every pool channel's bits
@@ -1028,6 +1094,8 @@ def directed_probes() -> list[tuple[Path, object, object]]:
             dirs.append(export_once(f"requant_probes/mac_{layer}_{seed}", mac_probe_network(layer, seed), note))
     for seed in range(4):
         dirs.append(export_once(f"requant_probes/mac_conv2_zp_{seed}", mac_probe_network("conv2", 4 + seed, True), note))
+    for seed, first in enumerate((0, 10, 0, 10)):
+        dirs.append(export_once(f"requant_probes/mac_fc1_{seed}", mac_probe_fc1_network(seed, first), note))
     for layer, per_net, zp, signed in (("conv1", 6, 0, False), ("conv2", 10, 0, False), ("fc3", 10, 128, True)):
         vecs = shift_sweep_vectors(len(layer) + zp, signed) + REVIEW_VECTORS.get(layer, [])
         for k in range(0, len(vecs), per_net):
@@ -1041,23 +1109,27 @@ def directed_probes() -> list[tuple[Path, object, object]]:
     image = load_images(train=False, offset=500, count=1)
     wide = [(export_once("requant_probes/wide_conv1", wide_sum_conv1_network(), note), *wide_sum_image()),
             (export_once("requant_probes/wide_conv1_tie", wide_sum_conv1_network(WIDE_CONV1_TIE), note),
-             *wide_sum_image(129))]
+             *wide_sum_image(129)),
+            (export_once("requant_probes/wide_conv1_up", wide_sum_conv1_network(WIDE_CONV1_TIE), note),
+             *wide_sum_image(255, 130))]
     return [(d, *image) for d in dirs] + wide
 
 
 def check_directed_expectations(runs: list) -> None:
     """The reference shows what the directed probes were built for (else the probe, not the
-    RTL, is wrong): the MAC probes' outputs equal their targets' range (conv2 1..200; fc3
+    RTL, is wrong): the MAC probes' outputs equal their targets' range (conv2 and fc1 1..200; fc3
     28..228 and output 9 the clamped -256, 0), the conv1 wide-sum probe gives 1 (its tie
     variant 0), the ReLU probes at zero point 128 show their codes (not v - 128 clamped)."""
     for r in runs:
         fc3 = r.expected[0][1:]
         if r.name.startswith("mac_fc3"):
             assert fc3[9] == 0 and all(28 <= v <= 228 for v in fc3[:9]), f"{r.name}: reference fc3 {fc3}"
-        elif r.name.startswith("mac_conv2"):
+        elif r.name.startswith(("mac_conv2", "mac_fc1")):
             assert all(1 <= v <= 200 for v in fc3), f"{r.name}: reference fc3 {fc3}"
         elif r.name.startswith("wide_conv1_tie"):
             assert fc3[0] == 0, f"{r.name}: reference fc3 {fc3}"
+        elif r.name.startswith("wide_conv1_up"):
+            assert fc3[0] == 1, f"{r.name}: reference fc3 {fc3}"
         elif r.name.startswith("wide_conv1"):
             assert fc3[0] == 1, f"{r.name}: reference fc3 {fc3}"
         elif r.name.startswith("relu_zp"):
@@ -1116,6 +1188,8 @@ def test_regress_requant_probes(tmp_path):
     distinct = len({tuple(r.expected[0]) for r in runs})
     assert distinct >= 0.95 * len(runs), f"only {distinct} distinct fc3 outputs from {len(runs)} probe networks"
     directed = [plain_harness.make_run(d.name, d, im, lb, tmp_path, sparse=True) for d, im, lb in directed_probes()]
+    directed += [plain_harness.make_run(d.name, d, images, labels, tmp_path, *POOL1_PROBE_STALLS, sparse=True)
+                 for d in pool1_probe_dirs()]
     check_directed_expectations(directed)
     runs += directed
     binary = plain_harness.build(sorted((REPO / "hdl").rglob("*.sv")), SIM_BUILD / "plain_harness",
