@@ -885,6 +885,14 @@ def _constant_layer(params: dict, name: str, values: list[int], zp: int) -> None
     params[LAYERS[LAYERS.index(name) + 1]].zp_in = zp
 
 
+def _constant_codes(gen, n: int, zp_high: int) -> tuple[int, list[int]]:
+    """A random zero point in 0..``zp_high``-1 and ``n`` random codes in zp..255 (what a
+    constant layer with ReLU can output): the per-channel constants of the probe networks."""
+    import torch
+    zp = int(torch.randint(0, zp_high, (1,), generator=gen))
+    return zp, (torch.randint(0, 256 - zp, (n,), generator=gen) + zp).tolist()
+
+
 def mac_probe_network(layer: str, seed: int, free_zp_in: bool = False) -> dict:
     """A network that shows ``layer``'s multiply-accumulate exactly at the fc3 outputs.
 
@@ -906,8 +914,7 @@ def mac_probe_network(layer: str, seed: int, free_zp_in: bool = False) -> dict:
     n_out = 10
     params = requant_probe_network(layer, [(0, *UNITY)] * n_out, 128 if layer == "fc3" else 0)
     n_in = params[layer].weight.shape[1]
-    zp = int(torch.randint(0, 60, (1,), generator=gen))
-    values = (torch.randint(0, 256 - zp, (n_in,), generator=gen) + zp).tolist()
+    zp, values = _constant_codes(gen, n_in, 60)
     _constant_layer(params, prev, values, zp)
     lp = params[layer]
     lp.weight[:n_out] = torch.randint(-128, 128, lp.weight[:n_out].shape, generator=gen)
@@ -942,8 +949,7 @@ def mac_probe_fc1_network(seed: int, first: int) -> dict:
     from model.reference import linear_acc
     gen = torch.Generator().manual_seed(100 + seed)
     params = requant_probe_network("fc1", [(0, *UNITY)] * 10, 0)
-    zp = int(torch.randint(0, 60, (1,), generator=gen))
-    values = (torch.randint(0, 256 - zp, (16,), generator=gen) + zp).tolist()
+    zp, values = _constant_codes(gen, 16, 60)
     _constant_layer(params, "conv2", values, zp)
     fc1, fc2 = params["fc1"], params["fc2"]
     rows = slice(first, first + 10)
@@ -1028,8 +1034,7 @@ def pool_probe_network(seed: int, first: int) -> dict:
     import torch
     gen = torch.Generator().manual_seed(seed)
     params = requant_probe_network("conv2", [(0, *UNITY)] * 10, 0)
-    zp = int(torch.randint(0, 64, (1,), generator=gen))
-    values = (torch.randint(0, 256 - zp, (16,), generator=gen) + zp).tolist()
+    zp, values = _constant_codes(gen, 16, 64)
     _constant_layer(params, "conv2", values, zp)
     fc1 = params["fc1"]
     fc1.weight[:] = 0
@@ -1048,8 +1053,7 @@ def pool1_probe_network(seed: int) -> dict:
     import torch
     gen = torch.Generator().manual_seed(200 + seed)
     params = requant_probe_network("conv1", [(0, *UNITY)] * 6, 0)
-    zp = int(torch.randint(0, 64, (1,), generator=gen))
-    values = (torch.randint(0, 256 - zp, (6,), generator=gen) + zp).tolist()
+    zp, values = _constant_codes(gen, 6, 64)
     _constant_layer(params, "conv1", values, zp)
     params["conv2"].bias_q[:6] = zp
     fc1 = params["fc1"]
