@@ -1,0 +1,235 @@
+"""FashionLeNet as the hardware implements it: the one description of the network, its
+parameter memories, the AXI4-Lite register map and the default folding.
+
+Everything else reads this module: ``model.net`` (the PyTorch layers), ``model.reference``
+(shapes, ReLU, padding), ``model.params`` (files and AXI4-Lite writes), the test benches,
+the scripts, and the SystemVerilog package ``hdl/fashion_lenet_pkg.sv`` that the RTL
+imports, which ``python -m model.svpkg`` generates from it (``make pkg``).
+
+Network (LeCun et al. 1998, LeNet-5, adapted to 28x28 Fashion-MNIST): a 28x28 uint8 image,
+conv1 1->6 3x3 padding 1, ReLU, 2x2 max pool; conv2 6->16 3x3 valid, ReLU, 2x2 max pool;
+fc1 576->120, ReLU; fc2 120->84, ReLU; fc3 84->10; the class is the first maximum of fc3.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ------------------------------------------------------------------ the network
+
+IMAGE_SIZE = 28                   # input height = width, pixels
+PIXELS = IMAGE_SIZE * IMAGE_SIZE  # input beats per image on s_axis
+NUM_CLASSES = 10
+KERNEL = 3                        # conv kernel height = width
+POOL = 2                          # max-pool window = stride
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv or linear layer with its fused ReLU (and, for conv, its 2x2 max pool).
+
+    Attributes:
+        name: PyTorch module name (``conv1`` .. ``fc3``).
+        kind: ``"conv"`` (3x3, stride 1, followed by a 2x2 max pool) or ``"fc"``.
+        in_channels: ifmap channels (conv) or input features (fc).
+        out_channels: ofmap channels (conv) or output features (fc).
+        in_size: ifmap height = width before padding (conv); 1 for fc.
+        padding: zero padding on each side (conv; the zero point is padded, ``model.reference``).
+        relu: ReLU fused into the requantize step.
+    """
+    name: str
+    kind: str
+    in_channels: int
+    out_channels: int
+    in_size: int = 1
+    padding: int = 0
+    relu: bool = True
+
+    @property
+    def code(self) -> int:
+        """The layer's code: index in :data:`LAYERS` (SystemVerilog ``layer_e``)."""
+        return LAYER_NAMES.index(self.name)
+
+    @property
+    def out_size(self) -> int:
+        """ofmap height = width before the pool (conv: stride 1); 1 for fc."""
+        return self.in_size + 2 * self.padding - KERNEL + 1 if self.kind == "conv" else 1
+
+    @property
+    def pooled_size(self) -> int:
+        """ofmap height = width after the 2x2 max pool (conv); 1 for fc."""
+        return self.out_size // POOL if self.kind == "conv" else 1
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """PyTorch weight shape: ``(Cout, Cin, 3, 3)`` or ``(Out, In)``."""
+        if self.kind == "conv":
+            return (self.out_channels, self.in_channels, KERNEL, KERNEL)
+        return (self.out_channels, self.in_channels)
+
+    @property
+    def fan_in(self) -> int:
+        """Products summed per output (MACs per output element)."""
+        return self.in_channels * (KERNEL * KERNEL if self.kind == "conv" else 1)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per image."""
+        return self.out_channels * self.fan_in * self.out_size * self.out_size
+
+    def region_size(self, region: str) -> int:
+        """Words of one parameter memory (see :data:`REGIONS`)."""
+        return {"weight": self.out_channels * self.fan_in, "bias": self.out_channels,
+                "requant": self.out_channels, "zp": 1}[region]
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("conv1", "conv", 1, 6, in_size=IMAGE_SIZE, padding=1),
+    Layer("conv2", "conv", 6, 16, in_size=14, padding=0),
+    Layer("fc1", "fc", 16 * 6 * 6, 120),
+    Layer("fc2", "fc", 120, 84),
+    Layer("fc3", "fc", 84, NUM_CLASSES, relu=False),
+)
+LAYER_NAMES = tuple(layer.name for layer in LAYERS)
+LAYER = {layer.name: layer for layer in LAYERS}
+RELU = {layer.name: layer.relu for layer in LAYERS}
+PADDING = {layer.name: layer.padding for layer in LAYERS}
+# Stage outputs of ``model.reference.forward`` (and of the RTL's inter-stage streams)
+OUTPUTS = ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3")
+RESULT_BEATS = 1 + NUM_CLASSES    # per image on m_axis: class, then fc3[0..9]
+MACS_PER_IMAGE = sum(layer.macs for layer in LAYERS)
+
+# ------------------------------------------------------------------ parameter memories
+
+
+@dataclass(frozen=True)
+class Region:
+    """One kind of parameter memory of every layer.
+
+    Attributes:
+        name: ``weight``, ``bias``, ``requant`` or ``zp``.
+        code: the blocks' ``param_sel_i`` code (SystemVerilog ``param_kind_e``).
+        offset: byte offset from the layer's AXI4-Lite base.
+        digits: hex digits per line of its ``.mem`` file.
+        fields: the ``model.reference.LayerParams`` fields it holds.
+    """
+    name: str
+    code: int
+    offset: int
+    digits: int
+    fields: tuple[str, ...]
+
+
+REGIONS: tuple[Region, ...] = (
+    Region("weight", 0, 0x00000, 2, ("weight",)),       # int8, two's complement
+    Region("bias", 1, 0x80000, 8, ("bias_q",)),         # int32
+    Region("requant", 2, 0xC0000, 8, ("m24", "shift")),  # shift << 24 | m24
+    Region("zp", 3, 0xF0000, 4, ("zp_in", "zp_out")),   # one word: zp_out << 8 | zp_in
+)
+REGION_NAMES = tuple(r.name for r in REGIONS)
+REGION = {r.name: r for r in REGIONS}
+REQUANT_SHIFT_LSB = 24  # requant word: shift in [31:24], m24 in [23:0]
+ZP_OUT_LSB = 8          # zp word: zp_out in [15:8], zp_in in [7:0]
+
+# ------------------------------------------------------------------ register map
+
+ADDR_WIDTH = 24          # AXI4-Lite byte address bits
+DATA_WIDTH = 32
+LAYER_SPACING = 1 << 20  # layer L's parameters start at (L + 1) << 20
+ID_VALUE = 0x464C4E54    # "FLNT"
+
+
+def layer_base(name: str) -> int:
+    """AXI4-Lite byte address of layer ``name``'s parameter block: ``(code + 1) << 20``."""
+    return (LAYER[name].code + 1) * LAYER_SPACING
+
+
+def param_address(layer: str, region: str, index: int) -> int:
+    """AXI4-Lite byte address of element ``index`` of one parameter memory (one word each)."""
+    return layer_base(layer) + REGION[region].offset + 4 * index
+
+
+LAYER_BASE = {name: layer_base(name) for name in LAYER_NAMES}
+REGION_OFFSET = {r.name: r.offset for r in REGIONS}
+
+
+@dataclass(frozen=True)
+class Csr:
+    """One control/status register.
+
+    Attributes:
+        name: register name (upper case).
+        offset: byte address.
+        access: ``RO`` or ``RW``.
+        doc: what it holds.
+        fields: bit fields ``{name: (lsb, width)}``; empty for a whole-word value.
+    """
+    name: str
+    offset: int
+    access: str
+    doc: str
+    fields: tuple[tuple[str, int, int], ...] = ()
+
+
+CSRS: tuple[Csr, ...] = (
+    Csr("ID", 0x000, "RO", 'constant 0x464C4E54 ("FLNT")'),
+    Csr("CTRL", 0x004, "RW", "scratch, reserved for future controls (byte strobes honoured)"),
+    Csr("STATUS", 0x008, "RO", "busy: an image is in flight; frame_error: FRAME_ERRORS != 0",
+        (("busy", 0, 1), ("frame_error", 1, 1))),
+    Csr("IMAGES_DONE", 0x00C, "RO", "results sent (last result beat accepted), wraps at 2^32"),
+    Csr("LAST_CYCLES", 0x010, "RO", "cycles from first pixel accepted to last result beat, last image"),
+    Csr("CYCLE_COUNT", 0x014, "RO", "free-running cycle counter"),
+    Csr("FRAME_ERRORS", 0x018, "RW", "malformed input frames (tlast early or missing) since reset "
+        "or the last write; any full-word write clears it"),
+)
+CSR = {c.name: c.offset for c in CSRS}
+CSR_BY_NAME = {c.name: c for c in CSRS}
+
+# ------------------------------------------------------------------ folding
+
+
+@dataclass(frozen=True)
+class Folding:
+    """How many multipliers each stage has (the top's HDL parameters).
+
+    Attributes:
+        lanes: fc_engine MAC lanes (``Lanes``): output neurons computed in parallel.
+        conv2_par: conv2 input channels per cycle (``Conv2InChannelsPar``), a divisor of 6.
+    """
+    lanes: int
+    conv2_par: int
+
+    def hdl_parameters(self) -> dict[str, int]:
+        """The top's parameters: ``{"Lanes": ..., "Conv2InChannelsPar": ...}``."""
+        return {"Lanes": self.lanes, "Conv2InChannelsPar": self.conv2_par}
+
+    def multipliers(self) -> int:
+        """Multipliers instantiated: conv1 9 (one input channel), conv2 9 per parallel input
+        channel, one per fc lane."""
+        conv1, conv2 = LAYERS[0], LAYERS[1]
+        return KERNEL * KERNEL * conv1.in_channels + KERNEL * KERNEL * self.conv2_par + self.lanes
+
+    def stage_cycles(self) -> dict[str, int]:
+        """Cycles per image of each stage running alone, back to back, from the architecture.
+
+        conv: a window takes OutChannels * InChannels / InChannelsPar cycles, every other padded
+        pixel one. fc: per layer ceil(Out / Lanes) groups of In cycles, then the last group's
+        sums pass the one requant unit serially (one cycle each) and ~8 cycles of pipeline
+        drain; one more cycle per image to restart (tb/test_fc_engine.py measures it: 10,167 at
+        Lanes 8, 5,459 at 16, 4,775 at 18, each exactly this)."""
+        conv1, conv2 = LAYERS[0], LAYERS[1]
+        cycles = {}
+        for layer, par in ((conv1, conv1.in_channels), (conv2, self.conv2_par)):
+            padded = layer.in_size + 2 * layer.padding
+            windows = layer.out_size * layer.out_size
+            cycles[layer.name] = (windows * layer.out_channels * (layer.in_channels // par)
+                                  + padded * padded - windows)
+        fc = 1
+        for layer in LAYERS[2:]:
+            groups = -(-layer.out_channels // self.lanes)
+            fc += groups * layer.in_channels + (layer.out_channels - (groups - 1) * self.lanes) + 8
+        cycles["fc"] = fc
+        return cycles
+
+
+DEFAULT_FOLDING = Folding(lanes=18, conv2_par=3)  # the top's HDL defaults: 54 multipliers
+SMALL_FOLDING = Folding(lanes=8, conv2_par=6)     # conv2 unfolded, 8 fc lanes: 71 multipliers
