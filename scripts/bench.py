@@ -102,7 +102,8 @@ def build_plain(work: Path, params_dir: Path, max_images: int) -> Path:
     """The plain harness with the trained parameters preloaded (``ParamDir``), the top's
     default folding; the same C++ optimization (-O2) as the cocotb regression's build."""
     from tb import plain_harness
-    return plain_harness.build(sorted((REPO / "hdl").rglob("*.sv")), work / "plain",
+    from tb.runner import rtl_sources
+    return plain_harness.build(rtl_sources(), work / "plain",
                                params={"ParamDir": f'"{params_dir}"'}, max_images=max_images)
 
 

@@ -53,6 +53,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tb.runner import rtl_sources  # noqa: E402
+
 TOP = "fashion_lenet_accel"
 
 
@@ -139,7 +144,7 @@ def copy_sources(work: Path) -> list[str]:
     runs with cwd ``work`` and relative paths. Returns the relative source paths."""
     shutil.rmtree(work / "src", ignore_errors=True)
     out = []
-    for src in sorted((REPO / "hdl").rglob("*.sv")):
+    for src in rtl_sources():
         rel = Path("src") / src.relative_to(REPO)
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, work / rel)

@@ -102,9 +102,21 @@ def coverage_plusargs(name: str) -> list[str]:
     return [f"+verilator+coverage+file+{cov_dir / safe}.dat"]
 
 
+def hdl_packages() -> list[Path]:
+    """The SystemVerilog packages under ``hdl/`` (``*_pkg.sv``), which every build reads first."""
+    return sorted(HDL.rglob("*_pkg.sv"))
+
+
+def rtl_sources() -> list[Path]:
+    """Every synthesizable file under ``hdl/``: the packages first, then the modules by path."""
+    packages = hdl_packages()
+    return packages + [p for p in sorted(HDL.rglob("*.sv")) if p not in packages]
+
+
 def hdl_sources(*names: str) -> list[str]:
-    """Paths of HDL files given relative to ``hdl/`` (e.g. ``"conv/maxpool2x2.sv"``)."""
-    paths = [HDL / n for n in names]
+    """Paths of HDL files given relative to ``hdl/`` (e.g. ``"conv/maxpool2x2.sv"``), after the
+    packages (:func:`hdl_packages`) that they may import."""
+    paths = [p for p in hdl_packages() if p.relative_to(HDL).as_posix() not in names] + [HDL / n for n in names]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"HDL sources missing: {missing}")

@@ -59,6 +59,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tb.checks import RESULT_BEATS, compare_results, fail_report  # noqa: E402
+from tb.runner import rtl_sources  # noqa: E402
 
 _T_IMPORT = time.time()  # wall-clock profile of a shard's simulator process (summary.json)
 TOPLEVEL = "regress_harness"
@@ -288,7 +289,7 @@ async def test_regress(dut):
 # ------------------------------------------------------------------ pytest runner
 
 def _sources() -> list[Path]:
-    return sorted((REPO / "hdl").rglob("*.sv")) + [REPO / "tb" / "hdl" / "requant_monitor.sv", HARNESS]
+    return rtl_sources() + [REPO / "tb" / "hdl" / "requant_monitor.sv", HARNESS]
 
 
 def _coverage_hooks():
@@ -1196,7 +1197,7 @@ def test_regress_requant_probes(tmp_path):
                  for d in pool1_probe_dirs()]
     check_directed_expectations(directed)
     runs += directed
-    binary = plain_harness.build(sorted((REPO / "hdl").rglob("*.sv")), SIM_BUILD / "plain_harness",
+    binary = plain_harness.build(rtl_sources(), SIM_BUILD / "plain_harness",
                                  max_images=16)
     errors = [e for e in (plain_harness.run(binary, r, tmp_path) for r in runs) if e]
     assert not errors, f"{len(errors)} of {len(runs)} probe networks differ:\n  " + "\n  ".join(errors)

@@ -1159,8 +1159,8 @@ TOP_SOURCES = ("requant.sv", "conv/maxpool2x2.sv", "conv/conv_padder.sv", "conv/
 
 def top_sources() -> list[str]:
     """Every .sv under hdl/ (the colleagues' blocks may add submodule files)."""
-    from tb.runner import HDL
-    files = sorted(str(p) for p in HDL.rglob("*.sv"))
+    from tb.runner import HDL, rtl_sources
+    files = [str(p) for p in rtl_sources()]
     missing = [s for s in TOP_SOURCES if str(HDL / s) not in files]
     if missing:
         raise FileNotFoundError(f"HDL sources missing: {missing}")
