@@ -23,8 +23,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model.network import KERNEL, LAYER, POOL
+from model.settings import one_line
+
 NUM_PARAMETERS = 81_194
 FUSE_GROUPS = [["conv1", "relu1"], ["conv2", "relu2"], ["fc1", "relu3"], ["fc2", "relu4"]]
+
+
+def _conv(name: str) -> nn.Conv2d:
+    layer = LAYER[name]
+    return nn.Conv2d(layer.in_channels, layer.out_channels, KERNEL, padding=layer.padding)
+
+
+def _linear(name: str) -> nn.Linear:
+    layer = LAYER[name]
+    return nn.Linear(layer.in_channels, layer.out_channels)
 
 
 class FashionLeNet(nn.Module):
@@ -33,18 +46,18 @@ class FashionLeNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.quant = torch.ao.quantization.QuantStub()
-        self.conv1 = nn.Conv2d(1, 6, 3, padding=1)
+        self.conv1 = _conv("conv1")
         self.relu1 = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(6, 16, 3)
+        self.pool1 = nn.MaxPool2d(POOL)
+        self.conv2 = _conv("conv2")
         self.relu2 = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(2)
+        self.pool2 = nn.MaxPool2d(POOL)
         self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(576, 120)
+        self.fc1 = _linear("fc1")
         self.relu3 = nn.ReLU()
-        self.fc2 = nn.Linear(120, 84)
+        self.fc2 = _linear("fc2")
         self.relu4 = nn.ReLU()
-        self.fc3 = nn.Linear(84, 10)
+        self.fc3 = _linear("fc3")
         self.dequant = torch.ao.quantization.DeQuantStub()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +82,6 @@ def describe_load_error(exc: Exception, head: bytes = b"") -> str:
         head: the file's first bytes (``PK``: torch.save's zip format; pickle protocol 2+
             starts with 0x80).
     """
-    from model.settings import one_line
     text = str(exc)
     if head and not head.startswith((b"PK", b"\x80")):
         return "not a file written by torch.save"

@@ -29,13 +29,14 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from torch.ao import quantization as tq
 
 from model.data import DatasetMissingError, load_images
-from model.export import ExportError, write_params
+from model.network import LAYER_NAMES, PADDING, RELU
 from model.net import (
     FUSE_GROUPS,
     CheckpointError,
@@ -43,8 +44,10 @@ from model.net import (
     load_checkpoint,
     load_state_dict,
 )
-from model.reference import LAYERS, PADDING, RELU, LayerParams, float32_to_m24_shift
-from model.settings import TRAIN_IMAGES, ArgumentParser, SettingError, print_error
+from model.params import ExportError, load_params, write_params
+from model.reference import float32_to_m24_shift, LayerParams
+from model.settings import TRAIN_IMAGES, ArgumentParser, SettingError, one_line, print_error
+from model.train import accuracy
 
 ENGINE = "qnnpack"
 INPUT_SCALE = 1.0 / 255.0
@@ -102,9 +105,6 @@ def load_quantized(path: Path | str) -> torch.nn.Module:
         FileNotFoundError: no such file.
         CheckpointError: not a state_dict of the quantized FashionLeNet (one-line message).
     """
-    import warnings
-
-    from model.settings import one_line
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: quantized model missing")
@@ -124,7 +124,7 @@ def load_quantized(path: Path | str) -> torch.nn.Module:
 def _layer_input_scales(q: torch.nn.Module) -> dict[str, tuple[float, int]]:
     s, z = float(q.quant.scale), int(q.quant.zero_point)
     out = {}
-    for name in LAYERS:  # max pool and flatten keep (scale, zero point)
+    for name in LAYER_NAMES:  # max pool and flatten keep (scale, zero point)
         out[name] = (s, z)
         mod = getattr(q, name)
         s, z = float(mod.scale), int(mod.zero_point)
@@ -191,6 +191,29 @@ def torch_layer_outputs(q: torch.nn.Module, images: torch.Tensor) -> dict[str, t
     return out
 
 
+def check_export_dir(export_dir: Path | str) -> dict:
+    """Everything a simulation reads from an export folder, checked before any build: the
+    parameters (:func:`model.params.load_params`: manifest, every ``.mem`` file's presence,
+    value count, sha256, the shapes and values the hardware holds) and, when present,
+    ``quantized_state_dict.pt`` (PyTorch's quantized model, the other end of the comparison).
+
+    Returns:
+        the parameters, as :func:`model.params.load_params`.
+
+    Raises:
+        model.params.ParamsError: a bad parameter file or manifest (one line naming the file).
+        model.net.CheckpointError: a quantized_state_dict.pt that does not load.
+    """
+    export_dir = Path(export_dir)
+    params = load_params(export_dir)
+    qpath = export_dir / "quantized_state_dict.pt"
+    if qpath.is_file():
+        with warnings.catch_warnings():  # PyTorch's deprecation notes, not about this file
+            warnings.simplefilter("ignore", UserWarning)
+            load_quantized(qpath)
+    return params
+
+
 def model_bytes(model: torch.nn.Module) -> int:
     """Size of a model's serialized state_dict in bytes."""
     import io
@@ -239,9 +262,8 @@ def export(checkpoint: Path, out_dir: Path, calib: int = CALIBRATION_IMAGES, log
     Raises:
         FileNotFoundError / model.net.CheckpointError: bad checkpoint.
         SettingError: ``calib`` outside the training split, ``out_dir`` not a folder.
-        model.export.ExportError: parameters the hardware cannot represent.
+        model.params.ExportError: parameters the hardware cannot represent.
     """
-    from model.train import accuracy
 
     t0 = time.time()
     out_dir = Path(out_dir)

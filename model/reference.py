@@ -22,15 +22,12 @@ float -> int32 conversion never overflows, as in QNNPACK.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
-OUTPUTS = ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3")
+from model.network import IMAGE_SIZE
+
 MANTISSA_BITS = 24
 
 
@@ -176,7 +173,7 @@ def forward(params: dict[str, LayerParams], images: torch.Tensor) -> dict[str, t
     """Run the integer network on a batch.
 
     Args:
-        params: ``{"conv1": LayerParams, ..., "fc3": ...}`` (see :func:`load_params`).
+        params: ``{"conv1": LayerParams, ..., "fc3": ...}`` (``model.params.load_params``).
         images: uint8 ``[N, 28, 28]`` (the quantized input: scale 1/255, zero point 0).
 
     Returns:
@@ -184,7 +181,7 @@ def forward(params: dict[str, LayerParams], images: torch.Tensor) -> dict[str, t
         ``conv2`` [N,16,12,12], ``pool2`` [N,16,6,6], ``fc1`` [N,120], ``fc2`` [N,84],
         ``fc3`` [N,10] (quint8 codes), ``class`` [N].
     """
-    out = {"input": images.to(torch.int64).reshape(-1, 1, 28, 28)}
+    out = {"input": images.to(torch.int64).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)}
     x = out["input"]
     for conv, pool in (("conv1", "pool1"), ("conv2", "pool2")):
         p = params[conv]
@@ -199,165 +196,6 @@ def forward(params: dict[str, LayerParams], images: torch.Tensor) -> dict[str, t
         out[fc] = x
     out["class"] = argmax_first(out["fc3"])
     return out
-
-
-# --------------------------------------------------------------------------- files
-
-# what the hardware computes per layer (hdl/: fused ReLU, conv padding), and the export's files
-RELU = {"conv1": True, "conv2": True, "fc1": True, "fc2": True, "fc3": False}
-PADDING = {"conv1": 1, "conv2": 0, "fc1": 0, "fc2": 0, "fc3": 0}
-REGION_FIELDS = {"weight": ("weight",), "bias": ("bias_q",), "requant": ("m24", "shift"),
-                 "zp": ("zp_in", "zp_out")}
-
-
-def mem_files() -> list[str]:
-    """The ``.mem`` files of an export folder, in manifest order (``conv1_weight.mem``, ...)."""
-    return [f"{name}_{region}.mem" for name in LAYERS for region in REGION_FIELDS]
-
-
-class ParamsError(ValueError):
-    """An export folder that is missing, incomplete or corrupted (one-line message naming the
-    file and the problem)."""
-
-
-def read_mem(path: Path, width_bits: int, count: int, signed: bool, expected: str = "") -> torch.Tensor:
-    """Read a ``$readmemh`` file with one ``width_bits`` value per line.
-
-    Args:
-        expected: where ``count`` comes from, appended to the count message
-            (e.g. ``"manifest weight_shape [6, 1, 3, 3]"``).
-
-    Raises:
-        ParamsError: missing file, wrong number of values, bad hex, value too wide.
-    """
-    if not path.is_file():
-        raise ParamsError(f"{path}: parameter file missing")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParamsError(f"{path}: unreadable ({exc})") from exc
-    words = [ln.split("//")[0].strip() for ln in text.splitlines()]
-    words = [w for w in words if w]
-    if len(words) != count:
-        raise ParamsError(f"{path}: {len(words)} values, expected {count}" + (f" ({expected})" if expected else ""))
-    for line, w in enumerate(words, 1):
-        try:
-            v = int(w, 16)
-        except ValueError:
-            raise ParamsError(f"{path}: value {line} {w!r} is not hex") from None
-        if v < 0 or v >> width_bits:
-            raise ParamsError(f"{path}: value {line} {w!r} is wider than {width_bits} bits")
-    t = torch.tensor([int(w, 16) for w in words], dtype=torch.int64)
-    if signed:
-        t = torch.where(t >= (1 << (width_bits - 1)), t - (1 << width_bits), t)
-    return t
-
-
-def read_manifest(export_dir: Path | str) -> dict:
-    """``manifest.json`` of an export folder, checked for the tables :func:`load_params` reads.
-
-    Raises:
-        ParamsError: no such folder, no manifest, not JSON, not an export manifest.
-    """
-    export_dir = Path(export_dir)
-    man_path = export_dir / "manifest.json"
-    if not export_dir.is_dir():
-        raise ParamsError(f"{export_dir}: no such parameter folder (an export folder holds manifest.json "
-                          "and the .mem files: `make model` or `python -m model.quantize --out DIR`)")
-    if not man_path.is_file():
-        raise ParamsError(f"{man_path} is missing: run `make model` or "
-                          "`python -m model.quantize --checkpoint CKPT --out DIR`")
-    try:
-        manifest = json.loads(man_path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ParamsError(f"{man_path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), dict) \
-            or not isinstance(manifest.get("files"), dict):
-        raise ParamsError(f"{man_path}: not an export manifest (no 'layers' and 'files' tables)")
-    for name in LAYERS:
-        meta = manifest["layers"].get(name)
-        if not isinstance(meta, dict):
-            raise ParamsError(f"{man_path}: no entry for layer {name}")
-        shape = meta.get("weight_shape")
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
-            raise ParamsError(f"{man_path}: {name} weight_shape {shape!r} is not a shape")
-        for key, hw in (("relu", RELU[name]), ("padding", PADDING[name])):
-            if meta.get(key, hw if key == "padding" else None) != hw:
-                raise ParamsError(f"{man_path}: {name} {key} {meta.get(key)!r}, the hardware has {hw!r}")
-    return manifest
-
-
-def _sha256_entry(manifest: dict, man_path: Path, fname: str) -> str:
-    meta = manifest["files"].get(fname)
-    digest = meta.get("sha256") if isinstance(meta, dict) else None
-    if not isinstance(digest, str):
-        raise ParamsError(f"{man_path}: no sha256 for {fname}")
-    return digest
-
-
-def load_params(export_dir: Path | str, verify: bool = True) -> dict[str, LayerParams]:
-    """Load the integer parameters exported by :mod:`model.export`, after checking them.
-
-    Checks, in this order, each with a one-line :class:`ParamsError` naming the file: the
-    folder and ``manifest.json`` (JSON, every layer, relu/padding as the hardware computes);
-    every ``.mem`` file present with the number of values the manifest's shape needs, hex, no
-    value wider than its memory; with ``verify``, its sha256 as listed in the manifest (every
-    other file listed there too); the shapes against FashionLeNet and the values against what
-    the hardware holds (:func:`model.export.check_representable`: m24, shift range).
-
-    Raises:
-        ParamsError: see above.
-    """
-    from model.export import ExportError, check_representable
-
-    export_dir = Path(export_dir)
-    man_path = export_dir / "manifest.json"
-    manifest = read_manifest(export_dir)
-    params = {}
-    for name in LAYERS:
-        meta = manifest["layers"][name]
-        shape = meta["weight_shape"]
-        cout = shape[0]
-        n_weights = 1
-        for d in shape:
-            n_weights *= d
-        spec = {"weight": (8, n_weights, True, f"manifest {name} weight_shape {shape}"),
-                "bias": (32, cout, True, f"manifest {name}: {cout} output channels"),
-                "requant": (32, cout, False, f"manifest {name}: {cout} output channels"),
-                "zp": (16, 1, False, "")}
-        vals = {}
-        for region, (bits, count, signed, expected) in spec.items():
-            path = export_dir / f"{name}_{region}.mem"
-            vals[region] = read_mem(path, bits, count, signed, expected)
-            if verify:
-                want = _sha256_entry(manifest, man_path, path.name)
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                if digest != want:
-                    raise ParamsError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({want[:12]}...)")
-        rq, zp = vals["requant"], vals["zp"]
-        params[name] = LayerParams(
-            name=name, weight=vals["weight"].reshape(shape), bias_q=vals["bias"], m24=rq & 0xFFFFFF,
-            shift=rq >> 24, zp_in=int(zp[0] & 0xFF), zp_out=int(zp[0] >> 8), relu=RELU[name],
-            padding=PADDING[name], scale_out=float(meta.get("scale_out", 0.0)),
-            scale_in=float(meta.get("scale_in", 0.0)), weight_scales=list(meta.get("weight_scales", [])),
-        )
-        try:
-            check_representable(params[name])
-        except ExportError as exc:
-            # shapes come from the manifest, values from the region's .mem file
-            region = next((r for r, fields in REGION_FIELDS.items() if exc.field in fields), None)
-            where = man_path if region is None else export_dir / f"{name}_{region}.mem"
-            raise ParamsError(f"{where}: {exc}") from exc
-    if verify:
-        for fname in manifest["files"]:
-            if fname not in mem_files():
-                path = export_dir / fname
-                if not path.is_file():
-                    raise ParamsError(f"{path}: file listed in the manifest is missing")
-                want = _sha256_entry(manifest, man_path, fname)
-                if hashlib.sha256(path.read_bytes()).hexdigest() != want:
-                    raise ParamsError(f"{path}: sha256 does not match the manifest")
-    return params
 
 
 def random_layer_params(name: str, weight_shape: tuple[int, ...], relu: bool, padding: int = 0,

@@ -36,9 +36,9 @@ def main(argv=None) -> int:
     if not 0 <= args.image < 10_000:
         print(f"localize: --image {args.image} outside the test split 0..9999", file=sys.stderr)
         return 2
-    from model.export import check_export_dir
+    from model.quantize import check_export_dir
     from model.net import CheckpointError
-    from model.reference import ParamsError
+    from model.params import ParamsError
     try:  # before any build: manifest, every .mem file's count and sha256, shapes, values
         check_export_dir(args.params)
     except (ParamsError, CheckpointError) as exc:

@@ -32,7 +32,7 @@ survivor with its source location and its review from ``tb/mutation_review.txt``
 only after more events than a simulation can run, e.g. bit 27 of an event counter),
 ``out-of-contract`` (an output changes only with parameter words outside the documented
 parameter contract, e.g. a requant word with m24 < 2^23 or shift < 24, which
-``model.export`` refuses and the requant ports exclude), each with its reason, or not
+``model.params`` refuses and the requant ports exclude), each with its reason, or not
 reviewed: a gap in the suite. Exit status 1 when the mutation score
 (killed / (mutants - reviewed)) is below ``--goal`` (95%), 2 on a usage or setup error.
 

@@ -95,8 +95,8 @@ def check_settings(args: argparse.Namespace) -> Path | None:
 
     Raises:
         SettingError: image range, lane count, empty PARAMS.
-        model.reference.ParamsError, model.net.CheckpointError: a bad export folder
-            (:func:`model.export.check_export_dir`: manifest, files, sha256, shapes, values,
+        model.params.ParamsError, model.net.CheckpointError: a bad export folder
+            (:func:`model.quantize.check_export_dir`: manifest, files, sha256, shapes, values,
             quantized_state_dict.pt).
     """
     check_image_range(args.offset, args.images)
@@ -111,7 +111,7 @@ def check_settings(args: argparse.Namespace) -> Path | None:
     if not args.params.strip():
         raise SettingError("PARAMS is empty: give an export folder (manifest.json + .mem) or PARAMS=random")
     params = Path(args.params).resolve()
-    from model.export import check_export_dir
+    from model.quantize import check_export_dir
     check_export_dir(params)
     return params
 

@@ -60,7 +60,8 @@ def make_run(name: str, params_dir: Path, images, labels, work: Path, idle: int 
     a harness built with ``ParamDir`` = ``params_dir`` (the memories preloaded). ``sink_hold``:
     cycles each image's first result beat waits. ``reverse_writes``: the writes in descending
     address order (a write that also hits another address shows when that one came first)."""
-    from model.reference import forward, load_params
+    from model.params import load_params
+    from model.reference import forward
     from tb.test_regress import param_set_writes, write_images_file, write_writes_file
     work.mkdir(parents=True, exist_ok=True)
     images_file, writes_file = work / f"{name}.hex", work / f"{name}_writes.hex"

@@ -2,7 +2,7 @@
 
 The parameter write port is monitored every cycle; each test compares the captured writes
 (layer, select, element index, data) with the writes the address map of
-``model.export.LAYER_BASE``/``REGION_OFFSET`` implies.
+``model.network.LAYER_BASE``/``REGION_OFFSET`` implies.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiProt, AxiResp
 
-from model.export import LAYER_BASE, REGION_OFFSET
-from model.reference import LAYERS
+from model.network import LAYER_BASE, REGION_OFFSET
+from model.network import LAYER_NAMES
 
 ID_VALUE = 0x464C4E54
 CSR = {"ID": 0x000, "CTRL": 0x004, "STATUS": 0x008, "IMAGES_DONE": 0x00C,
@@ -60,7 +60,7 @@ class TB:
             we = int(self.dut.param_we_o.value)
             if we:
                 assert we & (we - 1) == 0, f"param_we_o=0b{we:05b} is not one-hot"
-                self.writes.append((LAYERS[we.bit_length() - 1], int(self.dut.param_sel_o.value),
+                self.writes.append((LAYER_NAMES[we.bit_length() - 1], int(self.dut.param_sel_o.value),
                                     int(self.dut.param_addr_o.value), int(self.dut.param_wdata_o.value)))
             self.clears += int(self.dut.frame_errors_clear_o.value)
 
@@ -147,7 +147,7 @@ async def test_param_decode(dut):
     await tb.reset()
     rng = random.Random(cocotb.RANDOM_SEED)
     expected = []
-    for layer in LAYERS:
+    for layer in LAYER_NAMES:
         for region in REGION_OFFSET:
             n = region_size(layer, region)
             for index in sorted({0, n // 2, n - 1}):
@@ -174,7 +174,7 @@ async def test_param_stream(dut):
     tb.axil.write_if.b_channel.set_pause_generator(iter(lambda: rng.random() < 0.3, None))
     expected, tasks = [], []
     for _ in range(400):
-        layer = rng.choice(LAYERS)
+        layer = rng.choice(LAYER_NAMES)
         region = rng.choice(list(REGION_OFFSET))
         n = region_size(layer, region)
         legal = rng.random() < 0.85
@@ -226,7 +226,7 @@ async def test_bit_patterns(dut):
         assert (got, resp) == (value, AxiResp.OKAY), f"CTRL byte {offset}: 0x{got:02x} ({resp})"
     assert (await tb.read(CSR["CTRL"]))[0] == 0xA8A7A6A5
     # parameter regions read as 0/OKAY anywhere inside, SLVERR just past them
-    for layer in LAYERS:
+    for layer in LAYER_NAMES:
         for region in REGION_OFFSET:
             n = region_size(layer, region)
             for index in {0, n - 1, rng.randrange(n), rng.randrange(n)}:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from model.reference import ParamsError
+from model.params import ParamsError
 from model.settings import SettingError
 from tb.runner import DEFAULT_PARAMS
 

@@ -22,8 +22,10 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from model.export import REGIONS, param_words
-from model.reference import LayerParams, conv3x3_acc, maxpool2x2, random_layer_params, read_mem
+from model.network import REGION_NAMES
+from model.params import param_words
+from model.params import read_mem
+from model.reference import conv3x3_acc, LayerParams, maxpool2x2, random_layer_params
 from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
 from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
@@ -161,7 +163,7 @@ class TB:
 
     async def write_params(self, p: LayerParams):
         """Every element through the parameter port (sel 0 weight, 1 bias, 2 requant, 3 zp)."""
-        words = [(REGIONS.index(region), i, w) for region, ws in param_words(p).items()
+        words = [(REGION_NAMES.index(region), i, w) for region, ws in param_words(p).items()
                  for i, w in enumerate(ws)]
         dut = self.dut
         for sel, addr, data in words:
@@ -370,7 +372,8 @@ async def param_port(dut):
 async def trained_params(dut, backpressure: bool):
     """The trained export (load_params) through the parameter port; real test images; the
     expected pool1/pool2 also equal model.reference.forward's."""
-    from model.reference import forward, load_params
+    from model.params import load_params
+    from model.reference import forward
     gen, rng = seeded()
     params = load_params(EXPORT_DIR)
     p = params[LAYER]
@@ -410,7 +413,7 @@ def test_conv(config):
     if preload:
         # Fixed folder (the path is a build parameter); the files are rewritten before every
         # run and only read by $readmemh at simulation start.
-        from model.export import write_layer
+        from model.params import write_layer
         pdir = SIM_BUILD / f"conv_preload_{config}"
         p = random_layer_params(layer, (cout, cin, 3, 3), relu=True, padding=padding,
                                 gen=torch.Generator().manual_seed(int(os.environ.get("SEED", "1"))))

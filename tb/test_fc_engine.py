@@ -9,7 +9,7 @@ Runners:
 * ``test_fc_engine_small``: small sizes, Lanes 1 and 4 (partial last groups), random
   parameters written through the parameter port (seeded, shuffled address order);
 * ``test_fc_engine_real``: the real sizes, Lanes 18 (the top's default) and 8, parameters
-  preloaded via ParamDir from a folder written by ``model.export.write_params`` (random,
+  preloaded via ParamDir from a folder written by ``model.params.write_params`` (random,
   seeded), then, when the trained export exists, the same build on the real export with
   the real pool2 activations of Fashion-MNIST test images.
 
@@ -41,9 +41,10 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from model.export import REGIONS, param_words
-from model.reference import (LayerParams, argmax_first, forward, linear_acc, load_params,
-                             random_layer_params)
+from model.network import REGION_NAMES
+from model.params import param_words
+from model.params import load_params
+from model.reference import argmax_first, forward, LayerParams, linear_acc, random_layer_params
 from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 FC = ("fc1", "fc2", "fc3")
@@ -185,9 +186,9 @@ class TB:
         order = list(range(len(w)))
         if rng is not None:
             rng.shuffle(order)
-        regions = [(REGIONS.index(r), list(enumerate(words[r]))) for r in ("bias", "requant", "zp")]
+        regions = [(REGION_NAMES.index(r), list(enumerate(words[r]))) for r in ("bias", "requant", "zp")]
         if weights:
-            regions.insert(0, (REGIONS.index("weight"), [(a, w[a]) for a in order]))
+            regions.insert(0, (REGION_NAMES.index("weight"), [(a, w[a]) for a in order]))
         dut.param_layer_i.value = k
         dut.param_we_i.value = 1
         for sel, writes in regions:
@@ -403,11 +404,11 @@ async def param_port(dut):
         for k, name in enumerate(FC):
             for region, words in param_words(params[name]).items():
                 for addr in range(len(words)):
-                    await put(k, REGIONS.index(region), addr, pattern)
+                    await put(k, REGION_NAMES.index(region), addr, pattern)
     await tb.write_params(params)
     for k, name in enumerate(FC):
         for region, words in param_words(params[name]).items():
-            sel, n = REGIONS.index(region), len(words)
+            sel, n = REGION_NAMES.index(region), len(words)
             for addr in sorted({n, n + 1, n + rng.randrange(1, 64), (1 << 17) - 1}):
                 await put(k, sel, addr, rng.getrandbits(32))  # past the end: ignored
             await put(k, sel, rng.randrange(n), rng.getrandbits(32), we=0)  # no write enable
@@ -442,7 +443,7 @@ def test_fc_engine_small(lanes):
 def test_fc_engine_real(lanes):
     """Real sizes, parameters preloaded via ParamDir: random, then the trained export. Lanes 18
     is the top's default folding, 8 the earlier one."""
-    from model.export import write_params
+    from model.params import write_params
     from tb.runner import DEFAULT_PARAMS, SIM_BUILD, run_sim
 
     seed = _fresh_seed()

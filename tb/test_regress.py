@@ -140,7 +140,8 @@ def compute_expected(out: dict, images_file: Path, count: int, params_dir: Path)
         steps = {}
         import torch
         torch.set_num_threads(1)  # shards run side by side on the cores
-        from model.reference import forward, load_params
+        from model.params import load_params
+        from model.reference import forward
         from tb.checks import torch_quantized_outputs
         steps["import"] = time.perf_counter() - t0
         images, labels = read_images_file(images_file, count)
@@ -195,7 +196,7 @@ def write_outputs(records: list[list[int]], ref: dict, torch_ref: dict | None, l
                "back_to_back": prev is not None and rec[F_IN_FIRST] < prev[F_OUT_LAST],
                "input_gaps": rec[F_GAPS], "output_stalls": rec[F_STALLS],
                "events": {layer: {e: ev[4 * i + j] for j, e in enumerate(fcov.EVENTS)}
-                          for i, layer in enumerate(fcov.LAYERS)}}
+                          for i, layer in enumerate(fcov.LAYER_NAMES)}}
         fcov.sample(img)
         images.append(img)
         prev = rec
@@ -301,11 +302,11 @@ def _coverage_hooks():
 
 def _params_dir() -> Path:
     """``$PARAMS`` (default the trained export), checked before anything is built
-    (``model.export.check_export_dir``: manifest, .mem value counts, sha256, shapes, values,
+    (``model.quantize.check_export_dir``: manifest, .mem value counts, sha256, shapes, values,
     quantized_state_dict.pt); the harness's ``$readmemh`` would only warn.
 
     Raises:
-        model.reference.ParamsError, model.net.CheckpointError: one line naming the bad file.
+        model.params.ParamsError, model.net.CheckpointError: one line naming the bad file.
     """
     from tb.runner import DEFAULT_PARAMS
     path = Path(os.environ.get("PARAMS") or DEFAULT_PARAMS).resolve()
@@ -315,7 +316,7 @@ def _params_dir() -> Path:
 
 @functools.cache
 def _check_params_dir(path: str) -> None:
-    from model.export import check_export_dir
+    from model.quantize import check_export_dir
     check_export_dir(path)
 
 
@@ -541,11 +542,11 @@ def _stalls(shard: int) -> bool:
 
 
 def export_once(name: str, params: dict, note: str) -> Path:
-    """``params`` exported (``model.export.write_params``) to ``sim_build/<name>_<content hash>``
+    """``params`` exported (``model.params.write_params``) to ``sim_build/<name>_<content hash>``
     once: pytest-xdist workers share the folder (a file lock, a temporary folder renamed into
     place), and a changed definition gets a new folder instead of a half-rewritten one."""
     from filelock import FileLock
-    from model.export import write_params
+    from model.params import write_params
     from tb.runner import SIM_BUILD
     digest = hashlib.sha1()
     for layer in sorted(params):
@@ -584,10 +585,11 @@ def stress_params_dir() -> Path:
 
 def param_set_writes(params_dir: Path) -> list[tuple[int, int]]:
     """Every AXI4-Lite write that loads the parameter set in ``params_dir``."""
-    from model.export import axil_writes
-    from model.reference import LAYERS, load_params
+    from model.params import axil_writes
+    from model.network import LAYER_NAMES
+    from model.params import load_params
     params = load_params(params_dir)
-    return [w for name in LAYERS for w in axil_writes(params[name])]
+    return [w for name in LAYER_NAMES for w in axil_writes(params[name])]
 
 
 SHARDS = int(os.environ.get("SHARDS", "2"))
@@ -726,7 +728,8 @@ def held_sink_offset(count: int = HELD_SINK_IMAGES) -> int:
     pool2's first pixel (``model.reference.forward`` of the trained parameters, all 16
     channels compared): an image written over another's fc input bank word then shows."""
     from model.data import load_images
-    from model.reference import forward, load_params
+    from model.params import load_params
+    from model.reference import forward
     images, _ = load_images(train=False, offset=0, count=500)
     corner = forward(load_params(_params_dir()), images)["pool2"][:, :, 0, 0]
     distinct = [len({tuple(corner[k].tolist()) for k in range(n, n + count)}) == count
@@ -789,10 +792,11 @@ def requant_probe_network(layer: str, vectors: list[tuple[int, int, int]], zp: i
     point shows.
     """
     import torch
-    from model.reference import LayerParams, LAYERS
+    from model.network import LAYER_NAMES
+    from model.reference import LayerParams
     from tb.test_top import SHAPES
     params, zp_prev = {}, 0
-    order = list(LAYERS)
+    order = list(LAYER_NAMES)
     for name in order:
         shape, relu, padding = SHAPES[name]
         cout = shape[0]
@@ -879,11 +883,11 @@ def _constant_layer(params: dict, name: str, values: list[int], zp: int) -> None
     """Make ``name`` (zero weights, unity scale) output ``values[c]`` on channel c everywhere:
     bias ``values[c] - zp``, zero point ``zp`` (also the next layer's zp_in)."""
     import torch
-    from model.reference import LAYERS
+    from model.network import LAYER_NAMES
     lp = params[name]
     lp.bias_q[:len(values)] = torch.tensor(values, dtype=torch.int64) - zp
     lp.zp_out = zp
-    params[LAYERS[LAYERS.index(name) + 1]].zp_in = zp
+    params[LAYER_NAMES[LAYER_NAMES.index(name) + 1]].zp_in = zp
 
 
 def _constant_codes(gen, n: int, zp_high: int) -> tuple[int, list[int]]:
@@ -909,9 +913,10 @@ def mac_probe_network(layer: str, seed: int, free_zp_in: bool = False) -> dict:
     input zero point is drawn independently of conv1's output zero point (0..255), so
     x - zp_in is negative as often as positive (with equal zero points it never is: ReLU)."""
     import torch
-    from model.reference import LAYERS, conv3x3_acc, linear_acc
+    from model.network import LAYER_NAMES
+    from model.reference import conv3x3_acc, linear_acc
     gen = torch.Generator().manual_seed(seed)
-    prev = LAYERS[LAYERS.index(layer) - 1]
+    prev = LAYER_NAMES[LAYER_NAMES.index(layer) - 1]
     n_out = 10
     params = requant_probe_network(layer, [(0, *UNITY)] * n_out, 128 if layer == "fc3" else 0)
     n_in = params[layer].weight.shape[1]
@@ -1210,8 +1215,8 @@ FAULT_LAYER, FAULT_CHANNEL, FAULT_INDEX = "conv2", 5, ((5 * 6 + 2) * 3 + 1) * 3 
 def test_fault_localized():
     """Fault injection: one conv2 weight corrupted over AXI4-Lite in the harness. The shard must
     fail, and its localization must name conv2, channel 5, with a waveform and a command."""
-    from model.export import LAYER_BASE, REGION_OFFSET
-    from model.reference import load_params
+    from model.network import LAYER_BASE, REGION_OFFSET
+    from model.params import load_params
     params_dir = _params_dir()
     w = int(load_params(params_dir)[FAULT_LAYER].weight.flatten()[FAULT_INDEX])
     bad = (127 if w < 0 else -128) & 0xFF  # the far end of the int8 range

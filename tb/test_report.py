@@ -56,7 +56,8 @@ def real_outputs(first: int, count: int) -> dict:
     """Labels, reference classes and torch quantized classes of test images first..first+count-1
     (one data-set load, one batch: these are the slow steps)."""
     from model.data import load_images
-    from model.reference import forward, load_params
+    from model.params import load_params
+    from model.reference import forward
     from tb.checks import torch_quantized_outputs
 
     images, labels = load_images(train=False, offset=first, count=count)

@@ -2,7 +2,7 @@
 
 The top is built with ``ParamDir`` = the export folder (``$PARAMS``, default
 ``model/artifacts/export``; until that exists a chained random parameter set written by
-``model.export.write_params`` into ``sim_build/random_export``), so every memory is preloaded
+``model.params.write_params`` into ``sim_build/random_export``), so every memory is preloaded
 and no test needs the ~81k AXI4-Lite writes of a full parameter load.
 
 Tests (cocotb runs them in this order in one simulation):
@@ -77,12 +77,15 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 
-from model.export import LAYER_BASE, REGION_OFFSET, axil_writes, write_params
+from model.network import LAYER_BASE, REGION_OFFSET
+from model.params import axil_writes, write_params
 from tb.checks import compare_results, fail_report, torch_quantized_outputs
 from tb.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, pause_generator, sequence_errors,
                        set_pause, stream_rng, variant_name)
 from tb.stream import set_pauses as stream_set_pauses
-from model.reference import LAYERS, LayerParams, forward, load_params, random_layer_params
+from model.network import LAYER_NAMES
+from model.params import load_params
+from model.reference import forward, LayerParams, random_layer_params
 
 CLOCK_NS = 10
 ID_VALUE = 0x464C4E54
@@ -134,7 +137,7 @@ STAGES = {
 # ------------------------------------------------------------------ parameter sets
 
 def random_network(gen: torch.Generator, base: dict[str, LayerParams] | None = None,
-                   layers=LAYERS) -> dict[str, LayerParams]:
+                   layers=LAYER_NAMES) -> dict[str, LayerParams]:
     """Random legal parameters for ``layers`` (the others are taken from ``base``).
 
     Zero points are chained (a layer's zp_in = the previous layer's zp_out). conv1's zp_in is
@@ -143,7 +146,7 @@ def random_network(gen: torch.Generator, base: dict[str, LayerParams] | None = N
     """
     params = dict(base or {})
     prev_zp_out = None
-    for name in LAYERS:
+    for name in LAYER_NAMES:
         if name in layers:
             shape, relu, padding = SHAPES[name]
             if name == "conv1":
@@ -168,13 +171,13 @@ def random_params_dir() -> Path:
 def resolve_params_dir() -> Path:
     """``$PARAMS`` (``random``: :func:`random_params_dir`), else the trained export if it
     exists, else the random set. The folder is checked before anything is built
-    (``model.export.check_export_dir``: manifest, every .mem file's value count and sha256,
+    (``model.quantize.check_export_dir``: manifest, every .mem file's value count and sha256,
     shapes, values, quantized_state_dict.pt); Verilator's ``$readmemh`` would only warn.
 
     Raises:
-        model.reference.ParamsError, model.net.CheckpointError: one line naming the bad file.
+        model.params.ParamsError, model.net.CheckpointError: one line naming the bad file.
     """
-    from model.export import check_export_dir
+    from model.quantize import check_export_dir
     from tb.runner import DEFAULT_PARAMS
     env = os.environ.get("PARAMS", "")
     if env == "random":
@@ -288,19 +291,19 @@ class FcProbe:
     """Records every requantized neuron inside ``fc_engine`` (white box: its requant output
     ``rq_out_valid``/``rq_out``, neuron ``rq_tag``, running layer ``layer_q``)."""
 
-    LAYERS = ("fc1", "fc2", "fc3")
+    LAYER_NAMES = ("fc1", "fc2", "fc3")
 
     def __init__(self, dut):
         self.clk, self.valid, self.layer, self.tag, self.data = (
             dut.clk_i, *(dut_signal(dut, f"u_fc.{n}") for n in ("rq_out_valid", "layer_q", "rq_tag", "rq_out")))
-        self.outputs: dict[str, list[tuple[int, int]]] = {name: [] for name in self.LAYERS}
+        self.outputs: dict[str, list[tuple[int, int]]] = {name: [] for name in self.LAYER_NAMES}
         self._task = cocotb.start_soon(self._run())
 
     async def _run(self):
         while True:
             await RisingEdge(self.clk)
             if int(self.valid.value):
-                self.outputs[self.LAYERS[int(self.layer.value)]].append(
+                self.outputs[self.LAYER_NAMES[int(self.layer.value)]].append(
                     (int(self.tag.value), int(self.data.value)))
 
     def stop(self):
@@ -310,7 +313,7 @@ class FcProbe:
         """Messages for every fc neuron that differs from ``ref`` (``forward`` output);
         ``first_bad[n]`` gets the first difference of image n unless an earlier stage has one."""
         errors = []
-        for layer in self.LAYERS:
+        for layer in self.LAYER_NAMES:
             n_out = ref[layer].shape[1]
             recs = self.outputs[layer]
             if len(recs) != count * n_out:
@@ -1057,7 +1060,7 @@ def layer_writes(p: LayerParams, rows: list[int] | None = None) -> list[tuple[in
 def reload_set(gen: torch.Generator, base: dict[str, LayerParams], fc1_rows: list[int]):
     """P1 for :func:`test_param_reload`: every layer random and chained (conv1 with a random
     input zero point), except fc1's weights, which are ``base``'s outside ``fc1_rows``."""
-    p1 = random_network(gen, base=base, layers=LAYERS)
+    p1 = random_network(gen, base=base, layers=LAYER_NAMES)
     w = base["fc1"].weight.clone()
     w[fc1_rows] = p1["fc1"].weight[fc1_rows]
     p1["fc1"] = dataclasses.replace(p1["fc1"], weight=w)
@@ -1079,7 +1082,7 @@ async def test_param_reload(dut):
     fc1_rows = list(range(120)) if rows_env == "all" else sorted(rng.sample(range(120), int(rows_env)))
     p0 = tb.params
     sets = {"P0": p0, "P1": reload_set(gen, p0, fc1_rows)}
-    writes = {name: [w for layer in LAYERS
+    writes = {name: [w for layer in LAYER_NAMES
                      for w in layer_writes(ps[layer], fc1_rows if layer == "fc1" else None)]
               for name, ps in sets.items()}
     tb.log.info("seed %d: P1 = random conv1/conv2/fc2/fc3 and fc1 neurons %s; %d writes per swap",

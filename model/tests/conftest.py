@@ -16,7 +16,7 @@ def qmodel():
 
 @pytest.fixture(scope="session")
 def params():
-    from model.reference import load_params
+    from model.params import load_params
     return load_params(EXPORT)
 
 

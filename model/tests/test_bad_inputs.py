@@ -10,11 +10,11 @@ import sys
 import pytest
 import torch
 
-from model.export import check_export_dir
+from model.quantize import check_export_dir
 from model.net import CheckpointError, FashionLeNet, load_checkpoint
 from model.quantize import load_quantized
 from model.quantize import main as quantize_main
-from model.reference import ParamsError, load_params
+from model.params import load_params, ParamsError
 from model.tests.conftest import ARTIFACTS, EXPORT
 
 REPO = ARTIFACTS.parent.parent
@@ -287,7 +287,7 @@ def test_quantize_failure_leaves_the_export_untouched(tmp_path, capsys, monkeypa
     values the hardware cannot hold) leaves an existing export folder exactly as it was and no
     temporary folder behind."""
     import model.quantize as mq
-    from model.export import ExportError
+    from model.params import ExportError
     out_dir = copy_export(tmp_path)
     before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
 

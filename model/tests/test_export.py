@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from model.data import load_images
-from model.export import ExportError, write_params
+from model.params import ExportError, write_params
 from model.net import NUM_PARAMETERS, CheckpointError, FashionLeNet, load_checkpoint
 from model.quantize import integer_params
-from model.reference import LAYERS, ParamsError, forward, load_params
+from model.network import LAYER_NAMES
+from model.params import load_params, ParamsError
+from model.reference import forward
 from model.tests.conftest import ARTIFACTS, EXPORT
 
 FLOAT_ACCURACY_GOAL = 0.910
@@ -46,7 +48,7 @@ def test_integer_reference_accuracy(params, report):
 
 def test_export_matches_quantized_model(qmodel, params):
     fresh = integer_params(qmodel)
-    for name in LAYERS:
+    for name in LAYER_NAMES:
         a, b = params[name], fresh[name]
         for field in ("weight", "bias_q", "m24", "shift"):
             assert torch.equal(getattr(a, field), getattr(b, field)), f"{name}.{field}"
@@ -55,7 +57,7 @@ def test_export_matches_quantized_model(qmodel, params):
 
 def test_manifest_describes_files():
     manifest = json.loads((EXPORT / "manifest.json").read_text())
-    assert set(manifest["layers"]) == set(LAYERS)
+    assert set(manifest["layers"]) == set(LAYER_NAMES)
     assert manifest["layers"]["fc1"]["weight_shape"] == [120, 576]
     assert manifest["input"]["zero_point"] == 0
     for fname in manifest["files"]:
@@ -87,7 +89,7 @@ def test_damaged_file_is_rejected(tmp_path, damage):
 def test_write_params_round_trip(tmp_path, params):
     write_params(params, tmp_path)
     again = load_params(tmp_path)
-    for name in LAYERS:
+    for name in LAYER_NAMES:
         assert torch.equal(again[name].weight, params[name].weight)
 
 
