@@ -230,8 +230,8 @@ def harness_runs(work: Path) -> list:
         pool1_probe_dirs,
         random_network_dir,
         requant_probe_dirs,
-        stress_params_dir,
     )
+    from tb.bench.paramsets import stress_params_dir
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
     sets = [("trained", DEFAULT_PARAMS, load_images(False, 0, 6), 0, 0),
@@ -314,7 +314,7 @@ def run_stage2(netlist: Path, mutants: list[int], work: Path, writes_file: Path,
 def stage2_chunk(index: int, work: Path, mutants: list[int], writes_file: Path, netlist: Path) -> int:
     """One stage-2 simulator process (run by :func:`run_stage2` as a subprocess)."""
     from tb.runner import run_sim
-    from tb.test_top import resolve_params_dir
+    from tb.bench.paramsets import resolve_params_dir
     results = work / f"stage2_{index}.jsonl"
     results.unlink(missing_ok=True)
     env = {"MUTANTS": ",".join(map(str, mutants)), "MUTANT_RESULTS": str(results),

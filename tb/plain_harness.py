@@ -62,7 +62,8 @@ def make_run(name: str, params_dir: Path, images, labels, work: Path, idle: int 
     address order (a write that also hits another address shows when that one came first)."""
     from model.params import load_params
     from model.reference import forward
-    from tb.test_regress import param_set_writes, write_images_file, write_writes_file
+    from tb.bench.paramsets import param_set_writes
+    from tb.test_regress import write_images_file, write_writes_file
     work.mkdir(parents=True, exist_ok=True)
     images_file, writes_file = work / f"{name}.hex", work / f"{name}_writes.hex"
     write_images_file(images_file, images, labels)

@@ -138,7 +138,8 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
         toplevel: HDL module name.
         sources: SystemVerilog files, dependencies first.
         module: dotted name of the cocotb test module (``tb.test_requant``).
-        parameters: HDL parameters (``-G``); strings are quoted for Verilator.
+        parameters: HDL parameters (``-G``); strings are quoted for Verilator. Each also reaches
+            the bench as ``PARAM_<name>`` (:func:`tb.bench.hdl.hdl_param`).
         extra_env: environment for the cocotb tests (seed, image range, ...).
         waves: dump an FST trace (``dump.fst`` in the build folder).
         build_name: build folder name; default derived from toplevel + parameters.
@@ -174,7 +175,8 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
         compile_args += coverage_build_args()
         plus_args += coverage_plusargs(
             f"{build_name}.{testcase or 'all'}.{os.getpid()}.{time.time_ns()}")
-    env = {k: str(v) for k, v in (extra_env or {}).items()}
+    env = {f"PARAM_{k}": str(v) for k, v in parameters.items()}  # read by tb.bench.hdl.hdl_param
+    env.update({k: str(v) for k, v in (extra_env or {}).items()})
     env.setdefault("PYTHONPATH", str(REPO))
     env["MAKEFLAGS"] = wheel_makeflags()
     if seed is None and os.environ.get("SEED"):

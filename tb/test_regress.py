@@ -59,6 +59,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tb.checks import RESULT_BEATS, compare_results, fail_report  # noqa: E402
+from tb.bench.paramsets import export_once, param_set_writes, random_network, stress_params_dir  # noqa: E402
 from tb.runner import rtl_sources  # noqa: E402
 
 _T_IMPORT = time.time()  # wall-clock profile of a shard's simulator process (summary.json)
@@ -541,57 +542,6 @@ def _stalls(shard: int) -> bool:
     return shard % 2 == 1 if mode is None else mode == "1"
 
 
-def export_once(name: str, params: dict, note: str) -> Path:
-    """``params`` exported (``model.params.write_params``) to ``sim_build/<name>_<content hash>``
-    once: pytest-xdist workers share the folder (a file lock, a temporary folder renamed into
-    place), and a changed definition gets a new folder instead of a half-rewritten one."""
-    from filelock import FileLock
-    from model.params import write_params
-    from tb.runner import SIM_BUILD
-    digest = hashlib.sha1()
-    for layer in sorted(params):
-        lp = params[layer]
-        digest.update(repr((layer, lp.zp_in, lp.zp_out, lp.relu, lp.padding)).encode())
-        for t in (lp.weight, lp.bias_q, lp.m24, lp.shift):
-            digest.update(t.numpy().tobytes())
-    out = (SIM_BUILD / f"{name}_{digest.hexdigest()[:10]}").resolve()
-    if (out / "manifest.json").is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if not (out / "manifest.json").is_file():
-            tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            write_params(params, tmp, extra={"note": note})
-            os.replace(tmp, out)
-    return out
-
-
-def stress_params_dir() -> Path:
-    """A parameter set that drives every requant corner in every layer: the fixed random
-    network of tb/test_top.py (seed 1) with channel 0's bias at +2^25 (|acc + bias| >= 2^24,
-    clamped high), channel 1's at -2^25 (clamped low), and channel 2 an exact rounding tie on
-    every output (zero weights, bias 1, scale m24 / 2^shift = 2^23 / 2^24: y = 0.5 -> 0 half
-    to even, 1 half away). Written to ``sim_build/stress_export`` (no torch model for it)."""
-    import torch
-    from tb.test_top import random_network
-    params = random_network(torch.Generator().manual_seed(1))
-    for p in params.values():
-        p.bias_q[0], p.bias_q[1] = 1 << 25, -(1 << 25)
-        p.weight[2] = 0
-        p.bias_q[2], p.m24[2], p.shift[2] = 1, 1 << 23, 24
-    return export_once("stress_export", params, "stress parameters (tb/test_regress.py), not a trained model")
-
-
-def param_set_writes(params_dir: Path) -> list[tuple[int, int]]:
-    """Every AXI4-Lite write that loads the parameter set in ``params_dir``."""
-    from model.params import axil_writes
-    from model.network import LAYER_NAMES
-    from model.params import load_params
-    params = load_params(params_dir)
-    return [w for name in LAYER_NAMES for w in axil_writes(params[name])]
-
-
 SHARDS = int(os.environ.get("SHARDS", "2"))
 FULL_SHARDS = int(os.environ.get("FULL_SHARDS", "2"))
 
@@ -646,7 +596,6 @@ def extreme_params_dir() -> Path:
     Zero points as the fixed random network of tb/test_top.py (seed 3) draws them. Written to
     ``sim_build/extreme_export`` (no torch model for it)."""
     import torch
-    from tb.test_top import random_network
     params = random_network(torch.Generator().manual_seed(3))
     largest, smallest = ((1 << 24) - 1, 24), (1 << 23, 62)
     for p in params.values():
@@ -689,7 +638,6 @@ def random_network_dir(seed: int) -> Path:
     around each layer's typical scale, random zero points), exported to
     ``sim_build/random_export_<seed>`` (no torch model for it)."""
     import torch
-    from tb.test_top import random_network
     return export_once(f"random_export_{seed}", random_network(torch.Generator().manual_seed(seed)),
                        f"random parameters, seed {seed} (tb/test_regress.py), not a trained model")
 

@@ -79,6 +79,8 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
 
 from model.network import LAYER_BASE, REGION_OFFSET
 from model.params import axil_writes, write_params
+from tb.bench.paramsets import (cached_params, load_test_images, random_network, random_params_dir,
+                                resolve_params_dir)
 from tb.checks import compare_results, fail_report, torch_quantized_outputs
 from tb.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, pause_generator, sequence_errors,
                        set_pause, stream_rng, variant_name)
@@ -136,81 +138,6 @@ STAGES = {
 
 # ------------------------------------------------------------------ parameter sets
 
-def random_network(gen: torch.Generator, base: dict[str, LayerParams] | None = None,
-                   layers=LAYER_NAMES) -> dict[str, LayerParams]:
-    """Random legal parameters for ``layers`` (the others are taken from ``base``).
-
-    Zero points are chained (a layer's zp_in = the previous layer's zp_out). conv1's zp_in is
-    the image zero point 0 for a whole random network (``base`` None) and random when conv1
-    is overwritten on top of ``base`` (exercises the padding value = zp_in).
-    """
-    params = dict(base or {})
-    prev_zp_out = None
-    for name in LAYER_NAMES:
-        if name in layers:
-            shape, relu, padding = SHAPES[name]
-            if name == "conv1":
-                zp_in = None if base else 0
-            else:
-                zp_in = prev_zp_out
-            params[name] = random_layer_params(name, shape, relu, padding, gen=gen, zp_in=zp_in)
-        prev_zp_out = params[name].zp_out
-    return params
-
-
-def random_params_dir() -> Path:
-    """A fixed chained random parameter set (seed 1) in ``sim_build/random_export``."""
-    from tb.runner import SIM_BUILD
-    out = (SIM_BUILD / "random_export").resolve()
-    if not (out / "manifest.json").is_file():
-        write_params(random_network(torch.Generator().manual_seed(1)), out,
-                     extra={"note": "random parameters (tb/test_top.py), not a trained model"})
-    return out
-
-
-def resolve_params_dir() -> Path:
-    """``$PARAMS`` (``random``: :func:`random_params_dir`), else the trained export if it
-    exists, else the random set. The folder is checked before anything is built
-    (``model.quantize.check_export_dir``: manifest, every .mem file's value count and sha256,
-    shapes, values, quantized_state_dict.pt); Verilator's ``$readmemh`` would only warn.
-
-    Raises:
-        model.params.ParamsError, model.net.CheckpointError: one line naming the bad file.
-    """
-    from model.quantize import check_export_dir
-    from tb.runner import DEFAULT_PARAMS
-    env = os.environ.get("PARAMS", "")
-    if env == "random":
-        path = random_params_dir()
-    elif env:
-        path = Path(env).resolve()
-    elif (DEFAULT_PARAMS / "manifest.json").is_file():
-        path = DEFAULT_PARAMS.resolve()
-    else:
-        path = random_params_dir()
-    check_export_dir(path)
-    return path
-
-
-@functools.lru_cache(maxsize=None)
-def cached_params(path: str) -> dict[str, LayerParams]:
-    """``load_params`` once per simulation (verifying the sha256 of ~250 kB of .mem takes seconds)."""
-    return load_params(path)
-
-
-@functools.lru_cache(maxsize=1)
-def _test_split():
-    from model.data import load_images
-    return load_images(train=False)
-
-
-def load_test_images(offset: int, count: int):
-    """(images uint8 [count, 28, 28], labels, class names) of the Fashion-MNIST test split."""
-    from model.data import CLASSES
-    images, labels = _test_split()
-    if offset < 0 or count < 1 or offset + count > len(images):
-        raise ValueError(f"images {offset}..{offset + count - 1} are outside the test split (0..{len(images) - 1})")
-    return images[offset:offset + count], labels[offset:offset + count], CLASSES
 
 
 # ------------------------------------------------------------------ comparison
