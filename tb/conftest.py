@@ -1,6 +1,7 @@
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tb.runner import DEFAULT_PARAMS  # noqa: E402
 
 _SESSION_START = time.time()
 
@@ -58,6 +61,39 @@ def pytest_report_header(config):
         base = int(os.environ["SEED_BASE"])
         return (f"SEEDS={_seeds()}: random unit tests over seeds {base}..{base + _seeds() - 1} "
                 f"(replay one: SEED=<seed> pytest <test file>::<test>)")
+
+
+IMAGE_VARS = ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET", "PARAM_IMAGES", "STRESS_IMAGES",
+              "PARAMS", "PARAMS_DIR")
+
+
+@pytest.fixture
+def no_build(monkeypatch, tmp_path):
+    """For tests of the checks that run before a build: clean image/parameter settings, SIM_BUILD in tmp_path, and every build entry point
+    (tb.runner.run_sim, cocotb_tools' runner, the regression harness build) failing the test."""
+    import cocotb_tools.runner
+
+    import tb.runner
+    import tb.test_regress
+    for name in IMAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+    def build(*args, **kwargs):
+        raise AssertionError("a build started despite bad settings")
+    monkeypatch.setattr(tb.runner, "run_sim", build)
+    monkeypatch.setattr(tb.runner, "SIM_BUILD", tmp_path / "sim_build")
+    monkeypatch.setattr(cocotb_tools.runner, "get_runner", build)
+    return build
+
+
+@pytest.fixture
+def truncated_export(tmp_path) -> tuple[Path, str]:
+    """A copy of the trained export with fc2_weight.mem cut short, and the one-line error expected."""
+    e = tmp_path / "params"
+    shutil.copytree(DEFAULT_PARAMS, e)
+    path = e / "fc2_weight.mem"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-7]))
+    return e, f"{path}: {84 * 120 - 7} values, expected {84 * 120} (manifest fc2 weight_shape [84, 120])"
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -10,42 +10,11 @@ from model.params import ParamsError
 from model.settings import SettingError
 from tb.runner import DEFAULT_PARAMS
 
-IMAGE_VARS = ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET", "PARAM_IMAGES", "STRESS_IMAGES",
-              "PARAMS", "PARAMS_DIR")
-
-
-@pytest.fixture
-def no_build(monkeypatch, tmp_path):
-    """Clean image/parameter settings, SIM_BUILD in tmp_path, and every build entry point
-    (tb.runner.run_sim, cocotb_tools' runner, the regression harness build) failing the test."""
-    import cocotb_tools.runner
-
-    import tb.runner
-    import tb.test_regress
-    for name in IMAGE_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-    def build(*args, **kwargs):
-        raise AssertionError("a build started despite bad settings")
-    monkeypatch.setattr(tb.runner, "run_sim", build)
-    monkeypatch.setattr(tb.runner, "SIM_BUILD", tmp_path / "sim_build")
-    monkeypatch.setattr(cocotb_tools.runner, "get_runner", build)
-    return build
-
-
-def truncated_export(tmp_path):
-    e = tmp_path / "params"
-    shutil.copytree(DEFAULT_PARAMS, e)
-    path = e / "fc2_weight.mem"
-    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-7]))
-    return e, f"{path}: {84 * 120 - 7} values, expected {84 * 120} (manifest fc2 weight_shape [84, 120])"
-
-
 # ------------------------------------------------------------------ tb/test_top.py
 
-def test_top_bad_params_before_build(no_build, monkeypatch, tmp_path):
+def test_top_bad_params_before_build(no_build, monkeypatch, tmp_path, truncated_export):
     from tb import test_top
-    folder, message = truncated_export(tmp_path)
+    folder, message = truncated_export
     monkeypatch.setenv("PARAMS", str(folder))
     with pytest.raises(ParamsError) as info:
         test_top.run_top(8)
@@ -130,11 +99,11 @@ def test_regress_stress_images_before_build(no_build, monkeypatch, tmp_path):
     assert not (tmp_path / "sim_build").exists()
 
 
-def test_regress_bad_params_before_build(no_build, monkeypatch, tmp_path):
+def test_regress_bad_params_before_build(no_build, monkeypatch, tmp_path, truncated_export):
     """`make regress PARAMS=<damaged export>`: the harness build (whose $readmemh would only warn)
     never starts."""
     from tb import test_regress
-    folder, message = truncated_export(tmp_path)
+    folder, message = truncated_export
     monkeypatch.setenv("PARAMS", str(folder))
     with pytest.raises(ParamsError) as info:
         test_regress.test_regress_shard(0)
