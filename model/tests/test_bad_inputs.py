@@ -10,11 +10,10 @@ import sys
 import pytest
 import torch
 
-from model.quantize import check_export_dir
 from model.net import CheckpointError, FashionLeNet, load_checkpoint
-from model.quantize import load_quantized
+from model.params import ParamsError, load_params
+from model.quantize import check_export_dir, load_quantized
 from model.quantize import main as quantize_main
-from model.params import load_params, ParamsError
 from model.tests.conftest import ARTIFACTS, EXPORT
 
 REPO = ARTIFACTS.parent.parent

@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from model.data import TEST_IMAGES, load_images
-from model.quantize import integer_params, quantize, torch_layer_outputs
 from model.net import FashionLeNet
 from model.network import OUTPUTS
-from model.reference import (argmax_first, bit_length, float32_to_m24_shift, forward, requantize, round_significand)
+from model.quantize import integer_params, quantize, torch_layer_outputs
+from model.reference import (argmax_first, bit_length, float32_to_m24_shift, forward, requantize,
+                             round_significand)
 
 
 def assert_layers_equal(ref: dict, theirs: dict, first_image: int = 0):

@@ -1,4 +1,4 @@
-"""Export, manifest, checkpoints and the accuracy goals of the committed model."""
+"""Parameter files (model.params), manifest, checkpoints and the accuracy goals of the committed model."""
 import json
 import shutil
 
@@ -6,11 +6,10 @@ import pytest
 import torch
 
 from model.data import load_images
-from model.params import ExportError, write_params
 from model.net import NUM_PARAMETERS, CheckpointError, FashionLeNet, load_checkpoint
-from model.quantize import integer_params
 from model.network import LAYER_NAMES
-from model.params import load_params, ParamsError
+from model.params import ExportError, ParamsError, load_params, write_params
+from model.quantize import integer_params
 from model.reference import forward
 from model.tests.conftest import ARTIFACTS, EXPORT
 
