@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from model.settings import TEST_IMAGES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = Path(os.environ.get("FASHION_MNIST_ROOT", REPO_ROOT / "data"))
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -34,7 +36,6 @@ CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-TEST_IMAGES = 10_000
 
 
 class DatasetMissingError(RuntimeError):

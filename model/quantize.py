@@ -46,7 +46,8 @@ from model.net import (
 )
 from model.params import ExportError, load_params, write_params
 from model.reference import float32_to_m24_shift, LayerParams
-from model.settings import TRAIN_IMAGES, ArgumentParser, SettingError, one_line, print_error
+from model.settings import (CHECKPOINT, EXPORT_DIR, TRAIN_IMAGES, ArgumentParser, SettingError, one_line,
+                            print_error)
 from model.train import accuracy
 
 # torch 2.14.1 (pinned in requirements.txt) deprecates the eager torch.ao.quantization flow and
@@ -320,8 +321,8 @@ def main(argv=None) -> int:
     stderr, nothing written), 1 when the data set is missing or a file cannot be written."""
     ap = ArgumentParser(prog="model.quantize",
                         description="Quantize a FashionLeNet checkpoint and export it for the RTL")
-    ap.add_argument("--checkpoint", type=Path, default=Path("model/artifacts/fashion_lenet.pt"))
-    ap.add_argument("--out", type=Path, default=Path("model/artifacts/export"))
+    ap.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    ap.add_argument("--out", type=Path, default=EXPORT_DIR)
     ap.add_argument("--calib", type=int, default=CALIBRATION_IMAGES)
     args = ap.parse_args(argv)
     try:

@@ -12,9 +12,15 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 TEST_IMAGES = 10_000  # Fashion-MNIST test split
 TRAIN_IMAGES = 60_000  # Fashion-MNIST train split
+
+# the committed model (``make model`` rewrites them)
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHECKPOINT = ARTIFACTS / "fashion_lenet.pt"       # float FashionLeNet state_dict (model.train)
+EXPORT_DIR = ARTIFACTS / "export"                 # parameter files + quantized model (model.quantize)
 
 
 class SettingError(ValueError):

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from model.data import load_images
 from model.net import FashionLeNet
+from model.settings import CHECKPOINT
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, shift: int = 2) -> torch.Tensor:
@@ -101,7 +102,7 @@ def train(epochs: int = 45, seed: int = 0, batch: int = 128, lr: float = 0.04, t
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("model/artifacts/fashion_lenet.pt"))
+    ap.add_argument("--out", type=Path, default=CHECKPOINT)
     ap.add_argument("--epochs", type=int, default=45)
     ap.add_argument("--lr", type=float, default=0.04)
     ap.add_argument("--seed", type=int, default=0)

@@ -1,11 +1,8 @@
 """Fixtures shared by the model tests: the committed export and PyTorch's quantized model."""
-from pathlib import Path
-
 import pytest
 import torch
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-EXPORT = ARTIFACTS / "export"
+from model.settings import EXPORT_DIR as EXPORT
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from model.net import CheckpointError, FashionLeNet, load_checkpoint
 from model.params import ParamsError, load_params
 from model.quantize import check_export_dir, load_quantized
 from model.quantize import main as quantize_main
-from model.tests.conftest import ARTIFACTS, EXPORT
+from model.settings import ARTIFACTS
+from model.settings import EXPORT_DIR as EXPORT
 
 REPO = ARTIFACTS.parent.parent
 

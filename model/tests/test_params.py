@@ -11,7 +11,8 @@ from model.network import LAYER_NAMES
 from model.params import ExportError, ParamsError, load_params, write_params
 from model.quantize import integer_params
 from model.reference import forward
-from model.tests.conftest import ARTIFACTS, EXPORT
+from model.settings import ARTIFACTS
+from model.settings import EXPORT_DIR as EXPORT
 
 FLOAT_ACCURACY_GOAL = 0.910
 INT8_ACCURACY_GOAL = 0.907
