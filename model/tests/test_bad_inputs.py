@@ -1,4 +1,4 @@
-"""Bad files and arguments (issue 4) on the model side: every problem is one line naming the
+"""Bad files and arguments on the model side: every problem is one line naming the
 file or argument, the command-line tools exit non-zero without a traceback, and nothing is
 written. All damage is done to copies (tmp_path) of the committed export and checkpoint."""
 import hashlib
