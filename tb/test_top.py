@@ -81,10 +81,10 @@ from model.network import LAYER_BASE, REGION_OFFSET
 from model.params import axil_writes, write_params
 from tb.bench.paramsets import (cached_params, load_test_images, random_network, random_params_dir,
                                 resolve_params_dir)
-from tb.checks import compare_results, fail_report, torch_quantized_outputs
-from tb.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, pause_generator, sequence_errors,
+from tb.bench.checks import compare_results, fail_report, torch_quantized_outputs
+from tb.bench.stream import (HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, pause_generator, sequence_errors,
                        set_pause, stream_rng, variant_name)
-from tb.stream import set_pauses as stream_set_pauses
+from tb.bench.stream import set_pauses as stream_set_pauses
 from model.network import LAYER_NAMES
 from model.params import load_params
 from model.reference import forward, LayerParams, random_layer_params

@@ -1,4 +1,4 @@
-"""Result checks shared by the end-to-end benches (tb/test_top.py, tb/test_regress.py).
+"""Result checks shared by the end-to-end benches (the top's, tb/test_top.py, and tb/test_regress.py).
 
 Expected values come from ``model.reference.forward`` or PyTorch's quantized model; this
 module only compares and reports.
