@@ -463,7 +463,7 @@ def main(argv=None) -> int:
             t2 = time.perf_counter()
             # stage-2 verdicts depend on the netlist and the benches: reused per mutant
             digest2 = hashlib.sha1(netlist.read_bytes())
-            for f in ("tb/test_top.py", "tb/test_mutants.py", "tb/stream.py", "tb/checks.py"):
+            for f in ("tb/test_mutants.py", *sorted((REPO / "tb" / "bench").glob("*.py"))):
                 digest2.update((REPO / f).read_bytes())
             cache2 = work / "stage2.json"
             done = json.loads(cache2.read_text()) if cache2.is_file() else {}

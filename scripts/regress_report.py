@@ -520,7 +520,7 @@ def functional_coverage_hook(run_dirs: list[Path], out_dir: Path):
     return its result (stored under ``functional_coverage`` in summary.json); else None.
     Functional coverage itself is not implemented here."""
     try:
-        import tb.fcov as fcov
+        import tb.bench.fcov as fcov
     except ImportError:
         return None
     report = getattr(fcov, "report", None)

@@ -37,13 +37,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model.settings import (
-    ArgumentParser,
-    SettingError,
-    check_image_range,
-    env_int,
-    print_error,
-)
+from model.network import DEFAULT_FOLDING, MACS_PER_IMAGE, Folding  # noqa: E402
+from model.quantize import check_export_dir  # noqa: E402
+from model.settings import ArgumentParser, SettingError, check_image_range, env_int, print_error  # noqa: E402
+from tb.bench.paramsets import random_params_dir  # noqa: E402
+from tb.bench.top import IMAGES_MODULE, TOPLEVEL, run_top  # noqa: E402
+from tb.runner import SIM_BUILD  # noqa: E402
 
 WAVES_BUILD = "sim_waves"  # build folder of traced runs (the Makefile's `waves` target opens it)
 # simulator log lines worth showing live (per-image progress, failures, build errors)
@@ -80,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--offset", type=int, default=env_int("OFFSET", 0))
     ap.add_argument("--params", default=env.get("PARAMS", str(REPO / "model" / "artifacts" / "export")))
     ap.add_argument("--waves", type=int, nargs="?", const=1, choices=(0, 1), default=env_int("WAVES", 0))
-    # None: the top's HDL defaults (tb.test_top.DEFAULT_FOLDING)
+    # None: the top's HDL defaults (model.network.DEFAULT_FOLDING)
     ap.add_argument("--lanes", type=int, default=env_int("LANES", None))
     ap.add_argument("--conv2-par", type=int, default=env_int("CONV2_PAR", None))
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -111,7 +110,6 @@ def check_settings(args: argparse.Namespace) -> Path | None:
     if not args.params.strip():
         raise SettingError("PARAMS is empty: give an export folder (manifest.json + .mem) or PARAMS=random")
     params = Path(args.params).resolve()
-    from model.quantize import check_export_dir
     check_export_dir(params)
     return params
 
@@ -123,10 +121,9 @@ def main(argv=None) -> int:
     except ValueError as exc:  # SettingError, ParamsError, CheckpointError: one line, no traceback
         print_error(exc)
         return 2
-    from tb import test_top
-    lanes = args.lanes if args.lanes is not None else test_top.DEFAULT_FOLDING[0]
-    conv2_par = args.conv2_par if args.conv2_par is not None else test_top.DEFAULT_FOLDING[1]
-    os.environ["PARAMS"] = str(params if params is not None else test_top.random_params_dir())
+    folding = Folding(lanes=args.lanes if args.lanes is not None else DEFAULT_FOLDING.lanes,
+                      conv2_par=args.conv2_par if args.conv2_par is not None else DEFAULT_FOLDING.conv2_par)
+    os.environ["PARAMS"] = str(params if params is not None else random_params_dir())
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -141,12 +138,12 @@ def main(argv=None) -> int:
     os.close(fd)
     results_path = Path(name)
     env = {"IMAGES": str(args.images), "OFFSET": str(args.offset), "RESULTS": str(results_path)}
-    print(f"sim: building/running fashion_lenet_accel (Lanes={lanes}, Conv2InChannelsPar={conv2_par}), images "
+    print(f"sim: building/running {TOPLEVEL} (Lanes={folding.lanes}, Conv2InChannelsPar={folding.conv2_par}), images "
           f"{args.offset}..{args.offset + args.images - 1}, parameters {os.environ['PARAMS']}", flush=True)
     sim_error = None
     try:
-        test_top.run_top(lanes, testcase="test_images$", extra_env=env, waves=bool(args.waves),
-                         build_name=WAVES_BUILD if args.waves else None, conv2_par=conv2_par)
+        run_top(IMAGES_MODULE, folding, testcase="test_images$", extra_env=env, waves=bool(args.waves),
+                build_name=WAVES_BUILD if args.waves else None)
     except SystemExit as exc:  # cocotb-test reports failed tests this way
         sim_error = str(exc)
 
@@ -189,11 +186,10 @@ def main(argv=None) -> int:
               f"latency {s['first_latency_cycles']} with an empty pipeline, {lat:.0f} mean over the batch "
               "(LAST_CYCLES: first pixel accepted -> last result beat, incl. queueing)")
         if thr is not None:
-            mults = test_top.multipliers(lanes, conv2_par)
-            print(f"MAC utilization: {test_top.MACS_PER_IMAGE} MACs per image / ({mults} multipliers x "
-                  f"{thr:.0f} cycles) = {100.0 * test_top.MACS_PER_IMAGE / (mults * thr):.1f}%")
+            mults = folding.multipliers()
+            print(f"MAC utilization: {MACS_PER_IMAGE} MACs per image / ({mults} multipliers x "
+                  f"{thr:.0f} cycles) = {100.0 * MACS_PER_IMAGE / (mults * thr):.1f}%")
     if args.waves:
-        from tb.runner import SIM_BUILD
         fst = SIM_BUILD / WAVES_BUILD / "dump.fst"
         if fst.is_file():
             print(f"waves: {fst}  (make waves, or: gtkwave {fst} tb/waves.gtkw)")

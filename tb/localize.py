@@ -1,9 +1,10 @@
 """Failure localization: re-run one test image through the top with per-layer monitors and waves.
 
-The regression (tb/test_regress.py) only sees each image's 11 result beats. When they differ,
-:func:`localize` re-runs that image through ``tb/test_top.py``'s ``test_stages`` (the top with
-cocotbext-axi drivers, stream probes on conv1/pool1/conv2/pool2 and the fc requant output,
-compared with ``model.reference.forward``) in a Verilator build with FST tracing, applies the
+The regression (tb/test_regress.py) only sees each image's result beats. When they differ,
+:func:`localize` re-runs that image through the top's ``test_stages``
+(``tb/test_fashion_lenet_accel.py``: the top with cocotbext-axi drivers, stream probes on
+conv1/pool1/conv2/pool2 and the fc requant output, ``tb/bench/probes.py``, compared with
+``model.reference.forward``) in a Verilator build with FST tracing, applies the
 same AXI4-Lite parameter writes the harness applied, and reports the first differing layer,
 channel (or neuron), position, expected and actual value, the waveform, and the command that
 reproduces it (``scripts/localize.py``).
@@ -16,6 +17,10 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+
+from model.network import DEFAULT_FOLDING, Folding
+from tb.bench.top import IMAGES_MODULE, TOPLEVEL, top_sources
+from tb import runner
 
 REPO = Path(__file__).resolve().parent.parent
 GTKW = REPO / "tb" / "waves.gtkw"
@@ -30,7 +35,7 @@ def repro_command(index: int, params_dir: Path, writes_file: Path | None) -> str
 
 
 def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Path,
-             lanes: int | None = None, conv2_par: int | None = None) -> dict:
+             folding: Folding = DEFAULT_FOLDING) -> dict:
     """Re-run Fashion-MNIST test image ``index`` with stage monitors and an FST trace.
 
     Args:
@@ -38,8 +43,8 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
         params_dir: export folder the DUT is preloaded with and the reference computes with.
         writes_file: AXI4-Lite writes applied before the image (harness format), or None.
         out_dir: receives ``image_<index>.fst``, ``first_diff.json`` and ``sim.log``.
-        lanes, conv2_par: the top's folding (``Lanes``, ``Conv2InChannelsPar``); None: the HDL
-            defaults (``tb.test_top.DEFAULT_FOLDING``), as in the regression harness.
+        folding: the top's folding (``Lanes``, ``Conv2InChannelsPar``); default the HDL
+            defaults (``model.network.DEFAULT_FOLDING``), as in the regression harness.
 
     Returns:
         dict with ``image``, ``first`` (layer, channel/neuron, row, col, expected, actual,
@@ -47,29 +52,22 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
         ``view`` (gtkwave command), ``command`` (reproduction) and ``passed`` (the re-run
         found no difference: the failure did not reproduce in the top bench).
     """
-    from tb.runner import build_folder, run_sim
-    from tb.test_top import DEFAULT_FOLDING, top_sources
-    lanes = DEFAULT_FOLDING[0] if lanes is None else lanes
-    conv2_par = DEFAULT_FOLDING[1] if conv2_par is None else conv2_par
-
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     report_file = out_dir / "first_diff.json"
     report_file.unlink(missing_ok=True)
     params_dir = Path(params_dir).resolve()
-    key = hashlib.sha1(f"{params_dir}:{lanes}:{conv2_par}".encode()).hexdigest()[:8]
+    key = hashlib.sha1(f"{params_dir}:{folding.lanes}:{folding.conv2_par}".encode()).hexdigest()[:8]
     build_name = f"localize_{key}"
-    env = {"PARAMS_DIR": str(params_dir), "STAGE_OFFSET": str(index), "STAGE_IMAGES": "1",
-           "STAGE_REPORT": str(report_file)}
+    env = {"STAGE_OFFSET": str(index), "STAGE_IMAGES": "1", "STAGE_REPORT": str(report_file)}
     if writes_file:
         env["PARAM_WRITES"] = str(Path(writes_file).resolve())
     passed = True
-    build_dir = build_folder(build_name)
+    build_dir = runner.build_folder(build_name)
     try:
-        run_sim("fashion_lenet_accel", top_sources(), module="tb.test_top",
-                parameters={"Lanes": lanes, "Conv2InChannelsPar": conv2_par, "ParamDir": str(params_dir)},
-                extra_env=env,
-                waves=True, testcase="test_stages", build_name=build_name)
+        runner.run_sim(TOPLEVEL, top_sources(), module=IMAGES_MODULE,
+                       parameters={**folding.hdl_parameters(), "ParamDir": str(params_dir)},
+                       extra_env=env, waves=True, testcase="test_stages$", build_name=build_name)
     except (SystemExit, AssertionError):
         passed = False
     fst_src = build_dir / "dump.fst"

@@ -1,8 +1,8 @@
 """cocotb tests + pytest runner for ``axil_regs`` (AXI4-Lite CSR block and parameter decoder).
 
 The parameter write port is monitored every cycle; each test compares the captured writes
-(layer, select, element index, data) with the writes the address map of
-``model.network.LAYER_BASE``/``REGION_OFFSET`` implies.
+(layer, select, element index, data) with the writes the address map of ``model.network``
+(``param_address``, the regions' ``param_sel_i`` codes and sizes) implies.
 """
 from __future__ import annotations
 
@@ -15,32 +15,21 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiProt, AxiResp
 
-from model.network import LAYER_BASE, REGION_OFFSET
-from model.network import LAYER_NAMES
+from model.network import CSR, ID_VALUE, LAYER, LAYER_NAMES, REGION, REGION_NAMES, param_address
+from tb.runner import hdl_sources, run_sim
 
-ID_VALUE = 0x464C4E54
-CSR = {"ID": 0x000, "CTRL": 0x004, "STATUS": 0x008, "IMAGES_DONE": 0x00C,
-       "LAST_CYCLES": 0x010, "CYCLE_COUNT": 0x014, "FRAME_ERRORS": 0x018}
-SEL = {"weight": 0, "bias": 1, "requant": 2, "zp": 3}
-# element counts per layer and region (FashionLeNet shapes)
-WEIGHTS = {"conv1": 6 * 1 * 9, "conv2": 16 * 6 * 9, "fc1": 120 * 576, "fc2": 84 * 120, "fc3": 10 * 84}
-COUT = {"conv1": 6, "conv2": 16, "fc1": 120, "fc2": 84, "fc3": 10}
-
-
-def region_size(layer: str, region: str) -> int:
-    return {"weight": WEIGHTS[layer], "bias": COUT[layer], "requant": COUT[layer], "zp": 1}[region]
-
-
-def param_address(layer: str, region: str, index: int) -> int:
-    return LAYER_BASE[layer] + REGION_OFFSET[region] + 4 * index
+CLOCK_NS = 10
 
 
 class TB:
+    """Clock, reset and AXI4-Lite master around ``axil_regs``; drives the status inputs and
+    records every parameter write (``writes``) and FRAME_ERRORS clear pulse (``clears``)."""
+
     def __init__(self, dut):
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.log.setLevel(logging.INFO)
-        cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
+        cocotb.start_soon(Clock(dut.clk_i, CLOCK_NS, unit="ns").start())
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk_i, dut.rst_ni,
                                   reset_active_level=False)
         self.axil.write_if.log.setLevel(logging.WARNING)
@@ -148,13 +137,13 @@ async def test_param_decode(dut):
     rng = random.Random(cocotb.RANDOM_SEED)
     expected = []
     for layer in LAYER_NAMES:
-        for region in REGION_OFFSET:
-            n = region_size(layer, region)
+        for region in REGION_NAMES:
+            n = LAYER[layer].region_size(region)
             for index in sorted({0, n // 2, n - 1}):
                 data = rng.getrandbits(32)
                 assert await tb.write(param_address(layer, region, index), data) == AxiResp.OKAY, \
                     f"{layer} {region}[{index}]: write refused"
-                expected.append((layer, SEL[region], index, data))
+                expected.append((layer, REGION[region].code, index, data))
             assert await tb.write(param_address(layer, region, n), 1) == AxiResp.SLVERR, \
                 f"{layer} {region}[{n}] (one past the end): no SLVERR"
         # partial strobes are refused for parameters
@@ -175,15 +164,15 @@ async def test_param_stream(dut):
     expected, tasks = [], []
     for _ in range(400):
         layer = rng.choice(LAYER_NAMES)
-        region = rng.choice(list(REGION_OFFSET))
-        n = region_size(layer, region)
+        region = rng.choice(REGION_NAMES)
+        n = LAYER[layer].region_size(region)
         legal = rng.random() < 0.85
         index = rng.randrange(n) if legal else n + rng.randrange(64)
         data = rng.getrandbits(32)
         addr = param_address(layer, region, index)
         tasks.append((legal, addr, cocotb.start_soon(tb.axil.write(addr, data.to_bytes(4, "little")))))
         if legal:
-            expected.append((layer, SEL[region], index, data))
+            expected.append((layer, REGION[region].code, index, data))
     for i, (legal, addr, task) in enumerate(tasks):
         resp = (await with_timeout(task, 100, "us")).resp
         exp = AxiResp.OKAY if legal else AxiResp.SLVERR
@@ -227,8 +216,8 @@ async def test_bit_patterns(dut):
     assert (await tb.read(CSR["CTRL"]))[0] == 0xA8A7A6A5
     # parameter regions read as 0/OKAY anywhere inside, SLVERR just past them
     for layer in LAYER_NAMES:
-        for region in REGION_OFFSET:
-            n = region_size(layer, region)
+        for region in REGION_NAMES:
+            n = LAYER[layer].region_size(region)
             for index in {0, n - 1, rng.randrange(n), rng.randrange(n)}:
                 addr = param_address(layer, region, index)
                 assert await tb.read(addr) == (0, AxiResp.OKAY), f"read {layer} {region}[{index}]"
@@ -242,8 +231,6 @@ async def test_bit_patterns(dut):
 # ------------------------------------------------------------------ pytest runner
 
 def test_axil_regs():
-    from tb.runner import hdl_sources, run_sim
-
     run_sim("axil_regs", hdl_sources("top/axil_regs.sv"), module="tb.test_axil_regs")
 
 

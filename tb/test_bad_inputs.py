@@ -1,66 +1,11 @@
-"""Bad settings of the simulation benches (issue 4): PARAMS, IMAGES/OFFSET (and the other image
-ranges) of tb/test_top.py and tb/test_regress.py are checked in the pytest process before
-anything is built, each problem one line naming the setting or file. The RTL build is replaced
-by a function that fails the test, so these tests prove the order and need no Verilator."""
-import shutil
-
+"""Bad settings of the regression bench: PARAMS, IMAGES/OFFSET (and the other image
+ranges) of tb/test_regress.py are checked in the pytest process before anything is built, each
+problem one line naming the setting or file (the top's: tb/test_fashion_lenet_accel_settings.py).
+The RTL build is replaced by a function that fails the test, so these tests prove the order and
+need no Verilator."""
 import pytest
 
 from model.params import ParamsError
-from model.settings import SettingError
-from tb.runner import DEFAULT_PARAMS
-
-# ------------------------------------------------------------------ tb/test_top.py
-
-def test_top_bad_params_before_build(no_build, monkeypatch, tmp_path, truncated_export):
-    from tb import test_top
-    folder, message = truncated_export
-    monkeypatch.setenv("PARAMS", str(folder))
-    with pytest.raises(ParamsError) as info:
-        test_top.run_top(8)
-    assert str(info.value) == message
-    assert not (tmp_path / "sim_build").exists()
-
-
-def test_top_sha256_before_build(no_build, monkeypatch, tmp_path):
-    from tb import test_top
-    e = tmp_path / "params"
-    shutil.copytree(DEFAULT_PARAMS, e)
-    path = e / "conv2_zp.mem"
-    path.write_text(f"{int(path.read_text(), 16) ^ 0x100:04x}\n")
-    monkeypatch.setenv("PARAMS", str(e))
-    with pytest.raises(ParamsError, match=f"^{path}: sha256 .* does not match the manifest"):
-        test_top.run_top(8, testcase="test_images$")
-
-
-@pytest.mark.parametrize("env,testcase,message", [
-    ({"OFFSET": "9995"}, "test_images$", "OFFSET=9995 IMAGES=10: images 9995..10004 are outside the test set (0..9999)"),
-    ({"IMAGES": "0"}, "test_images$", "OFFSET=0 IMAGES=0: at least 1 image needed"),
-    ({"OFFSET": "-3", "IMAGES": "2"}, "test_images$", "OFFSET=-3 IMAGES=2: images -3..-2 are outside the test set (0..9999)"),
-    ({"IMAGES": "1e3"}, None, "IMAGES='1e3' is not an integer"),
-    ({"STAGE_OFFSET": "9999", "STAGE_IMAGES": "2"}, None,
-     "STAGE_OFFSET=9999 STAGE_IMAGES=2: images 9999..10000 are outside the test set (0..9999)"),
-    ({"OFFSET": "9950", "IMAGES": "5"}, None,
-     ("OFFSET=9950 PARAM_IMAGES=3 (test_axil_params reads PARAM_IMAGES images from OFFSET+100): images "
-      "10050..10052 are outside the test set (0..9999)")),
-])
-def test_top_image_ranges_before_build(no_build, monkeypatch, env, testcase, message):
-    from tb import test_top
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    with pytest.raises(SettingError) as info:
-        test_top.run_top(8, testcase=testcase)
-    assert str(info.value) == message
-
-
-def test_top_image_ranges_accepted(no_build, monkeypatch):
-    """The edges themselves pass the check (and reach the build, here the stub)."""
-    from tb import test_top
-    monkeypatch.setenv("OFFSET", "9990")
-    monkeypatch.setenv("IMAGES", "10")
-    with pytest.raises(AssertionError, match="a build started"):
-        test_top.run_top(8, testcase="test_images$")
-
 
 # ------------------------------------------------------------------ tb/test_regress.py
 

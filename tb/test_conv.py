@@ -27,7 +27,7 @@ from model.params import param_words
 from model.params import read_mem
 from model.reference import conv3x3_acc, LayerParams, maxpool2x2, random_layer_params
 from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
-from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 IN_CH = int(os.environ.get("IN_CH", "1"))
 IN_CH_PAR = int(os.environ.get("IN_CH_PAR", str(IN_CH)))  # InChannelsPar: input channels per cycle

@@ -45,7 +45,7 @@ from model.network import REGION_NAMES
 from model.params import param_words
 from model.params import load_params
 from model.reference import argmax_first, forward, LayerParams, linear_acc, random_layer_params
-from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 FC = ("fc1", "fc2", "fc3")
 CLK_NS = 10

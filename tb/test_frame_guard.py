@@ -25,7 +25,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
 
 FILL = 0
 

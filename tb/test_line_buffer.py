@@ -19,7 +19,7 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from tb.runner import hdl_sources, run_sim
-from tb.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses
 
 CHANNELS = int(os.environ.get("CHANNELS", "1"))
 WIDTH = int(os.environ.get("WIDTH", "30"))

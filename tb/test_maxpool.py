@@ -21,7 +21,7 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from model.reference import maxpool2x2
-from tb.stream import (
+from tb.bench.stream import (
     HANDSHAKE_NAMES,
     PATTERNS,
     handshake_variants,

@@ -3,14 +3,16 @@
 The toplevel is Yosys's flattened netlist of ``fashion_lenet_accel`` that carries every mutant,
 selected by its extra input ``mutsel`` (0 = the design as written). The netlist has no
 parameter preload, so ``load_parameters`` first writes the whole parameter set of
-``$MUTANT_PARAM_WRITES`` over AXI4-Lite. Then, for every mutant in ``$MUTANTS`` (comma separated),
-each check of ``$MUTANT_CHECKS`` runs: the unchanged cocotb tests of ``tb/test_top.py``
-(``test_csr``, ``test_images``, ...), one cocotb test per (mutant, check) so that cocotb
-cancels each check's clock and drivers before the next. Every check first runs with ``mutsel``
-= 0 (calibration): one that fails on the design as written stops the run. The first failing
-check kills a mutant and its remaining checks are skipped. After every mutant, ``test_images`` runs with
-``mutsel`` = 0: if it fails, the mutant changed state that outlives it (the parameter
-memories), and the parameters are written again.
+``$MUTANT_PARAM_WRITES`` over AXI4-Lite (``$PARAMS_DIR`` names that set for the reference).
+Then, for every mutant in ``$MUTANTS`` (comma separated), each check of ``$MUTANT_CHECKS``
+runs: the checks of the top's cocotb tests (``tb/bench/top_csr.py``, ``top_images.py``,
+``top_params.py``: ``test_csr``, ``test_images``, ...; a parametrized one in every variant,
+``test_handshakes[True/False/fixed3of4]``), one cocotb test per (mutant, check) so that cocotb
+cancels each check's clock and drivers before the next. Every check first runs with
+``mutsel`` = 0 (calibration): one that fails on the design as written stops the run. The first
+failing check kills a mutant and its remaining checks are skipped. After every mutant,
+``test_images`` runs with ``mutsel`` = 0: if it fails, the mutant changed state that outlives
+it (the parameter memories), and the parameters are written again.
 
 Results go to ``$MUTANT_RESULTS``: one JSON object per line, ``{"mutant": k, "check": name,
 "passed": bool, "message": first line of the failure}``; golden runs have ``mutant`` 0.
@@ -26,7 +28,8 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import with_timeout
 
-import tb.test_top as top  # a module import: its cocotb tests are not collected here
+from tb.bench import top_csr, top_images, top_params
+from tb.bench.top import TB
 
 MUTANTS = [int(v) for v in os.environ.get("MUTANTS", "").split(",") if v.strip()]
 CHECKS = [c for c in os.environ.get(
@@ -35,23 +38,15 @@ CHECKS = [c for c in os.environ.get(
 CHECK_LIMIT_US = 20_000  # 2M cycles; the longest check needs ~0.2M
 GOLDEN = "golden"
 
+TOP_CHECKS = {c.name: c for c in (*top_csr.CHECKS, *top_images.CHECKS, *top_params.CHECKS)}
+_unknown = [c for c in CHECKS if c not in TOP_CHECKS]
+if _unknown:
+    raise ValueError(f"MUTANT_CHECKS: no check named {', '.join(_unknown)} (known: {', '.join(TOP_CHECKS)})")
+# every variant of every check: label -> (check, its parameters)
+_CHECKS = {label: (TOP_CHECKS[name], kw) for name in CHECKS for label, kw in TOP_CHECKS[name].variants()}
+
 _killed: set[int] = set()
 _state = {"needs_load": True, "broken": None}
-
-
-def _variants(name: str) -> list[tuple[str, dict]]:
-    """``(label, kwargs)`` for every parametrization of cocotb test ``name`` of tb/test_top.py
-    (one entry without arguments for a plain test)."""
-    runs = [("", {})]
-    for names, values in getattr(top, name).options:
-        names = (names,) if isinstance(names, str) else tuple(names)
-        runs = [(f"{label}{',' if label else ''}{'/'.join(map(str, v if len(names) > 1 else (v,)))}",
-                 {**kw, **dict(zip(names, v if len(names) > 1 else (v,)))})
-                for label, kw in runs for v in values]
-    return [(f"{name}[{label}]" if label else name, kw) for label, kw in runs]
-
-
-_CHECKS = {label: (name, kw) for name in CHECKS for label, kw in _variants(name)}
 
 
 def _record(entry: dict) -> None:
@@ -61,19 +56,19 @@ def _record(entry: dict) -> None:
 
 async def _load(dut) -> None:
     dut.mutsel.value = 0
-    tb = top.TB(dut)
+    tb = TB(dut)
     await tb.reset()
     await tb.apply_param_writes(Path(os.environ["MUTANT_PARAM_WRITES"]))
     _state["needs_load"] = False
 
 
 async def _check(dut, label: str, mutant: int) -> str | None:
-    """Run check ``label`` (a cocotb test of tb/test_top.py, with its parameters if it is
-    parametrized) with ``mutsel`` = ``mutant``; the failure's first line, or None."""
-    name, kwargs = _CHECKS.get(label, (label, {}))
+    """Run check ``label`` (a key of ``_CHECKS``, or a plain check's name) on a new TB with
+    ``mutsel`` = ``mutant``; the failure's first line, or None."""
+    check, kwargs = _CHECKS.get(label) or (TOP_CHECKS[label], {})
     dut.mutsel.value = mutant
     try:
-        await with_timeout(getattr(top, name).func(dut, **kwargs), CHECK_LIMIT_US, "us")
+        await with_timeout(check.run(TB(dut), **kwargs), CHECK_LIMIT_US, "us")
     except Exception as exc:  # the check failed (the calibration shows it passes unmutated)  # noqa: BLE001
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

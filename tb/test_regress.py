@@ -58,7 +58,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tb.checks import RESULT_BEATS, compare_results, fail_report  # noqa: E402
+from tb.bench.checks import RESULT_BEATS, compare_results, fail_report  # noqa: E402
 from tb.bench.paramsets import export_once, param_set_writes, random_network, stress_params_dir  # noqa: E402
 from tb.runner import rtl_sources  # noqa: E402
 
@@ -143,7 +143,7 @@ def compute_expected(out: dict, images_file: Path, count: int, params_dir: Path)
         torch.set_num_threads(1)  # shards run side by side on the cores
         from model.params import load_params
         from model.reference import forward
-        from tb.checks import torch_quantized_outputs
+        from tb.bench.checks import torch_quantized_outputs
         steps["import"] = time.perf_counter() - t0
         images, labels = read_images_file(images_file, count)
         params = load_params(params_dir)
@@ -173,7 +173,7 @@ def write_outputs(records: list[list[int]], ref: dict, torch_ref: dict | None, l
     Returns:
         test-set indices of the images whose result beats differ from the reference or torch.
     """
-    from tb import fcov
+    from tb.bench import fcov
     rows, bad, images = [CSV_HEADER], [], []
     prev = None
     for rec in records:

@@ -58,7 +58,7 @@ def real_outputs(first: int, count: int) -> dict:
     from model.data import load_images
     from model.params import load_params
     from model.reference import forward
-    from tb.checks import torch_quantized_outputs
+    from tb.bench.checks import torch_quantized_outputs
 
     images, labels = load_images(train=False, offset=first, count=count)
     return {"labels": labels, "ref": forward(load_params(DEFAULT_PARAMS), images)["class"],

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tb.stream import HANDSHAKE_VARIANTS, pause_generator, sequence_errors, variant_name
+from tb.bench.stream import HANDSHAKE_VARIANTS, pause_generator, sequence_errors, variant_name
 
 
 def take(gen, n: int) -> list[int]:

@@ -19,7 +19,7 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from tb.stream import HANDSHAKE_NAMES, PATTERNS, handshake_variants, set_pauses, variant_name
+from tb.bench.stream import HANDSHAKE_NAMES, PATTERNS, handshake_variants, set_pauses, variant_name
 
 
 class TB:

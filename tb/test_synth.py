@@ -62,8 +62,8 @@ def test_synth_failure_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
 
 def test_top_folding_is_the_hdl_default():
     """make synth / bench / mutate measure the folding the top instantiates by default: the one
-    tb/test_top.py runs every test at."""
-    from tb.test_top import DEFAULT_FOLDING
-    assert synth.top_folding() == dict(zip(("Lanes", "Conv2InChannelsPar"), DEFAULT_FOLDING))
+    the top's test modules run every test at."""
+    from model.network import DEFAULT_FOLDING
+    assert synth.top_folding() == DEFAULT_FOLDING.hdl_parameters()
     _, conv2 = synth.BLOCKS["conv2"]
     assert conv2["InChannelsPar"] == "{conv2_par}"
