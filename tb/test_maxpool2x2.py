@@ -154,9 +154,9 @@ async def test_reset_mid_frame(dut):
 # --------------------------------------------------------------------------- pytest runner
 
 @pytest.mark.parametrize("channels,width,height", [(1, 28, 28), (6, 28, 28), (16, 12, 12)])
-def test_maxpool(channels, width, height):
+def test_maxpool2x2(channels, width, height):
     from tb.runner import hdl_sources, run_sim
 
-    run_sim("maxpool2x2", hdl_sources("conv/maxpool2x2.sv"), module="tb.test_maxpool",
+    run_sim("maxpool2x2", hdl_sources("conv/maxpool2x2.sv"), module="tb.test_maxpool2x2",
             parameters={"Channels": channels, "Width": width, "Height": height},
             extra_env={"MAXPOOL_WIDTH": width, "MAXPOOL_HEIGHT": height})

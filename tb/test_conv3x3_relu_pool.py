@@ -403,7 +403,7 @@ CONV_SOURCES = ("requant.sv", "conv/conv_padder.sv", "conv/line_buffer.sv", "con
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_conv(config):
+def test_conv3x3_relu_pool(config):
     layer, cin, cpar, cout, width, height, padding, preload = CONFIGS[config]
     params = {"InChannels": cin, "InChannelsPar": cpar, "OutChannels": cout, "Width": width,
               "Height": height, "Padding": padding, "LayerName": layer}
@@ -423,7 +423,7 @@ def test_conv(config):
     run_sim(
         toplevel="conv3x3_relu_pool",
         sources=hdl_sources(*CONV_SOURCES),
-        module="tb.test_conv",
+        module="tb.test_conv3x3_relu_pool",
         parameters=params,
         extra_env=env,
     )
