@@ -34,7 +34,7 @@ class TB(StreamTB):
 
     def __init__(self, dut):
         super().__init__(dut)
-        self.width_bytes = len(dut.s_axis_tdata) // 8
+        self.width_bytes = hdl_param("Width") // 8
         self.depth = hdl_param("Depth")
         self.accepted = 0  # input beats taken since the last reset
         cocotb.start_soon(self._count_input())
