@@ -10,9 +10,10 @@ outcome, duration (cocotb's wall time of the test) and failure message::
     tb/test_argmax.py::test_argmax::test_random[10-8]    cocotb test test_random of that run
     tb/test_argmax.py::test_argmax::test_ties[10-8]      cocotb test test_ties of that run
 
-The pytest test's parameters stay last, where pytest's node ids keep them (``-ra`` and the
-JUnit file split an id there): JUnit ``classname`` ``tb.test_argmax.test_argmax``, ``name``
-``test_ties[10-8]``, with cocotb's ``random_seed`` and ``sim_time_ns`` as properties. A cocotb
+The pytest test's parameters stay last: pytest reads everything from an id's first ``[`` as
+its parameters (``-ra`` and the JUnit file would mangle ``test_argmax[10-8]::test_ties``).
+JUnit ``classname`` ``tb.test_argmax.test_argmax``, ``name`` ``test_ties[10-8]``, with
+cocotb's ``random_seed`` and ``sim_time_ns`` as properties. A cocotb
 test name that an earlier simulation of the same pytest test already reported gets the
 simulation's number: ``...::run_stream#2[18]``.
 
