@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tb.runner import DEFAULT_PARAMS  # noqa: E402
+pytest_plugins = ["tb.bench.cocotb_results"]
 
 _SESSION_START = time.time()
 

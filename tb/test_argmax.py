@@ -6,22 +6,28 @@ Replay a run with ``SEED=<seed printed by cocotb>``.
 from __future__ import annotations
 
 import itertools
-import os
 
 import cocotb
 import pytest
 import torch
 from cocotb.triggers import Timer
 
+from model.network import NUM_CLASSES
 from model.reference import argmax_first
+from tb.bench.hdl import hdl_param
+from tb.bench.seeds import seeded
+from tb.runner import hdl_sources, run_sim
 
 
 class TB:
+    """Drives ``values_i`` (N values of Width bits, value i at bits [Width*i +: Width]) and
+    reads ``index_o``."""
+
     def __init__(self, dut):
         self.dut = dut
         self.log = dut._log
-        self.n = int(os.environ["ARGMAX_N"])
-        self.width = int(os.environ["ARGMAX_WIDTH"])
+        self.n = hdl_param("N")
+        self.width = hdl_param("Width")
         assert len(dut.values_i) == self.n * self.width
         self.vmax = (1 << self.width) - 1
 
@@ -40,16 +46,11 @@ class TB:
         self.log.info("%s: %d vectors match", what, len(vectors))
 
 
-def gen_for_test() -> torch.Generator:
-    return torch.Generator().manual_seed(cocotb.RANDOM_SEED % (1 << 63))
-
-
 @cocotb.test()
 async def test_random(dut):
     """Uniform random vectors, and narrow-range ones (frequent ties)."""
     tb = TB(dut)
-    gen = gen_for_test()
-    tb.log.info("per-test seed %d", cocotb.RANDOM_SEED)
+    gen, _ = seeded()
     await tb.check(torch.randint(0, tb.vmax + 1, (3000, tb.n), generator=gen), "uniform")
     await tb.check(torch.randint(0, 4, (2000, tb.n), generator=gen), "values 0..3")
     hi = torch.randint(tb.vmax - 2, tb.vmax + 1, (1000, tb.n), generator=gen)
@@ -60,7 +61,7 @@ async def test_random(dut):
 async def test_ties(dut):
     """All equal, the maximum at each position, and every pair of tied maxima."""
     tb = TB(dut)
-    gen = gen_for_test()
+    gen, _ = seeded()
     n, vmax = tb.n, tb.vmax
     vecs = [[v] * n for v in (0, 1, vmax // 2, vmax)]
     for pos in range(n):
@@ -86,10 +87,8 @@ async def test_ties(dut):
 
 # --------------------------------------------------------------------------- pytest runner
 
-@pytest.mark.parametrize("n,width", [(10, 8), (5, 3)])
+@pytest.mark.parametrize("n,width", [(NUM_CLASSES, 8), (5, 3)])
 def test_argmax(n, width):
-    from tb.runner import hdl_sources, run_sim
-
+    """The fc3 argmax (10 int8 codes) and a narrow odd one."""
     run_sim("argmax", hdl_sources("fc/argmax.sv"), module="tb.test_argmax",
-            parameters={"N": n, "Width": width},
-            extra_env={"ARGMAX_N": n, "ARGMAX_WIDTH": width})
+            parameters={"N": n, "Width": width})

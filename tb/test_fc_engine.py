@@ -17,40 +17,43 @@ The input buffer has two banks: back to back (no stalls), the next image must be
 while fc1 still reads the current one (``run_images``' rate check), and with the output
 blocked exactly two images wait in the banks (``double_buffer_full``, small builds).
 
-Replay a run with ``SEED=<seed printed by the runner / cocotb>``.
-Environment of the cocotb side: FC_DIMS (json of the HDL sizes), FC_PARAM_DIR (the
-preloaded folder, empty if none), FC_VARIANT (random|export), FC_IMAGES,
-FC_IMAGE_OFFSET (first Fashion-MNIST test image for the export variant).
+Replay a run with ``SEED=<seed printed by the runner / cocotb>``. The cocotb side reads the
+build's sizes and ParamDir (the preloaded folder, empty if none) from its HDL parameters
+(``tb.bench.hdl``); environment: FC_VARIANT (random|export), FC_IMAGES, FC_IMAGE_OFFSET
+(first Fashion-MNIST test image for the export variant).
 """
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import random
 import shutil
 import warnings
 
+import cocotb
 import pytest
 import torch
-
-import cocotb
-from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotbext.axi import AxiStreamFrame
 
-from model.network import REGION_NAMES
-from model.params import param_words
-from model.params import load_params
-from model.reference import argmax_first, forward, LayerParams, linear_acc, random_layer_params
-from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
+from model.network import DEFAULT_FOLDING, LAYER, LAYERS, NUM_CLASSES, REGION, REGION_NAMES, SMALL_FOLDING
+from model.params import load_params, param_words, write_params
+from model.reference import LayerParams, argmax_first, forward, linear_acc, random_layer_params
+from tb.bench.axis_tb import CLK_NS, StreamTB
+from tb.bench.hdl import hdl_param
+from tb.bench.param_port import ParamPort
+from tb.bench.paramsets import load_test_images
+from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, variant_name
 
-FC = ("fc1", "fc2", "fc3")
-CLK_NS = 10
-SMALL = {"InChannels": 4, "InPixels": 5, "Fc1Out": 13, "Fc2Out": 7, "Fc3Out": 10}
-REAL = {"InChannels": 16, "InPixels": 36, "Fc1Out": 120, "Fc2Out": 84, "Fc3Out": 10}
+FC = tuple(layer.name for layer in LAYERS if layer.kind == "fc")
+CONVS = tuple(layer.name for layer in LAYERS if layer.kind == "conv")
+SIZES = ("InChannels", "InPixels", "Fc1Out", "Fc2Out", "Fc3Out")  # fc_engine's size parameters
+SMALL = {"InChannels": 4, "InPixels": 5, "Fc1Out": 13, "Fc2Out": 7, "Fc3Out": NUM_CLASSES}
+REAL = {"InChannels": LAYER["conv2"].out_channels, "InPixels": LAYER["conv2"].pooled_size ** 2,
+        **{f"Fc{k}Out": LAYER[name].out_channels for k, name in enumerate(FC, 1)}}
 # requant latency + lane/feeder pipeline + control per layer, generous
 DRAIN_CYCLES = 40
 
@@ -58,7 +61,7 @@ DRAIN_CYCLES = 40
 # =========================================================================== model side
 
 class Dims:
-    """HDL sizes of the DUT (from FC_DIMS)."""
+    """HDL sizes of an fc_engine build: ``{"Lanes": ..., "InChannels": ..., ...}``."""
 
     def __init__(self, hdl: dict):
         self.lanes = int(hdl["Lanes"])
@@ -66,6 +69,11 @@ class Dims:
         self.pix = int(hdl["InPixels"])
         self.outs = (int(hdl["Fc1Out"]), int(hdl["Fc2Out"]), int(hdl["Fc3Out"]))
         self.ins = (self.cin * self.pix, self.outs[0], self.outs[1])
+
+    @classmethod
+    def of_build(cls) -> "Dims":
+        """The sizes of the build being simulated (its HDL parameters)."""
+        return cls({name: hdl_param(name) for name in ("Lanes", *SIZES)})
 
     def mac_cycles(self) -> int:
         """MAC cycles of one image: ceil(Out / Lanes) groups of In cycles per layer."""
@@ -129,27 +137,23 @@ def tie_fc3(dims: Dims, codes: list[int]) -> LayerParams:
 
 # =========================================================================== cocotb side
 
-class TB:
+class TB(StreamTB):
+    """fc_engine between an AxiStreamSource and an AxiStreamSink, its parameter port, a
+    monitor of the input, the build's sizes and this test's seed."""
+
+    P_IDLE, P_BACKPRESSURE = 0.4, 0.5
+
     def __init__(self, dut):
-        self.dut = dut
-        self.log = logging.getLogger("cocotb.tb")
-        self.log.setLevel(logging.INFO)
-        self.dims = Dims(json.loads(os.environ["FC_DIMS"]))
-        self.param_dir = os.environ.get("FC_PARAM_DIR", "")
+        log = logging.getLogger("cocotb.tb")
+        log.setLevel(logging.INFO)
+        super().__init__(dut, log=log)
+        self.dims = Dims.of_build()
+        self.param_dir = hdl_param("ParamDir", "")
         self.variant = os.environ.get("FC_VARIANT", "random")
         # cocotb derives a per-test seed from the regression seed (COCOTB_RANDOM_SEED,
         # replay with SEED=N) and the test name; torch seeds must fit in 64 bits.
         self.seed = cocotb.RANDOM_SEED % (1 << 63)
-        cocotb.start_soon(Clock(dut.clk_i, CLK_NS, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk_i,
-                                      dut.rst_ni, reset_active_level=False)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk_i,
-                                  dut.rst_ni, reset_active_level=False)
-        dut.param_we_i.value = 0
-        dut.param_layer_i.value = 0
-        dut.param_sel_i.value = 0
-        dut.param_addr_i.value = 0
-        dut.param_wdata_i.value = 0
+        self.port = ParamPort(dut)
         self.in_done_ns: list[float] = []
         cocotb.start_soon(self._monitor_input())
 
@@ -163,45 +167,21 @@ class TB:
                 if beats % self.dims.pix == 0:
                     self.in_done_ns.append(get_sim_time("ns"))
 
-    def set_pauses(self, idle: bool, backpressure: bool, seed: int, pattern: str = "random"):
-        """``tb.stream`` pause pattern ``pattern`` on the input (idle; random: probability 0.4)
-        and/or the output (backpressure; random: 0.5), random ones seeded with ``seed``."""
-        set_pauses(self.source, self.sink, idle, backpressure, pattern, random.Random(seed), 0.4, 0.5,
-                   log=self.log)
-
-    async def reset(self):
-        self.dut.rst_ni.value = 0
-        await ClockCycles(self.dut.clk_i, 5)
-        self.dut.rst_ni.value = 1
-        await ClockCycles(self.dut.clk_i, 2)
+    async def reset(self, cycles: int = 5, settle: int = 2):
+        await super().reset(cycles, settle)
 
     # ------------------------------------------------------------ parameters
     async def write_layer(self, k: int, p: LayerParams, rng: random.Random | None = None,
                           weights: bool = True):
-        """Write layer ``k``'s memories through the parameter port (weights in a shuffled
-        address order when ``rng`` is given: the port must decode o*In + i by address)."""
-        dut = self.dut
-        words = param_words(p)
-        w = words["weight"]
-        order = list(range(len(w)))
-        if rng is not None:
-            rng.shuffle(order)
-        regions = [(REGION_NAMES.index(r), list(enumerate(words[r]))) for r in ("bias", "requant", "zp")]
-        if weights:
-            regions.insert(0, (REGION_NAMES.index("weight"), [(a, w[a]) for a in order]))
-        dut.param_layer_i.value = k
-        dut.param_we_i.value = 1
-        for sel, writes in regions:
-            dut.param_sel_i.value = sel
-            for addr, data in writes:
-                dut.param_addr_i.value = addr
-                dut.param_wdata_i.value = data
-                await RisingEdge(dut.clk_i)
-        dut.param_we_i.value = 0
-        await ClockCycles(dut.clk_i, 2)  # the port is registered
+        """Write layer ``k``'s memories (0 fc1 .. 2 fc3) through the parameter port (weights
+        in a shuffled address order when ``rng`` is given: the port must decode o*In + i by
+        address); ``weights`` False: all but the weights."""
+        regions = tuple(r for r in REGION_NAMES if weights or r != "weight")
+        await self.port.write(p, layer=k, rng=rng, regions=regions)
 
     async def write_params(self, params: dict[str, LayerParams], rng: random.Random | None = None,
                            weights: bool = True):
+        """:meth:`write_layer` for fc1, fc2, fc3."""
         for k, name in enumerate(FC):
             await self.write_layer(k, params[name], rng, weights)
 
@@ -286,18 +266,17 @@ async def run_stream(dut, idle: bool, backpressure: bool, pattern: str):
     tb.log.info("torch seed %d (cocotb's per-test RANDOM_SEED mod 2**63), variant %s, "
                 "handshakes %s", seed, tb.variant, variant_name(idle, backpressure, pattern))
     gen = torch.Generator().manual_seed(seed)
-    tb.set_pauses(idle, backpressure, seed, pattern)
+    tb.set_pauses(idle, backpressure, random.Random(seed), pattern)
     await tb.reset()
 
     # real sizes: 4.8k (Lanes 18) to 10k (Lanes 8) cycles per image: 3 images per stalled variant
     default_n = 8 if tb.dims.ins[0] < 100 else (3 if idle or backpressure else 4)
     n_img = int(os.environ.get("FC_IMAGES", default_n))
     if tb.variant == "export":
-        from model.data import load_images
         params = load_params(tb.param_dir)
         offset = int(os.environ.get("FC_IMAGE_OFFSET", 0)) + 64 * variant_no
         n_img = n_img if (idle or backpressure) else 4 * n_img
-        images, labels = load_images(train=False, offset=offset, count=n_img)
+        images, labels, _ = load_test_images(offset, n_img)
         ref = forward(params, images)
         x = ref["pool2"].flatten(1)
         label = f"export images {offset}..{offset + n_img - 1}"
@@ -324,7 +303,7 @@ async def run_corners(dut):
     seed = tb.seed
     tb.log.info("torch seed %d (cocotb's per-test RANDOM_SEED mod 2**63)", seed)
     gen = torch.Generator().manual_seed(seed)
-    tb.set_pauses(True, True, seed)
+    tb.set_pauses(True, True, random.Random(seed))
     await tb.reset()
     d = tb.dims
     prev_fill = None
@@ -350,7 +329,7 @@ async def run_corners(dut):
         await tb.run_images(params, x, f"argmax ties fc3 codes {codes}")
 
 
-@cocotb.skipif(json.loads(os.environ.get("FC_DIMS", "{}")).get("InChannels") != SMALL["InChannels"],
+@cocotb.skipif(hdl_param("InChannels", None) != SMALL["InChannels"],
                reason="tens of thousands of cycles at the real sizes: small builds only")
 @cocotb.test()
 async def double_buffer_full(dut):
@@ -378,7 +357,7 @@ async def double_buffer_full(dut):
     await tb.run_images(params, x, "output blocked, then released", send=False)
 
 
-@cocotb.skipif(json.loads(os.environ.get("FC_DIMS", "{}")).get("InChannels") != SMALL["InChannels"],
+@cocotb.skipif(hdl_param("InChannels", None) != SMALL["InChannels"],
                reason="writes every word three times: small builds only (test_fc_engine_small)")
 @cocotb.test()
 async def param_port(dut):
@@ -389,41 +368,29 @@ async def param_port(dut):
     gen = torch.Generator().manual_seed(tb.seed)
     rng = random.Random(tb.seed)
     await tb.reset()
-    dut = tb.dut
     params = random_fc_params(tb.dims, gen)
-
-    async def put(layer: int, sel: int, addr: int, data: int, we: int = 1):
-        dut.param_we_i.value = we
-        dut.param_layer_i.value = layer
-        dut.param_sel_i.value = sel
-        dut.param_addr_i.value = addr
-        dut.param_wdata_i.value = data
-        await RisingEdge(dut.clk_i)
-
+    put = tb.port.put
     for pattern in (0xFFFFFFFF, 0x00000000):
         for k, name in enumerate(FC):
             for region, words in param_words(params[name]).items():
                 for addr in range(len(words)):
-                    await put(k, REGION_NAMES.index(region), addr, pattern)
+                    await put(REGION[region].code, addr, pattern, layer=k)
     await tb.write_params(params)
     for k, name in enumerate(FC):
         for region, words in param_words(params[name]).items():
-            sel, n = REGION_NAMES.index(region), len(words)
+            sel, n = REGION[region].code, len(words)
             for addr in sorted({n, n + 1, n + rng.randrange(1, 64), (1 << 17) - 1}):
-                await put(k, sel, addr, rng.getrandbits(32))  # past the end: ignored
-            await put(k, sel, rng.randrange(n), rng.getrandbits(32), we=0)  # no write enable
-            await put(3, sel, rng.randrange(n), rng.getrandbits(32))  # layer 3 does not exist
-    dut.param_we_i.value = 0
-    await ClockCycles(dut.clk_i, 2)
+                await put(sel, addr, rng.getrandbits(32), layer=k)  # past the end: ignored
+            await put(sel, rng.randrange(n), rng.getrandbits(32), we=0, layer=k)  # no write enable
+            await put(sel, rng.randrange(n), rng.getrandbits(32), layer=3)  # layer 3 does not exist
+    await tb.port.idle()
     x = _random_inputs(tb.dims, 3, gen)
     await tb.run_images(params, x, "after all-ones/zeros, out-of-range, layer-3 and we=0 writes")
 
 
 # =========================================================================== pytest runners
 
-def _sources():
-    from tb.runner import hdl_sources
-    return hdl_sources("requant.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_engine.sv")
+FC_SOURCES = ("requant.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_engine.sv")
 
 
 def _fresh_seed() -> int:
@@ -433,19 +400,15 @@ def _fresh_seed() -> int:
 
 @pytest.mark.parametrize("lanes", [1, 4])
 def test_fc_engine_small(lanes):
-    from tb.runner import run_sim
-    hdl = {**SMALL, "Lanes": lanes}
-    run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
-            extra_env={"FC_DIMS": json.dumps(hdl), "FC_PARAM_DIR": "", "FC_VARIANT": "random"})
+    """Small sizes; 1 lane and 4 lanes (partial last groups), parameters through the port."""
+    run_sim("fc_engine", hdl_sources(*FC_SOURCES), module="tb.test_fc_engine",
+            parameters={**SMALL, "Lanes": lanes}, extra_env={"FC_VARIANT": "random"})
 
 
-@pytest.mark.parametrize("lanes", [18, 8])
+@pytest.mark.parametrize("lanes", [DEFAULT_FOLDING.lanes, SMALL_FOLDING.lanes])
 def test_fc_engine_real(lanes):
     """Real sizes, parameters preloaded via ParamDir: random, then the trained export. Lanes 18
-    is the top's default folding, 8 the earlier one."""
-    from model.params import write_params
-    from tb.runner import DEFAULT_PARAMS, SIM_BUILD, run_sim
-
+    is the top's default folding, 8 the small one (``model.network``)."""
     seed = _fresh_seed()
     print(f"test_fc_engine_real: seed {seed} (replay with SEED={seed})")
     # One fixed folder so both phases share one Verilator build ($readmemh runs at t=0).
@@ -453,17 +416,14 @@ def test_fc_engine_real(lanes):
     if param_dir.exists():
         shutil.rmtree(param_dir)
     gen = torch.Generator().manual_seed(seed)
-    rand = {
-        "conv1": random_layer_params("conv1", (6, 1, 3, 3), relu=True, padding=1, gen=gen),
-        "conv2": random_layer_params("conv2", (16, 6, 3, 3), relu=True, gen=gen),
-    }
+    rand = {name: random_layer_params(name, LAYER[name].weight_shape, relu=True, padding=LAYER[name].padding,
+                                      gen=gen) for name in CONVS}
     dims = Dims({**REAL, "Lanes": lanes})
     rand.update(random_fc_params(dims, gen))
     write_params(rand, param_dir)
     hdl = {**REAL, "Lanes": lanes, "ParamDir": str(param_dir)}
-    env = {"FC_DIMS": json.dumps({**REAL, "Lanes": lanes}), "FC_PARAM_DIR": str(param_dir)}
-    run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
-            extra_env={**env, "FC_VARIANT": "random"}, seed=seed)
+    run_sim("fc_engine", hdl_sources(*FC_SOURCES), module="tb.test_fc_engine", parameters=hdl,
+            extra_env={"FC_VARIANT": "random"}, seed=seed)
 
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         warnings.warn(f"{DEFAULT_PARAMS} has no export yet: real-parameter phase not run")
@@ -472,5 +432,5 @@ def test_fc_engine_real(lanes):
     param_dir.mkdir(parents=True)
     for f in itertools.chain(DEFAULT_PARAMS.glob("*.mem"), [DEFAULT_PARAMS / "manifest.json"]):
         shutil.copy(f, param_dir / f.name)
-    run_sim("fc_engine", _sources(), module="tb.test_fc_engine", parameters=hdl,
-            extra_env={**env, "FC_VARIANT": "export"}, testcase="run_stream", seed=seed)
+    run_sim("fc_engine", hdl_sources(*FC_SOURCES), module="tb.test_fc_engine", parameters=hdl,
+            extra_env={"FC_VARIANT": "export"}, testcase="run_stream", seed=seed)

@@ -15,23 +15,26 @@ start; replay with ``SEED=N``).
 from __future__ import annotations
 
 import logging
-import os
 import random
 from typing import ClassVar
 
 import cocotb
 import pytest
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame
 
-from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses, variant_name
+from model.network import PIXELS
+from tb.bench.axis_tb import CLK_NS, StreamTB
+from tb.bench.hdl import hdl_param
+from tb.runner import hdl_sources, run_sim
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, variant_name
 
-FILL = 0
+FILL_DEFAULT = 0  # frame_guard's FillValue when the build does not set it (as in the top)
 
 
-def expected_frames(beats: list[tuple[int, bool]], n: int) -> list[tuple[list[int], bool]]:
-    """The frames the guard emits for input ``beats`` ``(data, tlast)``: ``(pixels, bad)``.
+def expected_frames(beats: list[tuple[int, bool]], n: int, fill: int) -> list[tuple[list[int], bool]]:
+    """The frames of ``n`` pixels the guard emits for input ``beats`` ``(data, tlast)``:
+    ``(pixels, bad)``, a short frame completed with ``fill``.
 
     Raises:
         ValueError: the beats end inside a frame (the test always closes its last frame).
@@ -43,7 +46,7 @@ def expected_frames(beats: list[tuple[int, bool]], n: int) -> list[tuple[list[in
             frames.append((cur, not last))
             cur = []
         elif last:
-            frames.append((cur + [FILL] * (n - len(cur)), True))
+            frames.append((cur + [fill] * (n - len(cur)), True))
             cur = []
     if cur:
         raise ValueError(f"stimulus ends inside a frame ({len(cur)} beats)")
@@ -76,28 +79,17 @@ class GuardOutBus(AxiStreamBus):
                          "tuser": "bad_o"}
 
 
-class TB:
-    """Clock, reset and cocotbext-axi source/sink (with pause generators) around frame_guard."""
+class TB(StreamTB):
+    """frame_guard between a cocotbext-axi source and sink (pause probability 0.3 each)."""
+
+    P_IDLE = P_BACKPRESSURE = 0.3
 
     def __init__(self, dut):
-        self.dut = dut
-        self.log = logging.getLogger("cocotb.tb")
-        self.n = int(os.environ["GUARD_PIXELS"])
-        cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
-        self.source = AxiStreamSource(GuardInBus(dut), dut.clk_i, dut.rst_ni, reset_active_level=False)
-        self.sink = AxiStreamSink(GuardOutBus(dut), dut.clk_i, dut.rst_ni, reset_active_level=False)
+        super().__init__(dut, GuardInBus(dut), GuardOutBus(dut), log=logging.getLogger("cocotb.tb"))
+        self.n = hdl_param("FramePixels")
+        self.fill = hdl_param("FillValue", FILL_DEFAULT)
         for drv in (self.source, self.sink):
             drv.log.setLevel(logging.WARNING)
-
-    async def reset(self):
-        self.dut.rst_ni.value = 0
-        await ClockCycles(self.dut.clk_i, 3)
-        self.dut.rst_ni.value = 1
-        await ClockCycles(self.dut.clk_i, 1)
-
-    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, pattern: str = "random"):
-        """``tb.stream`` pause pattern ``pattern`` (random: probability 0.3 from ``rng``)."""
-        set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, 0.3, 0.3, log=self.log)
 
     async def send(self, beats: list[tuple[int, bool]]) -> None:
         """Queue ``beats`` ``(data, tlast)`` as AxiStreamFrames split after every tlast (a
@@ -126,9 +118,9 @@ async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
     await tb.reset()
     stalled = idle or backpressure
     beats = stimulus(rng, tb.n, 20 if stalled and tb.n > 100 else 60)
-    exp = expected_frames(beats, tb.n)
+    exp = expected_frames(beats, tb.n, tb.fill)
     await tb.send(beats)
-    frame_us = (4 * tb.n + 100) * 10 / 1000 * 5  # a frame at a quarter rate, five times over
+    frame_us = (4 * tb.n + 100) * CLK_NS / 1000 * 5  # a frame at a quarter rate, five times over
     for f, (pixels, bad) in enumerate(exp):
         try:
             rx = await with_timeout(tb.sink.recv(), frame_us, "us")
@@ -154,8 +146,8 @@ async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
 
 # ------------------------------------------------------------------ pytest runner
 
-@pytest.mark.parametrize("pixels", [5, 784])
+@pytest.mark.parametrize("pixels", [5, PIXELS])
 def test_frame_guard(pixels):
-    from tb.runner import hdl_sources, run_sim
+    """A 5-pixel frame (many frames quickly) and the top's 28x28 image."""
     run_sim("frame_guard", hdl_sources("top/frame_guard.sv"), module="tb.test_frame_guard",
-            parameters={"FramePixels": pixels}, extra_env={"GUARD_PIXELS": pixels})
+            parameters={"FramePixels": pixels})

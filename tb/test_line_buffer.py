@@ -8,92 +8,70 @@ Window beat layout: byte ``(ky*3 + kx)*Channels + c`` = pixel (row+ky, col+kx), 
 """
 from __future__ import annotations
 
-import os
-import random
-
 import cocotb
 import pytest
 import torch
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotb.triggers import ClockCycles, with_timeout
+from cocotbext.axi import AxiStreamFrame
 
+from model.network import IMAGE_SIZE, LAYER
+from tb.bench.axis_tb import StreamTB, frame_bytes
+from tb.bench.hdl import hdl_param
+from tb.bench.paramsets import load_test_images
+from tb.bench.seeds import seeded
 from tb.runner import hdl_sources, run_sim
-from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, set_pauses
+from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS
 
-CHANNELS = int(os.environ.get("CHANNELS", "1"))
-WIDTH = int(os.environ.get("WIDTH", "30"))
-HEIGHT = int(os.environ.get("HEIGHT", "30"))
+CONV1_PADDED = IMAGE_SIZE + 2 * LAYER["conv1"].padding  # conv1's padded frame: 30 x 30
 
 
-class TB:
-    """Clock, reset and the two AXI4-Stream drivers around ``line_buffer``."""
+class TB(StreamTB):
+    """``line_buffer`` between an AxiStreamSource and an AxiStreamSink; its frame geometry."""
+
+    P_IDLE = P_BACKPRESSURE = 0.4
 
     def __init__(self, dut):
-        self.dut = dut
-        self.log = dut._log
-        cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk_i, dut.rst_ni,
-                                      reset_active_level=False)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk_i, dut.rst_ni,
-                                  reset_active_level=False)
+        super().__init__(dut)
+        self.channels = hdl_param("Channels")
+        self.width = hdl_param("Width")
+        self.height = hdl_param("Height")
 
-    async def reset(self):
-        self.dut.rst_ni.value = 0
-        await ClockCycles(self.dut.clk_i, 3)
-        self.dut.rst_ni.value = 1
-        await RisingEdge(self.dut.clk_i)
+    def random_frame(self, gen: torch.Generator) -> torch.Tensor:
+        """A random padded frame, int64 ``[Channels, Height, Width]`` in 0..255."""
+        return torch.randint(0, 256, (self.channels, self.height, self.width), generator=gen)
 
-    def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random, pattern: str = "random"):
-        """Stalls on the input (idle) and/or the output (backpressure): ``tb.stream`` pattern
-        ``pattern`` (``random``: pause probability 0.4 from ``rng``)."""
-        set_pauses(self.source, self.sink, idle, backpressure, pattern, rng, 0.4, 0.4, log=self.log)
+    def check_windows(self, index: int, frame: torch.Tensor, got: bytes) -> None:
+        """The received windows of ``frame`` [C, H, W] against :func:`expected_windows`."""
+        exp = expected_windows(frame)
+        ho, wo = exp.shape[:2]
+        c = self.channels
+        n = ho * wo * 9 * c
+        assert len(got) == n, f"frame {index}: {len(got)} bytes = {len(got) / (9 * c):.1f} windows, " \
+                              f"expected {ho * wo} windows (tlast misplaced, lost or duplicated windows)"
+        act = torch.tensor(list(got), dtype=torch.int64).reshape(ho, wo, 3, 3, c)
+        bad = (act != exp).nonzero().tolist()
+        if bad:
+            msgs = [f"frame {index} window row {r} col {col} ky {ky} kx {kx} channel {ch}: "
+                    f"expected {int(exp[r, col, ky, kx, ch])}, actual {int(act[r, col, ky, kx, ch])}, "
+                    f"difference {int(act[r, col, ky, kx, ch] - exp[r, col, ky, kx, ch])}"
+                    for r, col, ky, kx, ch in bad[:8]]
+            raise AssertionError(f"{len(bad)} mismatching window elements:\n" + "\n".join(msgs))
 
-
-def frame_bytes(frame: torch.Tensor) -> bytes:
-    """[C, H, W] uint8 codes -> raster-order beats, channel c at byte c of a beat."""
-    return bytes(frame.permute(1, 2, 0).flatten().to(torch.uint8).tolist())
+    async def run_frames(self, frames: list[torch.Tensor]) -> None:
+        """Send all frames back to back and compare every window (a lost or duplicated window
+        changes a frame's length, a lost frame times out, an extra one stays in the sink)."""
+        for f in frames:
+            await self.source.send(AxiStreamFrame(frame_bytes(f)))
+        for i, f in enumerate(frames):
+            rx = await with_timeout(self.sink.recv(), 2, "ms")
+            self.check_windows(i, f, bytes(rx.tdata))
+        await ClockCycles(self.dut.clk_i, 20)
+        assert self.sink.empty(), f"output beyond the {len(frames)} frames sent (duplicated windows or frames)"
 
 
 def expected_windows(frame: torch.Tensor) -> torch.Tensor:
     """[C, H, W] -> [H-2, W-2, 3(ky), 3(kx), C] windows via unfold."""
     return frame.unfold(1, 3, 1).unfold(2, 3, 1).permute(1, 2, 3, 4, 0)
-
-
-def check_windows(tb: TB, index: int, frame: torch.Tensor, got: bytes) -> None:
-    exp = expected_windows(frame)
-    ho, wo = exp.shape[:2]
-    n = ho * wo * 9 * CHANNELS
-    assert len(got) == n, f"frame {index}: {len(got)} bytes = {len(got) / (9 * CHANNELS):.1f} windows, " \
-                          f"expected {ho * wo} windows (tlast misplaced, lost or duplicated windows)"
-    act = torch.tensor(list(got), dtype=torch.int64).reshape(ho, wo, 3, 3, CHANNELS)
-    bad = (act != exp).nonzero().tolist()
-    if bad:
-        msgs = [f"frame {index} window row {r} col {c} ky {ky} kx {kx} channel {ch}: "
-                f"expected {int(exp[r, c, ky, kx, ch])}, actual {int(act[r, c, ky, kx, ch])}, "
-                f"difference {int(act[r, c, ky, kx, ch] - exp[r, c, ky, kx, ch])}"
-                for r, c, ky, kx, ch in bad[:8]]
-        raise AssertionError(f"{len(bad)} mismatching window elements:\n" + "\n".join(msgs))
-
-
-async def run_frames(tb: TB, frames: list[torch.Tensor]) -> None:
-    """Send all frames back to back and compare every window (a lost or duplicated window
-    changes a frame's length, a lost frame times out, an extra one stays in the sink)."""
-    for f in frames:
-        await tb.source.send(AxiStreamFrame(frame_bytes(f)))
-    for i, f in enumerate(frames):
-        rx = await with_timeout(tb.sink.recv(), 2, "ms")
-        check_windows(tb, i, f, bytes(rx.tdata))
-    await ClockCycles(tb.dut.clk_i, 20)
-    assert tb.sink.empty(), f"output beyond the {len(frames)} frames sent (duplicated windows or frames)"
-
-
-def seeded() -> tuple[torch.Generator, random.Random]:
-    """Generators seeded from cocotb's per-test seed (derived from COCOTB_RANDOM_SEED and the
-    test name, so ``SEED=<printed global seed>`` replays every test)."""
-    seed = cocotb.RANDOM_SEED % (1 << 63)
-    cocotb.log.info("stimulus seed %d", seed)
-    return torch.Generator().manual_seed(seed), random.Random(seed)
 
 
 @cocotb.test()
@@ -105,23 +83,24 @@ async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
     tb = TB(dut)
     tb.set_pauses(idle, backpressure, rng, pattern)
     await tb.reset()
-    frames = [torch.randint(0, 256, (CHANNELS, HEIGHT, WIDTH), generator=gen) for _ in range(4)]
-    await run_frames(tb, frames)
+    await tb.run_frames([tb.random_frame(gen) for _ in range(4)])
 
 
-@cocotb.skipif((CHANNELS, HEIGHT, WIDTH) != (1, 30, 30), reason="real images need a 1-channel 30x30 build")
+@cocotb.skipif((hdl_param("Channels", 0), hdl_param("Height", 0), hdl_param("Width", 0))
+               != (1, CONV1_PADDED, CONV1_PADDED), reason="real images need conv1's 1-channel 30x30 build")
 @cocotb.test()
 async def real_image_padded(dut):
-    """Real Fashion-MNIST test images, zero-padded like conv1 (only for a 1-channel 30x30 build)."""
-    from model.data import load_images
-    images, _ = load_images(train=False, offset=0, count=3)
-    frames = [torch.nn.functional.pad(img.to(torch.int64)[None], (1, 1, 1, 1), value=zp)
+    """Real Fashion-MNIST test images, padded like conv1 (only for conv1's 1-channel 30x30
+    build), with zero points 0, 17 and 255 as the padding value."""
+    images, _, _ = load_test_images(0, 3)
+    pad = LAYER["conv1"].padding
+    frames = [torch.nn.functional.pad(img.to(torch.int64)[None], (pad,) * 4, value=zp)
               for img, zp in zip(images, (0, 17, 255))]
     _, rng = seeded()
     tb = TB(dut)
     tb.set_pauses(True, True, rng)
     await tb.reset()
-    await run_frames(tb, frames)
+    await tb.run_frames(frames)
 
 
 @cocotb.test()
@@ -130,24 +109,18 @@ async def reset_mid_frame(dut):
     gen, _ = seeded()
     tb = TB(dut)
     await tb.reset()
-    junk = torch.randint(0, 256, (CHANNELS, HEIGHT, WIDTH), generator=gen)
-    tb.source.send_nowait(AxiStreamFrame(frame_bytes(junk)))
-    await ClockCycles(dut.clk_i, WIDTH * 2 + 3)  # some windows out, frame unfinished
+    tb.source.send_nowait(AxiStreamFrame(frame_bytes(tb.random_frame(gen))))
+    await ClockCycles(dut.clk_i, tb.width * 2 + 3)  # some windows out, frame unfinished
     # the reset flushes the source's unfinished frame and the sink's partial frame
     await tb.reset()
     tb.sink.clear()
-    frames = [torch.randint(0, 256, (CHANNELS, HEIGHT, WIDTH), generator=gen) for _ in range(2)]
-    await run_frames(tb, frames)
+    await tb.run_frames([tb.random_frame(gen) for _ in range(2)])
 
 
 # ----------------------------------------------------------------------------- pytest runner
 
-@pytest.mark.parametrize("channels,width,height", [(1, 30, 30), (3, 7, 5)])
+@pytest.mark.parametrize("channels,width,height", [(1, CONV1_PADDED, CONV1_PADDED), (3, 7, 5)])
 def test_line_buffer(channels, width, height):
-    run_sim(
-        toplevel="line_buffer",
-        sources=hdl_sources("conv/line_buffer.sv"),
-        module="tb.test_line_buffer",
-        parameters={"Channels": channels, "Width": width, "Height": height},
-        extra_env={"CHANNELS": channels, "WIDTH": width, "HEIGHT": height},
-    )
+    """conv1's padded frames and a small odd multi-channel shape."""
+    run_sim("line_buffer", hdl_sources("conv/line_buffer.sv"), module="tb.test_line_buffer",
+            parameters={"Channels": channels, "Width": width, "Height": height})

@@ -9,30 +9,33 @@ Replay a run with ``SEED=<seed printed by cocotb>``.
 """
 from __future__ import annotations
 
-import os
 import random
 
 import cocotb
 import pytest
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotbext.axi import AxiStreamFrame
 
-from tb.bench.stream import HANDSHAKE_NAMES, PATTERNS, handshake_variants, set_pauses, variant_name
+from model.network import LAYER
+from tb.bench.axis_tb import CLK_NS, StreamTB
+from tb.bench.hdl import hdl_param
+from tb.runner import hdl_sources, run_sim
+from tb.bench.stream import HANDSHAKE_NAMES, PATTERNS, handshake_variants, variant_name
+
+POOL1_FIFO_DEPTH = 32  # Pool1FifoDepth of hdl/top/fashion_lenet_accel.sv
 
 
-class TB:
+class TB(StreamTB):
+    """The FIFO between an AxiStreamSource and an AxiStreamSink, and a count of the input
+    beats it took."""
+
+    P_IDLE, P_BACKPRESSURE = 0.4, 0.5
+
     def __init__(self, dut):
-        self.dut = dut
-        self.log = dut._log
-        self.width_bytes = len(dut.s_axis_tdata) // 8
-        self.depth = int(os.environ["FIFO_DEPTH"])  # an HDL parameter: passed in env
-        cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk_i,
-                                      dut.rst_ni, reset_active_level=False)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk_i,
-                                  dut.rst_ni, reset_active_level=False)
+        super().__init__(dut)
+        self.width_bytes = hdl_param("Width") // 8
+        self.depth = hdl_param("Depth")
         self.accepted = 0  # input beats taken since the last reset
         cocotb.start_soon(self._count_input())
 
@@ -43,12 +46,6 @@ class TB:
                 self.accepted = 0
             elif self.dut.s_axis_tvalid.value == 1 and self.dut.s_axis_tready.value == 1:
                 self.accepted += 1
-
-    async def reset(self):
-        self.dut.rst_ni.value = 0
-        await ClockCycles(self.dut.clk_i, 3)
-        self.dut.rst_ni.value = 1
-        await RisingEdge(self.dut.clk_i)
 
     def frames(self, rng: random.Random, n: int) -> list[bytes]:
         """``n`` random frames of 1 .. 3*Depth beats (1-beat frames: tlast on every beat)."""
@@ -67,7 +64,7 @@ class TB:
                               f"{len(f) // self.width_bytes} sent; first differing byte "
                               f"{next((k for k, (a, b) in enumerate(zip(got, f)) if a != b), min(len(got), len(f)))}")
         beats = sum(len(f) for f in frames) // self.width_bytes
-        cycles = round((get_sim_time("ns") - t0) / 10)
+        cycles = round((get_sim_time("ns") - t0) / CLK_NS)
         if full_rate:  # Depth 1 takes a beat every other cycle (ready = not full)
             per_beat = 2 if self.depth == 1 else 1
             assert cycles <= per_beat * beats + 4, f"{what}: {beats} beats took {cycles} cycles"
@@ -84,8 +81,7 @@ async def test_frames(dut, idle: bool, backpressure: bool, pattern: str):
     (Depth 1: every other one)."""
     rng = random.Random(cocotb.RANDOM_SEED)
     tb = TB(dut)
-    set_pauses(tb.source, tb.sink, idle, backpressure, pattern, random.Random(cocotb.RANDOM_SEED + 1),
-               0.4, 0.5, log=tb.log)
+    tb.set_pauses(idle, backpressure, random.Random(cocotb.RANDOM_SEED + 1), pattern)
     await tb.reset()
     await tb.run(tb.frames(rng, 12), variant_name(idle, backpressure, pattern),
                  full_rate=not idle and not backpressure)
@@ -132,10 +128,8 @@ async def test_reset_mid_stream(dut):
 
 # --------------------------------------------------------------------------- pytest runner
 
-@pytest.mark.parametrize("width,depth", [(8, 1), (16, 5), (48, 32)])
+@pytest.mark.parametrize("width,depth", [(8, 1), (16, 5), (8 * LAYER["conv1"].out_channels, POOL1_FIFO_DEPTH)])
 def test_stream_fifo(width, depth):
     """Depth 1 (no wrap), an odd depth and the pool1 FIFO of the top (6 channels, 32)."""
-    from tb.runner import hdl_sources, run_sim
-
     run_sim("stream_fifo", hdl_sources("stream_fifo.sv"), module="tb.test_stream_fifo",
-            parameters={"Width": width, "Depth": depth}, extra_env={"FIFO_DEPTH": depth})
+            parameters={"Width": width, "Depth": depth})
