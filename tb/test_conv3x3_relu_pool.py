@@ -227,7 +227,7 @@ async def preload(dut):
 @cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
 async def real_data(dut, idle: bool, backpressure: bool, pattern: str):
     """Real Fashion-MNIST derived ifmaps, random parameters, frames back to back, in every
-    handshake variant of ``tb.stream`` (fixed 3-of-4 and random idle/backpressure)."""
+    handshake variant of ``tb.bench.stream`` (fixed 3-of-4 and random idle/backpressure)."""
     gen, rng = seeded()
     tb = TB(dut)
     count = 3 if (idle or backpressure) else 5
@@ -250,7 +250,7 @@ async def real_data(dut, idle: bool, backpressure: bool, pattern: str):
 @cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
 async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
     """Seeded random ifmaps and random parameters, frames back to back, in every handshake
-    variant of ``tb.stream``."""
+    variant of ``tb.bench.stream``."""
     gen, rng = seeded()
     tb = TB(dut)
     p = tb.random_params(gen)

@@ -259,7 +259,7 @@ def _random_inputs(dims: Dims, n: int, gen: torch.Generator) -> torch.Tensor:
 @cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
 async def run_stream(dut, idle: bool, backpressure: bool, pattern: str):
     """Back-to-back images with random (or preloaded / real export) parameters, in every
-    handshake variant of ``tb.stream`` (fixed 3-of-4 and random idle/backpressure)."""
+    handshake variant of ``tb.bench.stream`` (fixed 3-of-4 and random idle/backpressure)."""
     tb = TB(dut)
     variant_no = HANDSHAKE_VARIANTS.index((idle, backpressure, pattern))
     seed = tb.seed

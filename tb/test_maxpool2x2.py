@@ -93,7 +93,7 @@ class TB(StreamTB):
 @cocotb.test()
 @cocotb.parametrize((HANDSHAKE_NAMES, handshake_variants((*PATTERNS, "burst"))))
 async def test_frames(dut, idle: bool, backpressure: bool, pattern: str):
-    """Frames back to back in every handshake variant of ``tb.stream`` (fixed 3-of-4, random
+    """Frames back to back in every handshake variant of ``tb.bench.stream`` (fixed 3-of-4, random
     and burst patterns); without stalls also one input beat per clock."""
     gen, rng = seeded()
     tb = TB(dut)
