@@ -1,5 +1,5 @@
 """The unit benches' common TB: clock, active-low reset, cocotbext-axi AXI4-Stream drivers
-with the handshake pauses of ``tb.stream``, and the beat layout of a feature map.
+with the handshake pauses of ``tb.bench.stream``, and the beat layout of a feature map.
 
 A bench's own TB class derives from :class:`StreamTB` and adds what its DUT needs (monitors,
 parameter port, expected values).
@@ -78,7 +78,7 @@ class StreamTB:
 
     def set_pauses(self, idle: bool, backpressure: bool, rng: random.Random | None = None,
                    pattern: str = "random", p: float | None = None) -> None:
-        """``tb.stream`` pause pattern ``pattern`` on the input (``idle``) and/or the output
+        """``tb.bench.stream`` pause pattern ``pattern`` on the input (``idle``) and/or the output
         (``backpressure``); ``random``: probabilities :attr:`P_IDLE` / :attr:`P_BACKPRESSURE`
         (both ``p`` when given) from ``rng``."""
         p_idle, p_bp = (p, p) if p is not None else (self.P_IDLE, self.P_BACKPRESSURE)
