@@ -197,7 +197,7 @@ def write_outputs(records: list[list[int]], ref: dict, torch_ref: dict | None, l
                "back_to_back": prev is not None and rec[F_IN_FIRST] < prev[F_OUT_LAST],
                "input_gaps": rec[F_GAPS], "output_stalls": rec[F_STALLS],
                "events": {layer: {e: ev[4 * i + j] for j, e in enumerate(fcov.EVENTS)}
-                          for i, layer in enumerate(fcov.LAYER_NAMES)}}
+                          for i, layer in enumerate(fcov.LAYERS)}}
         fcov.sample(img)
         images.append(img)
         prev = rec
