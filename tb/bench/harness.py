@@ -58,6 +58,13 @@ def harness_sources(dut_sources: Sequence[Path] | None = None) -> list[Path]:
     return list(dict.fromkeys([*runner.hdl_packages(), *map(Path, dut), REQUANT_MONITOR_SV, HARNESS_SV]))
 
 
+def harness_parameters(param_dir: Path | None = None, max_images: int = TEST_IMAGES,
+                       folding: Folding = DEFAULT_FOLDING) -> dict[str, int | str]:
+    """The harness's HDL parameters: the top's folding (``Lanes``, ``Conv2InChannelsPar``),
+    ``ParamDir`` (``""``: no preload) and ``MaxImages``; see :func:`build_harness`."""
+    return {**folding.hdl_parameters(), "ParamDir": str(param_dir or ""), "MaxImages": max_images}
+
+
 def build_harness(*, plain: bool = False, dut_sources: Sequence[Path] | None = None,
                   defines: Sequence[str] = (), param_dir: Path | None = None,
                   max_images: int = TEST_IMAGES, folding: Folding = DEFAULT_FOLDING,
@@ -89,7 +96,7 @@ def build_harness(*, plain: bool = False, dut_sources: Sequence[Path] | None = N
     """
     sources = harness_sources(dut_sources)
     options = {"cocotb": not plain, "defines": list(defines), "timing": True,
-               "parameters": {**folding.hdl_parameters(), "ParamDir": str(param_dir or ""), "MaxImages": max_images},
+               "parameters": harness_parameters(param_dir, max_images, folding),
                "public": os.environ.get("REGRESS_PUBLIC", "0") == "1", "opt": os.environ.get("REGRESS_OPT", "-O2"),
                "coverage": runner.coverage_enabled() and not plain}
     digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode())

@@ -47,8 +47,8 @@ from model.params import load_params
 from model.reference import forward
 from model.settings import SettingError, check_image_range, env_int
 from tb import fcov, runner
-from tb.bench.harness import (CLOCK_NS, FILL_CYCLES, TOPLEVEL, build_harness, max_cycles, plusargs,
-                              read_images_file, write_images_file, write_writes_file)
+from tb.bench.harness import (CLOCK_NS, FILL_CYCLES, TOPLEVEL, build_harness, harness_parameters, max_cycles,
+                              plusargs, read_images_file, write_images_file, write_writes_file)
 from tb.bench.paramsets import resolve_params_dir
 from tb.bench.records import CHECKED_COLUMNS, HarnessRecord, check_records, parse_results
 from tb.checks import compare_results, torch_quantized_outputs
@@ -372,7 +372,8 @@ def run_shard(name: str, offset: int, count: int, stalls: bool, params_dir: Path
     failed = False
     try:
         runner.run_cocotb(executable.parent, TOPLEVEL, COCOTB_MODULE, work_dir=test_dir, plus_args=args,
-                          extra_env=env, seed=seed, log_file=test_dir / "sim.log")
+                          parameters=harness_parameters(preload), extra_env=env, seed=seed,
+                          log_file=test_dir / "sim.log")
     except SystemExit:  # cocotb-test's report of a failed cocotb test
         failed = True
     summary = json.loads(shard.summary.read_text()) if shard.summary.is_file() else {}
