@@ -45,7 +45,7 @@ regress: venv ## all 10,000 test images + stress set through the RTL, reports in
 	  SEEDS=$(SEEDS) $(PY) -m pytest tb -m "seeded and not slow" -n $(JOBS) --dist loadfile \
 	    --junitxml=$(REPORTS)/junit_seeds.xml $(PYTEST_ARGS) || status=1; \
 	fi; \
-	SEEDS= $(PY) -m pytest tb/test_regress.py -k "test_regress_full or test_regress_stress" -n $(JOBS) \
+	SEEDS= $(PY) -m pytest tb/test_regress.py -k "test_regress_full or (test_regress_stress and not before_build)" -n $(JOBS) \
 	  --dist load --maxschedchunk 1 --junitxml=$(REPORTS)/junit.xml $(PYTEST_ARGS) || status=1; \
 	$(PY) scripts/regress_report.py --out $(REPORTS) --require-coverage || status=1; \
 	exit $$status

@@ -63,7 +63,8 @@ class RegressionFailure(AssertionError):
 
     Attributes:
         localized: the :func:`tb.localize.localize` reports of the first failing images.
-        summary: the shard's summary (``summary.json``; empty when the simulation ended early).
+        summary: the shard's summary (``summary.json``; only ``process_wall_s`` when the
+            simulation ended before the checks).
     """
 
     def __init__(self, message: str, localized: list[dict], summary: dict):
@@ -134,6 +135,7 @@ class ExpectedOutputs:
         self._thread = threading.Thread(target=self._compute, name="expected", daemon=True)
 
     def start(self) -> ExpectedOutputs:
+        """Start the thread (before the simulation runs); returns ``self``."""
         self._thread.start()
         return self
 
