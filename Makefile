@@ -36,19 +36,16 @@ test: venv ## the pytest regression (CI subset: everything but tests marked slow
 test-all: venv ## every test, including the slow full-test-set runs
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
-# the random unit benches `make regress SEEDS=N` repeats: tb/conftest.py's SEEDED_MODULES
-# (recursive `=`: read when the recipe runs, after the venv exists)
-SEEDED_TESTS = $(shell $(PY) -c "from tb.conftest import SEEDED_MODULES as m; print(' '.join('tb/' + n + '.py' for n in m))")
 REPORTS ?= reports
 
-regress: venv ## all 10,000 test images + stress set through the RTL, reports in reports/ (SEEDS=N: unit benches over N seeds)
+regress: venv ## all 10,000 test images + stress set through the RTL, reports in reports/ (SEEDS=N: the seeded unit benches over N seeds)
 	rm -rf sim_build/regress_runs && mkdir -p $(REPORTS)
 	@status=0; \
 	if [ -n "$(SEEDS)" ]; then \
-	  SEEDS=$(SEEDS) $(PY) -m pytest $(SEEDED_TESTS) -m "not slow" -n $(JOBS) --dist loadfile \
+	  SEEDS=$(SEEDS) $(PY) -m pytest tb -m "seeded and not slow" -n $(JOBS) --dist loadfile \
 	    --junitxml=$(REPORTS)/junit_seeds.xml $(PYTEST_ARGS) || status=1; \
 	fi; \
-	SEEDS= $(PY) -m pytest tb/test_regress.py -k "test_regress_full or test_regress_stress" -n $(JOBS) \
+	SEEDS= $(PY) -m pytest tb/test_regress.py -k "test_regress_full or (test_regress_stress and not before_build)" -n $(JOBS) \
 	  --dist load --maxschedchunk 1 --junitxml=$(REPORTS)/junit.xml $(PYTEST_ARGS) || status=1; \
 	$(PY) scripts/regress_report.py --out $(REPORTS) --require-coverage || status=1; \
 	exit $$status

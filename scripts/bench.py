@@ -4,7 +4,7 @@
 Everything runs on this machine in one run and lands in one table (printed, and written with
 plots to ``--out``, default ``reports/bench/``):
 
-1. **Hardware cycles** (the plain Verilator harness of ``tb/plain_harness.py``, parameters
+1. **Hardware cycles** (the plain Verilator harness of ``tb.bench.harness``, parameters
    preloaded from the export, no stalls): latency = one image through an empty pipeline, from
    its first pixel accepted to its last result beat, read from the RTL's ``LAST_CYCLES`` CSR
    and cross-checked against the harness's own cycle stamps; throughput = the mean interval
@@ -21,7 +21,7 @@ plots to ``--out``, default ``reports/bench/``):
    accelerator's per-image time at ``--clock-mhz`` (stated) and at the synthesis estimate, as
    ratios (CPU time / accelerator time: > 1 means the accelerator is faster).
 5. **Simulator throughput**: images/s and simulated cycles/s of the cocotb + Verilator
-   regression (``tb/test_regress.py``'s ``run_shard``: the same harness, cocotb checking the
+   regression (``tb.bench.regress.run_shard``: the same harness, cocotb checking the
    results) next to the plain harness (no Python) on the same images; goal: the cocotb run
    reaches at least half of the plain harness's images/s.
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -45,20 +44,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+import bench_cpu  # noqa: E402
+import synth  # noqa: E402
+from model.data import load_images  # noqa: E402
+from model.network import DEFAULT_FOLDING, LAYER, LAYERS, MACS_PER_IMAGE  # noqa: E402
 from model.settings import ArgumentParser, SettingError, print_error  # noqa: E402
+from tb.bench import harness  # noqa: E402
+from tb.bench.regress import RegressionFailure, run_shard  # noqa: E402
+from tb.runner import DEFAULT_PARAMS, SIM_BUILD  # noqa: E402
 
-# MACs per image (issue 5): conv 3x3 x Cin x Cout x Ho x Wo, fc In x Out
-STAGE_MACS = {"conv1": 9 * 1 * 6 * 28 * 28, "conv2": 9 * 6 * 16 * 12 * 12,
-              "fc": 576 * 120 + 120 * 84 + 84 * 10}
-TOTAL_MACS = sum(STAGE_MACS.values())
-# which synthesized blocks hold each stage's multipliers (scripts/synth.py names)
-STAGE_BLOCKS = {"conv1": "u_conv1", "conv2": "u_conv2", "fc": "u_fc"}
+# MACs per image and stage: conv 3x3 x Cin x Cout x Ho x Wo, fc In x Out (the fc layers share one engine)
+STAGE_MACS = {"conv1": LAYER["conv1"].macs, "conv2": LAYER["conv2"].macs,
+              "fc": sum(layer.macs for layer in LAYERS if layer.kind == "fc")}
+TOTAL_MACS = MACS_PER_IMAGE
 FILL_INTERVALS = 4  # intervals left out of the throughput mean (pipeline filling)
 # the folding measured: fashion_lenet_accel's defaults (the harness builds use them)
-from synth import top_folding  # noqa: E402
-
-FOLDING = top_folding()
-LANES, CONV2_PAR = FOLDING["Lanes"], FOLDING["Conv2InChannelsPar"]
+LANES, CONV2_PAR = DEFAULT_FOLDING.lanes, DEFAULT_FOLDING.conv2_par
 
 
 class BenchError(Exception):
@@ -74,57 +75,45 @@ def hardware_cycles(images: int, work: Path) -> dict:
     "images"}``. Raises :class:`BenchError` when a result differs from the reference or
     LAST_CYCLES differs from the harness's stamps.
     """
-    from model.data import load_images
-    from tb import plain_harness
-    from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import F_IN_FIRST, F_LAST_CYCLES, F_OUT_LAST
     binary = build_plain(work, DEFAULT_PARAMS, max(images, 1))
-    alone = plain_harness.make_run("bench_alone", DEFAULT_PARAMS, *load_images(False, 0, 1), work, preload=True)
-    err, recs, _ = plain_harness.run_records(binary, alone, work)
+    alone = harness.make_run("bench_alone", DEFAULT_PARAMS, *load_images(False, 0, 1), work, preload=True)
+    err, recs, _ = harness.run_records(binary, alone, work)
     if err:
         raise BenchError(err)
-    stream = plain_harness.make_run("bench_stream", DEFAULT_PARAMS, *load_images(False, 0, images), work,
-                                    preload=True)
-    err, stream_recs, _ = plain_harness.run_records(binary, stream, work)
+    stream = harness.make_run("bench_stream", DEFAULT_PARAMS, *load_images(False, 0, images), work, preload=True)
+    err, stream_recs, _ = harness.run_records(binary, stream, work)
     if err:
         raise BenchError(err)
-    outs = [r[F_OUT_LAST] for r in stream_recs]
+    outs = [r.out_last for r in stream_recs]
     intervals = [b - a for a, b in zip(outs, outs[1:])][FILL_INTERVALS:]
     if not intervals:
         raise BenchError(f"--images {images}: too few images for a steady-state interval")
-    return {"images": images, "latency_cycles": recs[0][F_LAST_CYCLES],
-            "latency_tb_cycles": recs[0][F_OUT_LAST] - recs[0][F_IN_FIRST],
+    return {"images": images, "latency_cycles": recs[0].last_cycles,
+            "latency_tb_cycles": recs[0].latency,
             "throughput_cycles": statistics.fmean(intervals),
             "interval_min": min(intervals), "interval_max": max(intervals)}
 
 
 def build_plain(work: Path, params_dir: Path, max_images: int) -> Path:
     """The plain harness with the trained parameters preloaded (``ParamDir``), the top's
-    default folding; the same C++ optimization (-O2) as the cocotb regression's build."""
-    from tb import plain_harness
-    from tb.runner import rtl_sources
-    return plain_harness.build(rtl_sources(), work / "plain",
-                               params={"ParamDir": f'"{params_dir}"'}, max_images=max_images)
+    default folding; the same C++ optimization (``$REGRESS_OPT``, -O2) as the cocotb regression's build."""
+    return harness.build_harness(plain=True, param_dir=params_dir, max_images=max_images, out=work / "plain")
 
 
 # ------------------------------------------------------------------ simulator throughput
 
 def simulator_throughput(images: int, work: Path) -> dict:
     """Images/s and simulated cycles/s: the plain harness vs the cocotb regression shard
-    (``tb.test_regress.run_shard``), the same ``images`` test images (from 0), no stalls,
+    (``tb.bench.regress.run_shard``), the same ``images`` test images (from 0), no stalls,
     both checked bit-exact. cocotb figures: the simulation phase (cocotb's wait for the
     harness's ``done``) and the whole simulator process (start-up and checks included)."""
-    from model.data import load_images
-    from tb import plain_harness
-    from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import F_OUT_LAST, RegressionFailure, run_shard
     binary = build_plain(work, DEFAULT_PARAMS, images)
-    hrun = plain_harness.make_run("bench_sim", DEFAULT_PARAMS, *load_images(False, 0, images), work, preload=True)
-    plain_harness.run_records(binary, hrun, work)  # warm the file cache
-    err, recs, wall = plain_harness.run_records(binary, hrun, work, timeout_s=3600)
+    hrun = harness.make_run("bench_sim", DEFAULT_PARAMS, *load_images(False, 0, images), work, preload=True)
+    harness.run_records(binary, hrun, work)  # warm the file cache
+    err, recs, wall = harness.run_records(binary, hrun, work, timeout_s=3600)
     if err:
         raise BenchError(err)
-    cycles = recs[-1][F_OUT_LAST]
+    cycles = recs[-1].out_last
     os.environ.setdefault("SEED", "1")
     try:
         summary = run_shard(f"bench_{images}", 0, images, stalls=False, runs_dir="bench_runs")
@@ -155,7 +144,6 @@ def synth_figures(work: Path) -> tuple[list[dict], dict[str, int], dict | None]:
     generic synthesis of conv1, conv2 and fc_engine; the top's generic and ECP5 figures; the
     Fmax of the last ``make synth PNR=1`` if its report exists and is for these sources
     (else None). Returns (top rows with a one-line summary, {stage: multipliers}, fmax)."""
-    import synth
     sources = synth.copy_sources(work / "synth")
     mults = {}
     for stage, block in (("conv1", "conv1"), ("conv2", "conv2"), ("fc", "fc_engine")):
@@ -287,8 +275,6 @@ def main(argv=None) -> int:
     if args.images < FILL_INTERVALS + 2 or args.sim_images < 1 or args.clock_mhz <= 0 or args.cpu_repeats < 2:
         print_error("--images must be >= 6, --sim-images >= 1, --clock-mhz > 0, --cpu-repeats >= 2")
         return 2
-    import bench_cpu
-    from tb.runner import SIM_BUILD
     work = SIM_BUILD / "bench"
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

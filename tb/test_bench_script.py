@@ -1,7 +1,7 @@
 """scripts/bench.py (``make bench``): its figures come from the right places.
 
 No timing is asserted here (benchmarks are scripts, not timed tests): these check the
-cycle counts it reads (deterministic), the MAC bookkeeping against the issue's numbers, and
+cycle counts it reads (deterministic), the MAC bookkeeping against numbers counted by hand, and
 which multipliers it counts.
 """
 from __future__ import annotations

@@ -37,6 +37,8 @@ from tb.bench.seeds import seeded
 from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim, verilator_env
 from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, variant_name
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR", DEFAULT_PARAMS))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tb.runner import HDL, REPO
+from tb.runner import HDL, REPO, hdl_sources, run_sim
 
 SCRIPT = REPO / "scripts" / "coverage.py"
 
@@ -25,7 +25,6 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def dat_dir(tmp_path_factory) -> Path:
-    from tb.runner import hdl_sources, run_sim
     out = tmp_path_factory.mktemp("coverage_dat")
     with pytest.MonkeyPatch.context() as mp:
         for k, v in {"COVERAGE": "1", "COVERAGE_DIR": str(out), "COCOTB_USER_COVERAGE": "0"}.items():

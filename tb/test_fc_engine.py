@@ -48,6 +48,8 @@ from tb.bench.paramsets import load_test_images
 from tb.runner import DEFAULT_PARAMS, SIM_BUILD, hdl_sources, run_sim
 from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, variant_name
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 FC = tuple(layer.name for layer in LAYERS if layer.kind == "fc")
 CONVS = tuple(layer.name for layer in LAYERS if layer.kind == "conv")
 SIZES = ("InChannels", "InPixels", "Fc1Out", "Fc2Out", "Fc3Out")  # fc_engine's size parameters

@@ -8,7 +8,7 @@ flags both on the frame's last output beat. The expected output is computed by
 
 Stimulus: seeded random sequences of good frames, short frames, over-long frames and frames
 of exactly FramePixels beats without tlast, driven and received by cocotbext-axi's
-AxiStreamSource/Sink with the pause patterns of ``tb.stream`` (every handshake variant: input
+AxiStreamSource/Sink with the pause patterns of ``tb.bench.stream`` (every handshake variant: input
 idle, output backpressure, both; fixed 3-of-4 and seeded random; cocotb's seed, printed at
 start; replay with ``SEED=N``).
 """
@@ -28,6 +28,8 @@ from tb.bench.axis_tb import CLK_NS, StreamTB
 from tb.bench.hdl import hdl_param
 from tb.runner import hdl_sources, run_sim
 from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, variant_name
+
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
 
 FILL_DEFAULT = 0  # frame_guard's FillValue when the build does not set it (as in the top)
 
@@ -108,7 +110,7 @@ class TB(StreamTB):
 @cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
 async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
     """Random mix of good, short, over-long, one-pixel and tlast-less frames, in every handshake
-    variant of ``tb.stream``: every output frame has FramePixels beats (tlast on its last only),
+    variant of ``tb.bench.stream``: every output frame has FramePixels beats (tlast on its last only),
     the pixels and bad flag of expected_frames, none lost, duplicated or reordered, nothing
     left in the sink."""
     tb = TB(dut)

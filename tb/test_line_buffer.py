@@ -22,6 +22,8 @@ from tb.bench.seeds import seeded
 from tb.runner import hdl_sources, run_sim
 from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 CONV1_PADDED = IMAGE_SIZE + 2 * LAYER["conv1"].padding  # conv1's padded frame: 30 x 30
 
 
@@ -77,7 +79,7 @@ def expected_windows(frame: torch.Tensor) -> torch.Tensor:
 @cocotb.test()
 @cocotb.parametrize((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS))
 async def random_frames(dut, idle: bool, backpressure: bool, pattern: str):
-    """Seeded random frames back to back, in every handshake variant of ``tb.stream``
+    """Seeded random frames back to back, in every handshake variant of ``tb.bench.stream``
     (idle / backpressure, fixed 3-of-4 and random patterns)."""
     gen, rng = seeded()
     tb = TB(dut)

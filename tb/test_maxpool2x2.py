@@ -28,6 +28,8 @@ from tb.bench.seeds import seeded
 from tb.runner import hdl_sources, run_sim
 from tb.bench.stream import HANDSHAKE_NAMES, PATTERNS, handshake_variants, variant_name
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 FRAMES = int(os.environ.get("MAXPOOL_FRAMES", "4"))
 
 

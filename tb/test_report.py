@@ -2,7 +2,7 @@
 
 A small runs folder is built in tmp from REAL test images: every row's reference class comes
 from ``model.reference.forward`` on the committed export, the torch class from PyTorch's
-quantized model (tb.checks), the labels from ``model.data.load_images``; the "RTL" prediction
+quantized model (tb.bench.checks), the labels from ``model.data.load_images``; the "RTL" prediction
 is the reference class (a bit-exact run). Cycle counts and shard timings are made up (they
 are only copied and summed by the script). Then the script's files are checked against
 figures computed here from labels and predictions.
@@ -10,6 +10,7 @@ figures computed here from labels and predictions.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -17,14 +18,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import pytest
 import torch
 
+from model.data import load_images
+from model.net import load_checkpoint
+from model.params import load_params
+from model.reference import forward
+from tb.bench.records import CHECKED_COLUMNS
+from tb.bench.checks import torch_quantized_outputs
 from tb.runner import DEFAULT_PARAMS, REPO
 
 SCRIPT = REPO / "scripts" / "regress_report.py"
-HEADER = ["index", "label", "prediction", "ref_prediction", "torch_prediction", "match_ref",
-          "match_torch", "latency_cycles", "interval_cycles", "params"]
+HEADER = list(CHECKED_COLUMNS)  # the shards' checked.csv (tb.bench.regress.write_outputs)
 # (shard folder, first test-set index, images, torch run?, params)
 SHARDS = [("shard0_0_24", 0, 24, True, "trained"), ("shard1_100_16", 100, 16, False, "trained"),
           ("stress0_0_8", 0, 8, True, "stress")]
@@ -40,7 +47,6 @@ def run_report(*args: str) -> subprocess.CompletedProcess:
 def report_main(capsys, *args: str) -> tuple[int, str, str]:
     """scripts/regress_report.py's main() in this process (no interpreter + torch start-up):
     (exit status, stdout, stderr)."""
-    import importlib.util
     spec = importlib.util.spec_from_file_location("regress_report", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -55,11 +61,6 @@ def report_main(capsys, *args: str) -> tuple[int, str, str]:
 def real_outputs(first: int, count: int) -> dict:
     """Labels, reference classes and torch quantized classes of test images first..first+count-1
     (one data-set load, one batch: these are the slow steps)."""
-    from model.data import load_images
-    from model.params import load_params
-    from model.reference import forward
-    from tb.bench.checks import torch_quantized_outputs
-
     images, labels = load_images(train=False, offset=first, count=count)
     return {"labels": labels, "ref": forward(load_params(DEFAULT_PARAMS), images)["class"],
             "torch": torch_quantized_outputs(DEFAULT_PARAMS, images)["class"]}
@@ -149,8 +150,6 @@ def test_summary_figures(runs, report):
     assert acc["torch_quantized"]["images"] == 24
     assert acc["torch_quantized"]["accuracy"] == pytest.approx(_accuracy(with_torch, "torch_prediction"))
     # float model on the same images, computed here with model.net
-    from model.data import load_images
-    from model.net import load_checkpoint
     net = load_checkpoint(REPO / "model" / "artifacts" / "fashion_lenet.pt").eval()
     correct = 0
     for _, offset, count, _, params in SHARDS:
@@ -183,7 +182,6 @@ def test_summary_figures(runs, report):
 
 
 def test_plots_are_png_images(report):
-    import matplotlib.image as mpimg
     out, _ = report
     for name in PLOTS:
         path = out / name

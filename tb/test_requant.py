@@ -26,6 +26,8 @@ from tb.bench.requant_vectors import Vec, directed_vectors, expected_codes, rand
 from tb.bench.seeds import seeded
 from tb.runner import hdl_sources, run_sim
 
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
+
 LATENCY = 4  # documented in hdl/requant.sv
 M32 = 0xFFFFFFFF
 

@@ -1,7 +1,7 @@
 """cocotb tests of ``hdl/stream_fifo.sv`` (the pool1 FIFO between conv1 and conv2).
 
 Seeded random frames of random lengths go through the FIFO back to back in every handshake
-variant of ``tb.stream``; every frame must come out unchanged, in order, ending at its tlast.
+variant of ``tb.bench.stream``; every frame must come out unchanged, in order, ending at its tlast.
 Without stalls the FIFO passes one beat per cycle (Depth 1: every other cycle); with the
 output blocked it takes exactly Depth beats and then holds s_axis_tready low.
 
@@ -22,6 +22,8 @@ from tb.bench.axis_tb import CLK_NS, StreamTB
 from tb.bench.hdl import hdl_param
 from tb.runner import hdl_sources, run_sim
 from tb.bench.stream import HANDSHAKE_NAMES, PATTERNS, handshake_variants, variant_name
+
+pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
 
 POOL1_FIFO_DEPTH = 32  # Pool1FifoDepth of hdl/top/fashion_lenet_accel.sv
 

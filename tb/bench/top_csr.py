@@ -13,7 +13,7 @@ from model.reference import forward
 from model.settings import env_int
 from tb.bench.checks import check_frames, compare_results, fail_report
 from tb.bench.paramsets import load_test_images
-from tb.bench.probes import wait_handshakes
+from tb.bench.monitors import wait_handshakes
 from tb.bench.stream import pause_generator, set_pause, stream_rng
 from tb.bench.top import FRAME_TIMEOUT_US, TB, Check
 

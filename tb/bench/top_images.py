@@ -30,7 +30,7 @@ from tb.bench.checks import (check_frames, compare_results, describe_diff, expec
                              torch_quantized_outputs)
 from tb.bench.hdl import hdl_param
 from tb.bench.paramsets import load_test_images
-from tb.bench.probes import FrameTimer, run_stages
+from tb.bench.monitors import FrameTimer, run_stages
 from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, sequence_errors, stream_rng, variant_name
 from tb.bench.top import CLOCK_NS, IMAGES_MODULE, TB, Check
 

@@ -25,7 +25,7 @@ from model.reference import LayerParams
 from model.settings import env_int
 from tb.bench.checks import expected_results, fail_report
 from tb.bench.paramsets import load_test_images, random_network
-from tb.bench.probes import run_stages
+from tb.bench.monitors import run_stages
 from tb.bench.stream import sequence_errors
 from tb.bench.top import CLOCK_NS, TB, Check
 

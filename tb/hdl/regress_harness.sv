@@ -12,7 +12,7 @@
 //     backpressure (+BP_PCT=<0..99>) and a hold of each image's first beat (+SINK_HOLD=<cycles>);
 //   * per-image cycle stamps (first pixel accepted, last pixel accepted, last result beat) and
 //     the DUT's LAST_CYCLES CSR value after each image;
-//   * +RESULTS_FILE=<file>: one text line per image, written as each image completes:
+//   * +RESULTS_FILE=<file>: a line naming the fields, then one line per image as it completes:
 //       <index> <class> <fc3_0> .. <fc3_9> <in_first> <in_last> <out_last> <last_cycles> <beats>
 //       <in_gaps> <out_stalls> then for conv1, conv2, fc1, fc2, fc3: <sat_low> <sat_high> <big> <tie>
 //     (decimal; cycles count from reset release; <beats> = result beats up to tlast);
@@ -444,9 +444,23 @@ module regress_harness #(
     end
   end
 
-  // one line per image, in the cycle after its last result beat (LAST_CYCLES updated by then)
+  // one line per image, in the cycle after its last result beat (LAST_CYCLES updated by then),
+  // after a first line naming the fields: the one definition of the record's layout, read by
+  // name (tb.bench.records.HarnessRecord)
+  localparam string LayerNames [NumLayers] = '{"conv1", "conv2", "fc1", "fc2", "fc3"};
+  localparam string EventNames [NumEvents] = '{"sat_low", "sat_high", "big", "tie"};
+
   always_ff @(posedge clk) begin
     if (rec_q) begin
+      if (out_img_q == 0) begin
+        $fwrite(res_fd, "index prediction");
+        for (int b = 1; b < ResultBeats; b++) $fwrite(res_fd, " fc3[%0d]", b - 1);
+        $fwrite(res_fd, " in_first in_last out_last last_cycles beats in_gaps out_stalls");
+        for (int l = 0; l < NumLayers; l++) begin
+          for (int e = 0; e < NumEvents; e++) $fwrite(res_fd, " %s.%s", LayerNames[l], EventNames[e]);
+        end
+        $fwrite(res_fd, "\n");
+      end
       $fwrite(res_fd, "%0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d",
               out_img_q, beats_q[0], beats_q[1], beats_q[2], beats_q[3], beats_q[4],
               beats_q[5], beats_q[6], beats_q[7], beats_q[8], beats_q[9], beats_q[10],
