@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     if args.param_writes and not args.param_writes.is_file():
         print(f"localize: {args.param_writes} does not exist", file=sys.stderr)
         return 2
-    from tb.localize import format_report, localize
+    from tb.bench.localize import format_report, localize
     out = args.out or SIM_BUILD / "localize" / f"image_{args.image}"
     rep = localize(args.image, args.params, args.param_writes, out)
     print(format_report(rep))

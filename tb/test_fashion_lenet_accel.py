@@ -17,7 +17,7 @@ Tests (cocotb runs them in this order in one simulation):
   a mismatch names image, layer, channel, row, column. ``$PARAM_WRITES`` (optional):
   AXI4-Lite writes applied first (one 64-bit hex word ``address << 32 | data`` per line, the
   regression harness's format); ``$STAGE_REPORT`` (optional): JSON file receiving the first
-  difference of every failing image (used by tb/localize.py).
+  difference of every failing image (used by tb/bench/localize.py).
 * ``test_handshakes``: ``$HANDSHAKE_IMAGES`` (2) images back to back in every handshake variant
   of ``tb/bench/stream.py`` (no stall; input idle, output backpressure, both; fixed 3-of-4 and
   seeded random patterns): bit-exact, none lost/duplicated/reordered, sink empty, IMAGES_DONE.

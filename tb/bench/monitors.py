@@ -3,7 +3,7 @@ pool2), the fc requant output, the frame timing on the ports, and :func:`run_sta
 compares every stage of a few images with ``model.reference.forward``.
 
 A stage mismatch names the image, layer, channel (or neuron), row and column, expected and
-actual; the first difference in pipeline order localizes a fault (``tb/localize.py``).
+actual; the first difference in pipeline order localizes a fault (``tb/bench/localize.py``).
 """
 from __future__ import annotations
 

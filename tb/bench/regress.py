@@ -5,7 +5,7 @@ pytest side: :func:`run_shard` builds the harness once (shared by every shard an
 pytest-xdist worker), writes the shard's image ROM and AXI4-Lite writes, and runs the cocotb
 test module ``tb.test_regress`` on it in its own folder ``sim_build/<runs_dir>/<name>``. When
 the shard fails, the first failing images are re-run through the top's bench with per-layer
-monitors and an FST trace (:mod:`tb.localize`); :class:`RegressionFailure` names the first
+monitors and an FST trace (:mod:`tb.bench.localize`); :class:`RegressionFailure` names the first
 differing layer, channel and position with expected and actual values, the waveform and the
 command that reproduces it.
 
@@ -53,7 +53,7 @@ from tb.bench.harness import (CLOCK_NS, FILL_CYCLES, TOPLEVEL, build_harness, ha
 from tb.bench.paramsets import resolve_params_dir
 from tb.bench.records import CHECKED_COLUMNS, HarnessRecord, check_records, parse_results
 from tb.bench.checks import compare_results, torch_quantized_outputs
-from tb.localize import format_report, localize
+from tb.bench.localize import format_report, localize
 
 COCOTB_MODULE = "tb.test_regress"  # the cocotb test a shard runs
 ENV_PREFIX = "REGRESS_"
@@ -63,7 +63,7 @@ class RegressionFailure(AssertionError):
     """A shard failed.
 
     Attributes:
-        localized: the :func:`tb.localize.localize` reports of the first failing images.
+        localized: the :func:`tb.bench.localize.localize` reports of the first failing images.
         summary: the shard's summary (``summary.json``; only ``process_wall_s`` when the
             simulation ended before the checks).
     """

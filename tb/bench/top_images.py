@@ -7,7 +7,7 @@ image, layer, channel/neuron and position that differed.
 
 Settings (environment): ``IMAGES``/``OFFSET`` (check_images), ``RESULTS`` (a JSON file receiving
 check_images's per-image results, for ``scripts/sim.py``), ``STAGE_IMAGES``/``STAGE_OFFSET``,
-``PARAM_WRITES`` and ``STAGE_REPORT`` (check_stages, for ``tb/localize.py``),
+``PARAM_WRITES`` and ``STAGE_REPORT`` (check_stages, for ``tb/bench/localize.py``),
 ``HANDSHAKE_IMAGES``, ``STRESS_IMAGES``/``STRESS_OFFSET``.
 """
 from __future__ import annotations
@@ -182,7 +182,7 @@ async def check_stages(tb: TB) -> None:
     (2) images from ``$STAGE_OFFSET`` (``$OFFSET``) vs the reference: a mismatch names its
     layer, channel/neuron and position. ``$PARAM_WRITES``: AXI4-Lite writes applied first
     (:meth:`TB.apply_param_writes`); ``$STAGE_REPORT``: JSON file receiving the first
-    difference of every failing image (``tb/localize.py``)."""
+    difference of every failing image (``tb/bench/localize.py``)."""
     await tb.reset()
     offset = env_int("STAGE_OFFSET", env_int("OFFSET", 0))
     count = env_int("STAGE_IMAGES", 2)
