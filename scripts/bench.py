@@ -42,10 +42,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
-import bench_cpu  # noqa: E402
-import synth  # noqa: E402
+from scripts import bench_cpu, synth  # noqa: E402
 from model.data import load_images  # noqa: E402
 from model.network import DEFAULT_FOLDING, LAYER, LAYERS, MACS_PER_IMAGE  # noqa: E402
 from model.settings import ArgumentParser, SettingError, print_error  # noqa: E402

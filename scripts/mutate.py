@@ -56,11 +56,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
 from model.data import load_images  # noqa: E402
 from model.network import DEFAULT_FOLDING  # noqa: E402
-from synth import SynthError, copy_sources, tool  # noqa: E402
+from scripts.synth import SynthError, copy_sources, tool  # noqa: E402
 from tb.bench import harness  # noqa: E402
 from tb.bench.harness import HarnessRun, make_run  # noqa: E402
 from tb.bench.paramsets import resolve_params_dir, stress_params_dir  # noqa: E402

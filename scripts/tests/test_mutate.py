@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+REPO = Path(__file__).resolve().parents[2]
 
-import mutate
+from scripts import mutate
 
 LIST = """mutate -mode none
 mutate -mode inv -module top -cell $procmux$949 -port Y -portbit 0 -wire u_a.s1_exp -wirebit 3 -src /x/hdl/requant.sv:61.16 -src /x/hdl/requant.sv:73.22-73.42

@@ -7,10 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+REPO = Path(__file__).resolve().parents[2]
 
-import synth
+from scripts import synth
 
 
 def test_synth_generic_requant_conv1(tmp_path, capsys):

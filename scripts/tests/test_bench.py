@@ -6,13 +6,11 @@ which multipliers it counts.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+REPO = Path(__file__).resolve().parents[2]
 
-import bench  # noqa: E402
+from scripts import bench
 
 
 def test_stage_macs():

@@ -3,15 +3,13 @@ plausible times, the JSON file, the agreement figure and the exit status for a m
 checkpoint. A few seconds; the figures themselves are not checked."""
 import json
 import math
-import sys
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import bench_cpu
+from scripts import bench_cpu
 
 
 def test_bench_cpu_tiny(tmp_path):
