@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all regress coverage mutate synth bench model lint waves venv bootstrap clean
+.PHONY: help sim test test-all imports regress coverage mutate synth bench model lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,11 +30,14 @@ venv: $(VENV)/.installed ## create .venv with the pinned Python packages (run by
 sim: venv ## run IMAGES real test images (from OFFSET) through the RTL, bit-exact vs the reference
 	$(PY) scripts/sim.py --images $(IMAGES) --offset $(OFFSET) --params $(PARAMS) $(if $(filter 1,$(WAVES)),--waves,)
 
-test: venv ## the pytest regression (CI subset: everything but tests marked slow)
+test: venv imports ## the import contracts, then the pytest regression (CI subset: everything but tests marked slow)
 	$(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
-test-all: venv ## every test, including the slow full-test-set runs
+test-all: venv imports ## the import contracts, then every test, including the slow full-test-set runs
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+
+imports: venv ## import-linter: the layers model <- tb <- scripts, no cycles, nothing imports a test module (.importlinter)
+	$(VENV)/bin/lint-imports
 
 REPORTS ?= reports
 
