@@ -189,3 +189,27 @@ def test_cases_reported_under_xdist(fake_bench):
     for line in SUMMARY:
         result.stdout.fnmatch_lines([line])
     check_junit(cases)
+
+
+EXPECTED_FAILURE = """
+from pathlib import Path
+
+import pytest
+
+from tb.runner import RESULTS_FILES
+
+
+@pytest.mark.cocotb_failure_expected("fault injected")
+def test_fault():
+    RESULTS_FILES.append(Path(__file__).parent / "results_one.xml")
+"""
+
+
+def test_expected_failures_are_xfailed(fake_bench):
+    """A test marked cocotb_failure_expected (it asserts the failure itself) reports its failing
+    cocotb test as xfailed with the reason, its passing one as passed."""
+    fake_bench.makepyfile(test_fault=EXPECTED_FAILURE)
+    result = fake_bench.runpytest_subprocess("-p", "tb.bench.cocotb_results", "-p", "no:cacheprovider",
+                                             "-rx", "test_fault.py")
+    result.assert_outcomes(passed=2, xfailed=1, skipped=1, errors=1)
+    result.stdout.fnmatch_lines(["XFAIL test_fault.py::test_fault::test_fail/width=8 - fault injected"])

@@ -165,6 +165,7 @@ def test_regress_reversed_writes():
 
 # ------------------------------------------------------------------ failure localization
 
+@pytest.mark.cocotb_failure_expected("a conv2 weight is corrupted on purpose")
 def test_fault_localized():
     """Fault injection: one conv2 weight corrupted over AXI4-Lite in the harness. The shard must
     fail, and its localization must name conv2, channel 5, with a waveform and a command."""

@@ -25,6 +25,10 @@ What counts, in the summary line, ``-ra``, ``--junitxml`` and under pytest-xdist
   the ``COCOTB_RANDOM_SEED`` that replays it); an error at setup when cocotb could not start
   it; skipped (``cocotb.skipif``: cocotb's results keep no reason).
 
+* a test marked ``@pytest.mark.cocotb_failure_expected(reason)`` (fault injection: the pytest
+  test itself asserts that the simulation fails) reports its failing cocotb tests as xfailed
+  with that reason, not as failures; its passing ones as passed.
+
 So one failing cocotb test shows as two failures: the simulation's pytest test (``FAILED 1
 tests.``) and the cocotb test with its message. A simulation that left no readable results
 file (a build error, a crash) adds no cases; its pytest test's failure says why.
@@ -50,6 +54,7 @@ from _pytest._io import TerminalWriter
 
 from tb.runner import RESULTS_FILES
 
+EXPECTED_MARK = "cocotb_failure_expected"
 CASES_ATTR = "cocotb_cases"  # the teardown report's attribute carrying the cases
 PROPERTIES = {"random_seed": "random_seed", "sim_time_duration": "sim_time_ns"}  # cocotb -> JUnit
 
@@ -97,6 +102,8 @@ def item_cases(item: pytest.Item, files: list[Path]) -> list[dict]:
     params = item.name[len(name):]  # "[10-8]", or "" for a test without parameters
     base = item.nodeid[:len(item.nodeid) - len(params)]
     domain = item.location[2][:len(item.location[2]) - len(params)]
+    mark = item.get_closest_marker(EXPECTED_MARK)
+    expected = (mark.args[0] if mark.args else "failure expected") if mark else None
     cases, seen = [], set()
     for k, path in enumerate(files, 1):
         try:
@@ -107,6 +114,7 @@ def item_cases(item: pytest.Item, files: list[Path]) -> list[dict]:
             test = case["name"] if case["name"] not in seen else f"{case['name']}#{k}"
             seen.add(test)
             case["nodeid"] = f"{base}::{test}{params}"
+            case["xfail"] = expected
             case["location"] = (_relative(item, case["properties"].get("file")),
                                 _lineno(case["properties"].get("line"), item.location[1]),
                                 f"{domain}::{test}{params}")
@@ -174,6 +182,10 @@ def case_reports(outer: pytest.TestReport, case: dict) -> list[pytest.TestReport
         return [report("setup", "failed", failure), report("teardown")]
     if status == "skipped":
         return [report("setup", "skipped", (path, lineno, f"Skipped: {message}")), report("teardown")]
+    if status == "failed" and case.get("xfail"):
+        call = report("call", "skipped", failure, case["time"])
+        call.wasxfail = case["xfail"]
+        return [report("setup"), call, report("teardown")]
     call = (report("call", "failed", failure, case["time"]) if status == "failed"
             else report("call", duration=case["time"]))
     return [report("setup"), call, report("teardown")]
@@ -233,4 +245,6 @@ class CocotbResults:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{EXPECTED_MARK}(reason): the test's cocotb tests are meant to fail "
+                            "(reported as xfailed)")
     config.pluginmanager.register(CocotbResults(config), "cocotb_results")
