@@ -76,7 +76,7 @@ package fashion_lenet_pkg;
     ParamZp      = 2'd3
   } param_kind_e;
   localparam int unsigned ParamIndexWidth     = 17;          // element index bits (param_addr)
-  localparam int unsigned LayerAddrLsb        = 20;          // address bits above it: layer code + 1
+  localparam int unsigned LayerAddrLsb        = 20;          // the bits above: layer code + 1
   // region byte offsets from a layer's base
   localparam logic [23:0] RegionWeightOffset  = 24'h000000;
   localparam logic [23:0] RegionBiasOffset    = 24'h080000;

@@ -55,9 +55,9 @@ TOTAL_MACS = sum(STAGE_MACS.values())
 STAGE_BLOCKS = {"conv1": "u_conv1", "conv2": "u_conv2", "fc": "u_fc"}
 FILL_INTERVALS = 4  # intervals left out of the throughput mean (pipeline filling)
 # the folding measured: fashion_lenet_accel's defaults (the harness builds use them)
-from synth import top_folding  # noqa: E402
+from model.network import DEFAULT_FOLDING  # noqa: E402
 
-FOLDING = top_folding()
+FOLDING = DEFAULT_FOLDING.hdl_parameters()
 LANES, CONV2_PAR = FOLDING["Lanes"], FOLDING["Conv2InChannelsPar"]
 
 

@@ -397,8 +397,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--mutants", type=int, default=300, help="mutations Yosys lists (N >= 1)")
     ap.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed")
-    from synth import top_folding
-    folding = top_folding()
+    from model.network import DEFAULT_FOLDING
+    folding = DEFAULT_FOLDING.hdl_parameters()
     ap.add_argument("--lanes", type=int, default=folding["Lanes"], help="the top's Lanes parameter")
     ap.add_argument("--conv2-par", type=int, default=folding["Conv2InChannelsPar"],
                     help="the top's Conv2InChannelsPar parameter")
@@ -425,7 +425,7 @@ def main(argv=None) -> int:
     if args.stage2_chunk is not None:
         return stage2_chunk(args.stage2_chunk, args.work, [int(v) for v in args.chunk_mutants.split(",") if v],
                             args.chunk_writes, args.chunk_netlist)
-    from tb.runner import SIM_BUILD
+    from tb.runner import SIM_BUILD, hdl_packages
     work = (args.work or SIM_BUILD / "mutate").resolve()
     t0 = time.perf_counter()
     try:
@@ -434,7 +434,7 @@ def main(argv=None) -> int:
         runs = harness_runs(work)
         from tb.plain_harness import build
         try:
-            binary = build([netlist], work / "harness", defines=("MUTATION",), max_images=max(r.count for r in runs))
+            binary = build([*hdl_packages(), netlist], work / "harness", defines=("MUTATION",), max_images=max(r.count for r in runs))
         except RuntimeError as exc:
             raise MutateError(str(exc)) from exc
         print(f"harness built ({time.perf_counter() - t0:.0f} s)")

@@ -59,6 +59,15 @@ def test_package_values_are_the_network():
         assert re.search(rf"Param{svpkg.camel(region.name)}\s+= 2'd{region.code}\b", text)
 
 
+def test_hdl_defaults_are_the_package():
+    """The top's (and the regression harness's) folding defaults are the package's, so the HDL
+    default, model.network.DEFAULT_FOLDING and make synth / bench / mutate agree."""
+    for rel in ("hdl/top/fashion_lenet_accel.sv", "tb/hdl/regress_harness.sv"):
+        text = (svpkg.REPO / rel).read_text()
+        assert re.search(r"parameter int unsigned Lanes\s*=\s*DefaultLanes\b", text), rel
+        assert re.search(r"parameter int unsigned Conv2InChannelsPar\s*=\s*DefaultConv2InChannelsPar\b", text), rel
+
+
 def test_package_parses_with_verilator():
     """verilator --lint-only -Wall on the package alone (about a second)."""
     from tb.runner import verilator_env
