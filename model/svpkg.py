@@ -188,7 +188,7 @@ def package_text() -> str:
                    [(f"Param{camel(r.name)}", r.code, "") for r in net.REGIONS])
     b = _Block()
     b.param("int unsigned", "ParamIndexWidth", str(param_index_width()), "element index bits (param_addr)")
-    b.param("int unsigned", "LayerAddrLsb", str(layer_address_lsb()), "address bits above it: layer code + 1")
+    b.param("int unsigned", "LayerAddrLsb", str(layer_address_lsb()), "the bits above: layer code + 1")
     b.comment("region byte offsets from a layer's base")
     for r in net.REGIONS:
         b.param(f"logic [{aw - 1}:0]", f"Region{camel(r.name)}Offset", _sv_hex(r.offset, aw))
