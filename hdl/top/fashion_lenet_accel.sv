@@ -282,8 +282,8 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
     .param_wdata_i (param_wdata)
   );
 
-  // The stages connect as the network does: conv1's pooled channels feed conv2, conv2's pooled
-  // ofmap is fc1's input, and only conv1 pads (its frame_guard frames are the image).
+  // The stages chain as the network does: conv1 takes the one-channel image, conv2 conv1's
+  // pooled ofmap, fc1 conv2's, fc2 and fc3 the layer before; the conv blocks always fuse ReLU.
   if (Conv1In != 1 || Conv1Size != ImageSize || Conv2In != Conv1Out || Conv2Size != Conv1PoolSize
       || Fc1In != Conv2Out * Pool2Pix || Fc2In != Fc1Out || Fc3In != Fc2Out
       || ResultBeats != 1 + Fc3Out || !Conv1Relu || !Conv2Relu) begin : g_err_network
