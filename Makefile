@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 HDL_FILES := $(shell find hdl -name '*.sv' 2>/dev/null | sort)
 
-.PHONY: help sim test test-all imports regress coverage mutate synth bench model lint waves venv bootstrap clean
+.PHONY: help sim test test-all imports regress coverage mutate synth bench model pkg lint waves venv bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ synth: venv ## Yosys area estimates per block and of the top (generic, ECP5, 7 s
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt
 	$(PY) -m model.quantize --checkpoint model/artifacts/fashion_lenet.pt --out model/artifacts/export
+
+pkg: venv ## generate hdl/fashion_lenet_pkg.sv and docs/register-map.md from model/network.py
+	$(PY) -m model.svpkg
 
 lint: venv ## verilator --lint-only -Wall on every module
 	$(PY) scripts/lint.py

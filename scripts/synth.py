@@ -56,39 +56,47 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from model.network import DEFAULT_FOLDING, LAYER, PIXELS  # noqa: E402
 from tb.runner import rtl_sources  # noqa: E402
 
 TOP = "fashion_lenet_accel"
 
 
-def top_folding() -> dict[str, int]:
-    """The folding parameters' defaults in ``hdl/top/fashion_lenet_accel.sv``: ``{"Lanes": int,
-    "Conv2InChannelsPar": int}`` (what the harness builds and ``make sim`` use)."""
-    text = (REPO / "hdl" / "top" / f"{TOP}.sv").read_text()
-    return {name: int(re.search(rf"parameter int unsigned {name}\s*=\s*(\d+)", text).group(1))
-            for name in ("Lanes", "Conv2InChannelsPar")}
+def _conv(name: str) -> dict:
+    """conv3x3_relu_pool's parameters for layer ``name`` (model.network), as the top sets them."""
+    layer = LAYER[name]
+    return dict(InChannels=layer.in_channels, OutChannels=layer.out_channels, Width=layer.in_size,
+                Height=layer.in_size, Padding=layer.padding)
 
 
-# block name -> (module, HDL parameters as fashion_lenet_accel instantiates it); "{lanes}" = --lanes,
-# "{conv2_par}" = --conv2-par
-CONV1 = dict(InChannels=1, OutChannels=6, Width=28, Height=28, Padding=1)
-CONV2 = dict(InChannels=6, OutChannels=16, Width=14, Height=14, Padding=0, InChannelsPar="{conv2_par}")
+def _padded(name: str) -> int:
+    return LAYER[name].in_size + 2 * LAYER[name].padding
+
+
+# block name -> (module, HDL parameters as fashion_lenet_accel instantiates it, from model.network);
+# "{lanes}" = --lanes, "{conv2_par}" = --conv2-par. The folding defaults are
+# model.network.DEFAULT_FOLDING, which the top's defaults (fashion_lenet_pkg) are generated from.
+CONV1 = _conv("conv1")
+CONV2 = dict(_conv("conv2"), InChannelsPar="{conv2_par}")
+_C1, _C2, _FC3 = LAYER["conv1"], LAYER["conv2"], LAYER["fc3"]
 BLOCKS: dict[str, tuple[str, dict]] = {
     "requant": ("requant", {}),
-    "line_buffer_conv1": ("line_buffer", dict(Channels=1, Width=30, Height=30)),
-    "line_buffer_conv2": ("line_buffer", dict(Channels=6, Width=14, Height=14)),
+    "line_buffer_conv1": ("line_buffer", dict(Channels=_C1.in_channels, Width=_padded("conv1"),
+                                              Height=_padded("conv1"))),
+    "line_buffer_conv2": ("line_buffer", dict(Channels=_C2.in_channels, Width=_padded("conv2"),
+                                              Height=_padded("conv2"))),
     "conv1": ("conv3x3_relu_pool", CONV1),
     "conv2": ("conv3x3_relu_pool", CONV2),
-    "maxpool_conv1": ("maxpool2x2", dict(Channels=6, Width=28, Height=28)),
-    "maxpool_conv2": ("maxpool2x2", dict(Channels=16, Width=12, Height=12)),
-    "fc_engine": ("fc_engine", dict(Lanes="{lanes}", InChannels=16, InPixels=36, Fc1Out=120,
-                                    Fc2Out=84, Fc3Out=10)),
-    "axil_regs": ("axil_regs", dict(Conv1In=1, Conv1Out=6, Conv2Out=16, Fc1In=576, Fc1Out=120,
-                                    Fc2Out=84, Fc3Out=10)),
-    "frame_guard": ("frame_guard", dict(FramePixels=784)),
+    "maxpool_conv1": ("maxpool2x2", dict(Channels=_C1.out_channels, Width=_C1.out_size, Height=_C1.out_size)),
+    "maxpool_conv2": ("maxpool2x2", dict(Channels=_C2.out_channels, Width=_C2.out_size, Height=_C2.out_size)),
+    "fc_engine": ("fc_engine", dict(Lanes="{lanes}", InChannels=_C2.out_channels,
+                                    InPixels=_C2.pooled_size ** 2, Fc1Out=LAYER["fc1"].out_channels,
+                                    Fc2Out=LAYER["fc2"].out_channels, Fc3Out=_FC3.out_channels)),
+    "axil_regs": ("axil_regs", {}),   # the register map comes from fashion_lenet_pkg
+    "frame_guard": ("frame_guard", dict(FramePixels=PIXELS)),
     "perf_counters": ("perf_counters", dict(Depth=8)),
-    "argmax": ("argmax", dict(N=10, Width=8)),
-    "pool1_fifo": ("stream_fifo", dict(Width=48, Depth=32)),
+    "argmax": ("argmax", dict(N=_FC3.out_channels, Width=8)),
+    "pool1_fifo": ("stream_fifo", dict(Width=8 * _C1.out_channels, Depth=32)),
     "top": (TOP, dict(Lanes="{lanes}", Conv2InChannelsPar="{conv2_par}")),
 }
 
@@ -257,7 +265,7 @@ def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets:
     top's default) for ``targets``; one row of figures per target. Raises SynthError."""
     module, params = BLOCKS[block]
     if conv2_par is None:
-        conv2_par = top_folding()["Conv2InChannelsPar"]
+        conv2_par = DEFAULT_FOLDING.conv2_par
     params = {k: str(v).format(lanes=lanes, conv2_par=conv2_par) for k, v in params.items()}
     (work / block).mkdir(parents=True, exist_ok=True)
     pnr = pnr and block == "top" and "ecp5" in targets
@@ -328,11 +336,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "synth", help="report folder")
     ap.add_argument("--work", type=Path, default=REPO / "sim_build" / "synth", help="Yosys work folder")
-    folding = top_folding()
-    ap.add_argument("--lanes", type=int, default=folding["Lanes"],
-                    help=f"fc_engine / top Lanes (default {folding['Lanes']}, the top's)")
-    ap.add_argument("--conv2-par", type=int, default=folding["Conv2InChannelsPar"],
-                    help=f"conv2 InChannelsPar (default {folding['Conv2InChannelsPar']}, the top's)")
+    lanes, conv2_par = DEFAULT_FOLDING.lanes, DEFAULT_FOLDING.conv2_par
+    ap.add_argument("--lanes", type=int, default=lanes,
+                    help=f"fc_engine / top Lanes (default {lanes}, the top's: model.network.DEFAULT_FOLDING)")
+    ap.add_argument("--conv2-par", type=int, default=conv2_par,
+                    help=f"conv2 InChannelsPar (default {conv2_par}, the top's)")
     ap.add_argument("--blocks", type=_list(BLOCKS), default=list(BLOCKS), help="comma list (default all)")
     ap.add_argument("--targets", type=_list(TARGETS), default=list(TARGETS), help="comma list (default all)")
     ap.add_argument("--jobs", type=int, default=1, help="blocks synthesized in parallel (default 1)")

@@ -20,13 +20,13 @@
 // the next frame's top border before that frame's first pixel is offered).
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*/m_axis_*) so cocotbext-axi binds by prefix.
-module conv3x3_relu_pool #(
-  parameter int unsigned InChannels    = 1,
+module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
+  parameter int unsigned InChannels    = Conv1In,
   parameter int unsigned InChannelsPar = InChannels,  // input channels per cycle; divides InChannels
-  parameter int unsigned OutChannels   = 6,
-  parameter int unsigned Width         = 28,
-  parameter int unsigned Height        = 28,
-  parameter int unsigned Padding       = 1,   // 0 or 1
+  parameter int unsigned OutChannels   = Conv1Out,
+  parameter int unsigned Width         = Conv1Size,
+  parameter int unsigned Height        = Conv1Size,
+  parameter int unsigned Padding       = Conv1Padding,  // 0 or 1
   parameter string       ParamDir      = "",
   parameter string       LayerName     = "conv1"
 ) (
@@ -43,11 +43,10 @@ module conv3x3_relu_pool #(
   input  logic                     m_axis_tready,
   output logic                     m_axis_tlast,
 
-  // 0 weight (int8 in wdata[7:0]), 1 bias (int32), 2 requant (shift<<24 | m24),
-  // 3 zero points (wdata[7:0] = zp_in, wdata[15:8] = zp_out)
+  // param_sel_i: ParamWeight .. ParamZp (param_kind_e; word formats: docs/register-map.md)
   input  logic                     param_we_i,
-  input  logic [1:0]               param_sel_i,
-  input  logic [16:0]              param_addr_i,
+  input  param_kind_e              param_sel_i,
+  input  logic [ParamIndexWidth-1:0] param_addr_i,
   input  logic [31:0]              param_wdata_i
 );
 
@@ -56,6 +55,7 @@ module conv3x3_relu_pool #(
   localparam int unsigned PassW       = (Passes > 1) ? $clog2(Passes) : 1;
   localparam int unsigned NumWeights  = OutChannels * KernelElems;
   localparam int unsigned WAddrW      = $clog2(NumWeights);
+  localparam int unsigned PAddrW      = ParamIndexWidth;  // parameter element index bits
   // Weights are stored one row per (output channel, pass): the 9*InChannelsPar int8 weights
   // one MAC cycle multiplies, so a read is one row (oc_q*Passes + pass_q), not 9*InChannelsPar
   // independently indexed bytes (which synthesis builds as NumWeights-to-1 multiplexers).
@@ -109,16 +109,16 @@ module conv3x3_relu_pool #(
   always_ff @(posedge clk_i) begin
     if (param_we_i) begin
       unique case (param_sel_i)
-        2'd0: if (param_addr_i < 17'(NumWeights)) begin
+        ParamWeight: if (param_addr_i < PAddrW'(NumWeights)) begin
           // constant byte lanes with a select each: a byte-enable write of one row
           for (int unsigned e = 0; e < RowElems; e++) begin
             if (32'(w_elem) == e) weight_q[w_row][e * 8 +: 8] <= param_wdata_i[7:0];
           end
         end
-        2'd1: if (param_addr_i < 17'(OutChannels)) bias_q[OcW'(param_addr_i)] <= param_wdata_i;
-        2'd2: if (param_addr_i < 17'(OutChannels)) requant_q[OcW'(param_addr_i)] <= param_wdata_i;
-        2'd3: if (param_addr_i == '0) zp_q[0] <= param_wdata_i[15:0];
-        default: ;
+        ParamBias:    if (param_addr_i < PAddrW'(OutChannels)) bias_q[OcW'(param_addr_i)] <= param_wdata_i;
+        ParamRequant: if (param_addr_i < PAddrW'(OutChannels)) requant_q[OcW'(param_addr_i)] <= param_wdata_i;
+        ParamZp:      if (param_addr_i == '0) zp_q[0] <= param_wdata_i[15:0];
+        default:      ;
       endcase
     end
   end

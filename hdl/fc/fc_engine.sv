@@ -1,10 +1,9 @@
 // Fully connected back end of FashionLeNet: fc1 (ReLU) -> fc2 (ReLU) -> fc3 -> argmax.
 //
-// Input: one AXI4-Stream beat per pixel with all InChannels channels (channel c in
-// tdata[8c+7:8c]), InPixels beats per image. The frame is delimited by the beat
-// count; s_axis_tlast is not used (the producer's framing is trusted).
-// Beat p is stored as word p of an input buffer bank, so the flattened activation
-// i = c*InPixels + p (PyTorch flatten order) is byte c of word p.
+// Input: one AXI4-Stream beat per pixel with all InChannels channels (channel c in tdata[8c+7:8c]),
+// InPixels beats per image. The frame is delimited by the beat count; s_axis_tlast is not used
+// (the producer's framing is trusted). Beat p is stored as word p of an input buffer bank, so the
+// flattened activation i = c*InPixels + p (PyTorch flatten order) is byte c of word p.
 //
 // Compute: Lanes MAC lanes (fc_lane), lane l computes neuron o = g*Lanes + l of
 // group g; a group reads one activation per cycle for In cycles, all lanes share it.
@@ -30,13 +29,14 @@
 // {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight address = o*In + i.
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*, m_axis_*) so cocotbext-axi binds by prefix.
-module fc_engine #(
+module fc_engine import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes      = 8,
-  parameter int unsigned InChannels = 16,
-  parameter int unsigned InPixels   = 36,
-  parameter int unsigned Fc1Out     = 120,
-  parameter int unsigned Fc2Out     = 84,
-  parameter int unsigned Fc3Out     = 10,
+  parameter int unsigned InChannels = Conv2Out,                       // pool2 channels
+  parameter int unsigned InPixels   = Conv2PoolSize * Conv2PoolSize,  // pool2 pixels
+  /* verilator lint_off VARHIDDEN */  // the engine's own sizes hide the package's network sizes
+  parameter int unsigned Fc1Out     = fashion_lenet_pkg::Fc1Out,
+  parameter int unsigned Fc2Out     = fashion_lenet_pkg::Fc2Out,
+  parameter int unsigned Fc3Out     = fashion_lenet_pkg::Fc3Out,
   parameter string       ParamDir   = ""
 ) (
   input  logic                    clk_i,
@@ -55,9 +55,9 @@ module fc_engine #(
   output logic                    m_axis_tlast,
 
   input  logic                    param_we_i,
-  input  logic [1:0]              param_layer_i,  // 0 fc1, 1 fc2, 2 fc3
-  input  logic [1:0]              param_sel_i,    // 0 weight, 1 bias, 2 requant, 3 zero points
-  input  logic [16:0]             param_addr_i,
+  input  fc_layer_e               param_layer_i,  // FcLayerFc1 .. FcLayerFc3; others ignored
+  input  param_kind_e             param_sel_i,
+  input  logic [ParamIndexWidth-1:0] param_addr_i,
   input  logic [31:0]             param_wdata_i
 );
 
@@ -75,7 +75,7 @@ module fc_engine #(
 
   localparam int unsigned Fc1In     = InChannels * InPixels;
   localparam int unsigned Fc2In     = Fc1Out;
-  localparam int unsigned Fc3In     = Fc2Out;
+  localparam int unsigned Fc3In     = Fc2Out;  /* verilator lint_on VARHIDDEN */
   localparam int unsigned Fc1Groups = (Fc1Out + Lanes - 1) / Lanes;
   localparam int unsigned Fc2Groups = (Fc2Out + Lanes - 1) / Lanes;
   localparam int unsigned Fc3Groups = (Fc3Out + Lanes - 1) / Lanes;
@@ -114,7 +114,7 @@ module fc_engine #(
   // Parameter address o*In + i -> (o, i) without a divider: o = (a * Mult) >> Shift
   // with Mult = ceil(2^Shift / In), Shift = PAddrW + clog2(In), exact for every
   // a < 2^PAddrW (Granlund & Montgomery 1994, theorem 4.2).
-  localparam int unsigned PAddrW = 17;
+  localparam int unsigned PAddrW = ParamIndexWidth;
   function automatic longint unsigned div_shift(input int unsigned d);
     return 64'(PAddrW) + 64'($clog2(d));
   endfunction
@@ -128,13 +128,12 @@ module fc_engine #(
   localparam longint unsigned Div2Mult  = div_mult(Fc2In);
   localparam longint unsigned Div3Mult  = div_mult(Fc3In);
 
-  // Elaboration checks.
   if (AccW > 32) begin : g_err_acc
     $fatal(1, "fc_engine: In = %0d too large for 32-bit accumulators", MaxIn);
   end
   if (Fc1Out * Fc1In > (1 << PAddrW) || Fc2Out * Fc2In > (1 << PAddrW)
       || Fc3Out * Fc3In > (1 << PAddrW)) begin : g_err_addr
-    $fatal(1, "fc_engine: weight count exceeds the 17-bit parameter address");
+    $fatal(1, "fc_engine: weight count exceeds the %0d-bit parameter address", PAddrW);
   end
   if (Fc3Out < 2 || Fc3Out > 255) begin : g_err_out
     $fatal(1, "fc_engine: Fc3Out must be 2..255");
@@ -143,8 +142,9 @@ module fc_engine #(
   // ------------------------------------------------------------ parameter port
   // Registered, then decoded: the decode (constant multiplies) gets its own cycle.
   logic        p_we_q;
-  logic [1:0]  p_layer_q, p_sel_q;
-  logic [16:0] p_addr_q;
+  fc_layer_e   p_layer_q;
+  param_kind_e p_sel_q;
+  logic [PAddrW-1:0] p_addr_q;
   logic [31:0] p_wdata_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -163,37 +163,37 @@ module fc_engine #(
   end
 
   logic              p_layer_ok;
-  logic [16:0]       p_in, p_out, p_quot;
+  logic [PAddrW-1:0] p_in, p_out, p_quot;
   logic [WAddrW-1:0] p_wbase;
   logic [BAddrW-1:0] p_bbase;
   logic [63:0]       p_prod;
 
   always_comb begin
     p_layer_ok = 1'b1;
-    p_in       = 17'(Fc1In);
-    p_out      = 17'(Fc1Out);
+    p_in       = PAddrW'(Fc1In);
+    p_out      = PAddrW'(Fc1Out);
     p_wbase    = '0;
     p_bbase    = '0;
     p_prod     = 64'(p_addr_q) * Div1Mult;
-    p_quot     = 17'(p_prod >> Div1Shift);
+    p_quot     = PAddrW'(p_prod >> Div1Shift);
     unique case (p_layer_q)
-      2'd1: begin
-        p_in    = 17'(Fc2In);
-        p_out   = 17'(Fc2Out);
+      FcLayerFc2: begin
+        p_in    = PAddrW'(Fc2In);
+        p_out   = PAddrW'(Fc2Out);
         p_wbase = WAddrW'(WBase2);
         p_bbase = BAddrW'(BBase2);
         p_prod  = 64'(p_addr_q) * Div2Mult;
-        p_quot  = 17'(p_prod >> Div2Shift);
+        p_quot  = PAddrW'(p_prod >> Div2Shift);
       end
-      2'd2: begin
-        p_in    = 17'(Fc3In);
-        p_out   = 17'(Fc3Out);
+      FcLayerFc3: begin
+        p_in    = PAddrW'(Fc3In);
+        p_out   = PAddrW'(Fc3Out);
         p_wbase = WAddrW'(WBase3);
         p_bbase = BAddrW'(BBase3);
         p_prod  = 64'(p_addr_q) * Div3Mult;
-        p_quot  = 17'(p_prod >> Div3Shift);
+        p_quot  = PAddrW'(p_prod >> Div3Shift);
       end
-      2'd3: p_layer_ok = 1'b0;
+      fc_layer_e'(NumFcLayers): p_layer_ok = 1'b0;  // no such layer
       default: ;
     endcase
   end
@@ -202,15 +202,15 @@ module fc_engine #(
   logic              w_we;
   logic [LaneW-1:0]  w_lane;
   logic [WAddrW-1:0] w_addr;
-  logic [16:0]       w_i;
-  logic [16:0]       w_row;
+  logic [PAddrW-1:0] w_i;
+  logic [PAddrW-1:0] w_row;
 
   always_comb begin
-    w_i    = p_addr_q - 17'(p_quot * p_in);
-    w_row  = p_quot / 17'(Lanes);
-    w_lane = LaneW'(p_quot % 17'(Lanes));
+    w_i    = p_addr_q - PAddrW'(p_quot * p_in);
+    w_row  = p_quot / PAddrW'(Lanes);
+    w_lane = LaneW'(p_quot % PAddrW'(Lanes));
     w_addr = p_wbase + WAddrW'(w_row * p_in + w_i);
-    w_we   = p_we_q && p_layer_ok && (p_sel_q == 2'd0) && (p_quot < p_out);
+    w_we   = p_we_q && p_layer_ok && (p_sel_q == ParamWeight) && (p_quot < p_out);
   end
 
   logic              b_we, r_we, z_we;
@@ -218,15 +218,15 @@ module fc_engine #(
 
   always_comb begin
     b_waddr = p_bbase + BAddrW'(p_addr_q);
-    b_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd1) && (p_addr_q < p_out);
-    r_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd2) && (p_addr_q < p_out);
-    z_we    = p_we_q && p_layer_ok && (p_sel_q == 2'd3) && (p_addr_q == '0);  // one word per layer
+    b_we    = p_we_q && p_layer_ok && (p_sel_q == ParamBias) && (p_addr_q < p_out);
+    r_we    = p_we_q && p_layer_ok && (p_sel_q == ParamRequant) && (p_addr_q < p_out);
+    z_we    = p_we_q && p_layer_ok && (p_sel_q == ParamZp) && (p_addr_q == '0);  // one word per layer
   end
 
   // ------------------------------------------------------------ bias / requant / zp memories
   logic [31:0] bias_mem [BDepth];
   logic [29:0] rq_mem [BDepth];   // shift << 24 | m24
-  logic [15:0] zp_mem [3];        // zp_out << 8 | zp_in, per layer (register file)
+  logic [15:0] zp_mem [NumFcLayers];  // zp_out << 8 | zp_in, per layer (register file)
 
   logic              f_issue;
   logic [BAddrW-1:0] f_raddr;
@@ -261,9 +261,9 @@ module fc_engine #(
       for (int unsigned k = 0; k < BDepth; k++) begin
         rq_mem[k] = rq_file[k][29:0];
       end
-      $readmemh({ParamDir, "/fc1_zp.mem"}, zp_mem, 0, 0);
-      $readmemh({ParamDir, "/fc2_zp.mem"}, zp_mem, 1, 1);
-      $readmemh({ParamDir, "/fc3_zp.mem"}, zp_mem, 2, 2);
+      $readmemh({ParamDir, "/fc1_zp.mem"}, zp_mem, FcLayerFc1, FcLayerFc1);
+      $readmemh({ParamDir, "/fc2_zp.mem"}, zp_mem, FcLayerFc2, FcLayerFc2);
+      $readmemh({ParamDir, "/fc3_zp.mem"}, zp_mem, FcLayerFc3, FcLayerFc3);
     end
   end
 
@@ -316,7 +316,7 @@ module fc_engine #(
   typedef enum logic [1:0] {SeqIdle, SeqIssue, SeqDrain} seq_e;
 
   seq_e              seq_q;
-  logic [1:0]        layer_q;
+  fc_layer_e         layer_q;
   logic [GrpW-1:0]   grp_q;
   logic [IdxW-1:0]   idx_q;
   logic [PixW-1:0]   pix_q;
@@ -336,20 +336,20 @@ module fc_engine #(
     cur_grp_last = GrpW'(Fc1Groups - 1);
     cur_out      = NW'(Fc1Out);
     cur_bbase    = '0;
-    cur_relu     = 1'b1;
+    cur_relu     = Fc1Relu;  // and fc2's (checked at the end)
     unique case (layer_q)
-      2'd1: begin
+      FcLayerFc2: begin
         cur_in_last  = IdxW'(Fc2In - 1);
         cur_grp_last = GrpW'(Fc2Groups - 1);
         cur_out      = NW'(Fc2Out);
         cur_bbase    = BAddrW'(BBase2);
       end
-      2'd2: begin
+      FcLayerFc3: begin
         cur_in_last  = IdxW'(Fc3In - 1);
         cur_grp_last = GrpW'(Fc3Groups - 1);
         cur_out      = NW'(Fc3Out);
         cur_bbase    = BAddrW'(BBase3);
-        cur_relu     = 1'b0;
+        cur_relu     = Fc3Relu;
       end
       default: ;
     endcase
@@ -381,7 +381,7 @@ module fc_engine #(
   // (never happens when In >= Lanes + 3).
   assign issue_stall = issue_last && (hold_valid_q || s1_last_q || s2_last_q);
   assign issue       = (seq_q == SeqIssue) && !issue_stall;
-  assign fc1_release = issue && issue_last && (grp_q == cur_grp_last) && (layer_q == 2'd0);
+  assign fc1_release = issue && issue_last && (grp_q == cur_grp_last) && (layer_q == FcLayerFc1);
 
   assign drained = !s1_valid_q && !s2_valid_q && !hold_valid_q && !f1_valid_q
                 && (rq_cnt_q == '0);
@@ -389,7 +389,7 @@ module fc_engine #(
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       seq_q     <= SeqIdle;
-      layer_q   <= 2'd0;
+      layer_q   <= FcLayerFc1;
       grp_q     <= '0;
       idx_q     <= '0;
       pix_q     <= '0;
@@ -402,7 +402,7 @@ module fc_engine #(
         SeqIdle: begin
           if (in_full_q[in_rbank_q]) begin
             seq_q   <= SeqIssue;
-            layer_q <= 2'd0;
+            layer_q <= FcLayerFc1;
             grp_q   <= '0;
             idx_q   <= '0;
             pix_q   <= '0;
@@ -439,15 +439,15 @@ module fc_engine #(
           // The next layer reads what this one wrote: wait until requant is empty.
           if (drained) begin
             unique case (layer_q)
-              2'd0: begin
-                layer_q <= 2'd1;
+              FcLayerFc1: begin
+                layer_q <= FcLayerFc2;
                 waddr_q <= WAddrW'(WBase2);
                 seq_q   <= SeqIssue;
               end
-              2'd1: begin
+              FcLayerFc2: begin
                 // fc3 overwrites the result registers: wait for the previous send.
                 if (!out_busy_q) begin
-                  layer_q <= 2'd2;
+                  layer_q <= FcLayerFc3;
                   waddr_q <= WAddrW'(WBase3);
                   seq_q   <= SeqIssue;
                 end
@@ -479,20 +479,20 @@ module fc_engine #(
 
   always_ff @(posedge clk_i) begin
     // Only the running layer's buffer is read (separate RAMs, read enables).
-    if (issue && (layer_q == 2'd0)) begin
+    if (issue && (layer_q == FcLayerFc1)) begin
       in_rd_q <= in_buf[in_raddr];
     end
-    if (issue && (layer_q == 2'd1)) begin
+    if (issue && (layer_q == FcLayerFc2)) begin
       act1_rd_q <= act1[A1W'(idx_q)];
     end
-    if (issue && (layer_q == 2'd2)) begin
+    if (issue && (layer_q == FcLayerFc3)) begin
       act2_rd_q <= act2[A2W'(idx_q)];
     end
     if (rq_out_valid) begin
       unique case (layer_q)
-        2'd0:    act1[A1W'(rq_tag)] <= rq_out;
-        2'd1:    act2[A2W'(rq_tag)] <= rq_out;
-        default: res_q[A3W'(rq_tag)] <= rq_out;
+        FcLayerFc1: act1[A1W'(rq_tag)] <= rq_out;
+        FcLayerFc2: act2[A2W'(rq_tag)] <= rq_out;
+        default:    res_q[A3W'(rq_tag)] <= rq_out;
       endcase
     end
   end
@@ -503,9 +503,9 @@ module fc_engine #(
 
   always_comb begin
     unique case (layer_q)
-      2'd0:    x_s1 = in_rd_q[8*s1_ch_q +: 8];
-      2'd1:    x_s1 = act1_rd_q;
-      default: x_s1 = act2_rd_q;
+      FcLayerFc1: x_s1 = in_rd_q[8*s1_ch_q +: 8];
+      FcLayerFc2: x_s1 = act1_rd_q;
+      default:    x_s1 = act2_rd_q;
     endcase
     xc_s1 = $signed({1'b0, x_s1}) - $signed({1'b0, cur_zp_in});
   end
@@ -676,5 +676,10 @@ module fc_engine #(
   assign m_axis_tvalid = out_busy_q;
   assign m_axis_tlast  = (beat_q == BeatW'(Fc3Out));
   assign m_axis_tdata  = (beat_q == '0) ? 8'(cls_q) : res_flat[8*(beat_q - BeatW'(1)) +: 8];
+
+  // fc2 runs with fc1's ReLU setting (cur_relu above), fc3 with its own.
+  if (Fc2Relu != Fc1Relu) begin : g_err_relu
+    $fatal(1, "fc_engine: fc1 and fc2 must agree on ReLU");
+  end
 
 endmodule

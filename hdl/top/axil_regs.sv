@@ -3,20 +3,20 @@
 // AXI4-Lite ports keep their AMBA names behind the `s_axil_` prefix (documented style exception)
 // so that cocotbext-axi binds with AxiLiteBus.from_prefix(dut, "s_axil").
 //
-// Byte address map (24-bit addresses, 32-bit data, one element per word):
-//   0x000000 ID           RO  0x464C4E54 ("FLNT")
-//   0x000004 CTRL         RW  scratch, reserved for future controls (byte strobes honoured)
-//   0x000008 STATUS       RO  bit0 busy: an image is in flight; bit1 frame error: FRAME_ERRORS != 0
-//   0x00000C IMAGES_DONE  RO  results sent (last result beat accepted), wraps at 2^32
-//   0x000010 LAST_CYCLES  RO  cycles from first pixel accepted to last result beat, last image
-//   0x000014 CYCLE_COUNT  RO  free-running cycle counter
-//   0x000018 FRAME_ERRORS RW  malformed input frames (tlast early or missing) since reset or the
-//                             last write to it; any full-word write clears it
-//   (L+1)<<20             layer L = conv1, conv2, fc1, fc2, fc3, regions (element = offset / 4):
-//     + 0x00000 weight    WO  int8 in wdata[7:0], PyTorch order
-//     + 0x80000 bias      WO  int32
-//     + 0xC0000 requant   WO  shift << 24 | m24
-//     + 0xF0000 zp        WO  one word: zp_out << 8 | zp_in
+// Byte address map: the CSRs and parameter regions of docs/register-map.md, their constants in
+// fashion_lenet_pkg (both generated from model/network.py); AddrWidth = 24-bit addresses,
+// 32-bit data, one element per word. The decode slices the address (the elaboration checks
+// below hold the package's offsets to these slices):
+//   [23:20] == 0               CSR block: [19:5] == 0, word index [4:2] = CsrId .. CsrFrameErrors
+//   [23:20] == L + 1           layer L (layer_e: LayerConv1 .. LayerFc3), L < NumLayers, regions
+//                              (param_kind_e, element index = offset from the region / 4):
+//     [19] == 0                ParamWeight   RegionWeightOffset, index [18:2]; int8 in wdata[7:0]
+//     [19:18] == 2'b10         ParamBias     RegionBiasOffset, index [17:2]; int32
+//     [19:18] == 2'b11,        ParamRequant  RegionRequantOffset, index [17:2]; shift << 24 | m24
+//       [17:16] != 2'b11
+//     [19:16] == 4'hF          ParamZp       RegionZpOffset, index [15:2] (one word per layer):
+//                                            zp_out << 8 | zp_in
+//   An element index past its memory's size (mem_count) is unmapped.
 // Responses:
 //   - writes to unmapped addresses (incl. indexes past a memory's size), to read-only CSRs, or
 //     parameter writes with wstrb != 4'b1111 (parameters are whole words): SLVERR, no effect;
@@ -24,20 +24,12 @@
 //     and have no read port); reads of unmapped addresses return 0 with SLVERR.
 //   - addr[1:0] are ignored (word access).
 // One write and one read may be in flight; each completes in two cycles.
-module axil_regs #(
-  parameter int unsigned Conv1In  = 1,
-  parameter int unsigned Conv1Out = 6,
-  parameter int unsigned Conv2Out = 16,
-  parameter int unsigned Fc1In    = 576,
-  parameter int unsigned Fc1Out   = 120,
-  parameter int unsigned Fc2Out   = 84,
-  parameter int unsigned Fc3Out   = 10
-) (
+module axil_regs import fashion_lenet_pkg::*; (
   input  logic        clk_i,
   input  logic        rst_ni,
 
   // AXI4-Lite slave
-  input  logic [23:0] s_axil_awaddr,
+  input  logic [AddrWidth-1:0] s_axil_awaddr,
   input  logic [2:0]  s_axil_awprot,
   input  logic        s_axil_awvalid,
   output logic        s_axil_awready,
@@ -48,7 +40,7 @@ module axil_regs #(
   output logic [1:0]  s_axil_bresp,
   output logic        s_axil_bvalid,
   input  logic        s_axil_bready,
-  input  logic [23:0] s_axil_araddr,
+  input  logic [AddrWidth-1:0] s_axil_araddr,
   input  logic [2:0]  s_axil_arprot,
   input  logic        s_axil_arvalid,
   output logic        s_axil_arready,
@@ -57,10 +49,10 @@ module axil_regs #(
   output logic        s_axil_rvalid,
   input  logic        s_axil_rready,
 
-  // parameter write port, one write enable per layer (conv1, conv2, fc1, fc2, fc3)
-  output logic [4:0]  param_we_o,
-  output logic [1:0]  param_sel_o,
-  output logic [16:0] param_addr_o,
+  // parameter write port, one write enable per layer (bit = layer_e code)
+  output logic [NumLayers-1:0] param_we_o,
+  output param_kind_e param_sel_o,
+  output logic [ParamIndexWidth-1:0] param_addr_o,
   output logic [31:0] param_wdata_o,
 
   // status from the data path
@@ -72,13 +64,21 @@ module axil_regs #(
   output logic        frame_errors_clear_o
 );
 
-  localparam logic [31:0] IdValue = 32'h464C_4E54;
+  // From fashion_lenet_pkg: IdValue, the CSR word indexes CsrId .. CsrFrameErrors (addr[4:2]),
+  // layer_e and param_kind_e (the parameter port's codes), the layer dimensions. The decode
+  // (see the header) slices the address at the package's boundaries; these checks hold it there:
+  if (AddrWidth != 24 || LayerAddrLsb != 20 || NumLayers > 15 || CsrIndexWidth != 3
+      || ParamIndexWidth != 17 || RegionWeightOffset != 24'h000000 || RegionBiasOffset != 24'h080000
+      || RegionRequantOffset != 24'h0C0000 || RegionZpOffset != 24'h0F0000) begin : g_err_map
+    $fatal(1, "axil_regs: the address decode does not match fashion_lenet_pkg");
+  end
+  if (StatusBusyBit != 0 || StatusFrameErrorBit != 1) begin : g_err_status
+    $fatal(1, "axil_regs: STATUS is {frame_error, busy}, fashion_lenet_pkg differs");
+  end
+
+  // AXI4-Lite responses
   localparam logic [1:0]  RespOkay = 2'b00;
   localparam logic [1:0]  RespSlvErr = 2'b10;
-
-  // CSR word indexes (addr[4:2])
-  localparam logic [2:0] CsrId = 3'd0, CsrCtrl = 3'd1, CsrStatus = 3'd2, CsrImagesDone = 3'd3,
-                         CsrLastCycles = 3'd4, CsrCycleCount = 3'd5, CsrFrameErrors = 3'd6;
 
   typedef enum logic [1:0] {
     KindUnmapped = 2'd0,
@@ -88,51 +88,51 @@ module axil_regs #(
 
   typedef struct packed {
     kind_e       kind;
-    logic [2:0]  layer;  // 0..4
-    logic [1:0]  sel;    // 0 weight, 1 bias, 2 requant, 3 zp
-    logic [16:0] index;  // element index (CSR: word index in [2:0])
+    layer_e      layer;
+    param_kind_e sel;
+    logic [ParamIndexWidth-1:0] index;  // element index (CSR: word index in [2:0])
   } decode_t;
 
   // Element counts of every parameter memory: index >= count is unmapped.
-  function automatic logic [17:0] mem_count(logic [2:0] layer, logic [1:0] sel);
+  function automatic logic [17:0] mem_count(layer_e layer, param_kind_e sel);
     int unsigned cout, fan_in;
     logic [17:0] count;
     case (layer)
-      3'd0:    begin cout = Conv1Out; fan_in = Conv1In * 9;  end
-      3'd1:    begin cout = Conv2Out; fan_in = Conv1Out * 9; end
-      3'd2:    begin cout = Fc1Out;   fan_in = Fc1In;        end
-      3'd3:    begin cout = Fc2Out;   fan_in = Fc1Out;       end
-      default: begin cout = Fc3Out;   fan_in = Fc2Out;       end
+      LayerConv1: begin cout = Conv1Out; fan_in = Conv1In * Kernel * Kernel; end
+      LayerConv2: begin cout = Conv2Out; fan_in = Conv2In * Kernel * Kernel; end
+      LayerFc1:   begin cout = Fc1Out;   fan_in = Fc1In;                     end
+      LayerFc2:   begin cout = Fc2Out;   fan_in = Fc2In;                     end
+      default:    begin cout = Fc3Out;   fan_in = Fc3In;                     end  // LayerFc3
     endcase
     // one return at the end: Verilator's line coverage misses case arms that return
     case (sel)
-      2'd0:    count = 18'(cout * fan_in);
-      2'd3:    count = 18'd1;
-      default: count = 18'(cout);
+      ParamWeight: count = 18'(cout * fan_in);
+      ParamZp:     count = 18'd1;
+      default:     count = 18'(cout);  // ParamBias, ParamRequant
     endcase
     return count;
   endfunction
 
   // `addr` is the word address (byte address [23:2]).
-  function automatic decode_t decode(logic [23:2] addr);
+  function automatic decode_t decode(logic [AddrWidth-1:2] addr);
     decode_t d;
     d.kind  = KindUnmapped;
-    d.layer = 3'(addr[23:20] - 4'd1);
-    d.sel   = 2'd0;
+    d.layer = layer_e'(addr[23:20] - 4'd1);
+    d.sel   = ParamWeight;
     d.index = '0;
     if (addr[23:20] == 4'd0) begin
-      // CSR block: 7 words at 0x000..0x018
+      // CSR block: NumCsrs words from CsrIdOffset
       d.index = {14'd0, addr[4:2]};
       if (addr[19:5] == '0 && addr[4:2] <= CsrFrameErrors) d.kind = KindCsr;
-    end else if (addr[23:20] <= 4'd5) begin
+    end else if (addr[23:20] <= 4'(NumLayers)) begin
       if (!addr[19]) begin
-        d.sel = 2'd0;  d.index = addr[18:2];            // weight: 0x00000..0x7FFFF
+        d.sel = ParamWeight;   d.index = addr[18:2];          // RegionWeightOffset
       end else if (!addr[18]) begin
-        d.sel = 2'd1;  d.index = {1'b0, addr[17:2]};    // bias: 0x80000..0xBFFFF
+        d.sel = ParamBias;     d.index = {1'b0, addr[17:2]};  // RegionBiasOffset
       end else if (addr[17:16] != 2'b11) begin
-        d.sel = 2'd2;  d.index = {1'b0, addr[17:2]};    // requant: 0xC0000..0xEFFFF
+        d.sel = ParamRequant;  d.index = {1'b0, addr[17:2]};  // RegionRequantOffset
       end else begin
-        d.sel = 2'd3;  d.index = {3'b0, addr[15:2]};    // zp: 0xF0000..0xFFFFF
+        d.sel = ParamZp;       d.index = {3'b0, addr[15:2]};  // RegionZpOffset
       end
       if ({1'b0, d.index} < mem_count(d.layer, d.sel)) d.kind = KindParam;
     end
@@ -143,14 +143,14 @@ module axil_regs #(
   // AW and W are captured independently; the write executes once both are held and the
   // B channel is free.
   logic        aw_full_q, w_full_q, bvalid_q;
-  logic [23:0] aw_addr_q;
+  logic [AddrWidth-1:0] aw_addr_q;
   logic [31:0] w_data_q, ctrl_q;
   logic [3:0]  w_strb_q;
   logic [1:0]  bresp_q;
-  logic [4:0]  param_we_q;
+  logic [NumLayers-1:0] param_we_q;
   logic        errors_clear_q;
-  logic [1:0]  param_sel_q;
-  logic [16:0] param_addr_q;
+  param_kind_e param_sel_q;
+  logic [ParamIndexWidth-1:0] param_addr_q;
   logic [31:0] param_wdata_q;
 
   logic    wr_go;
@@ -162,7 +162,7 @@ module axil_regs #(
   assign s_axil_bresp   = bresp_q;
 
   assign wr_go  = aw_full_q && w_full_q && (!bvalid_q || s_axil_bready);
-  assign wr_dec = decode(aw_addr_q[23:2]);
+  assign wr_dec = decode(aw_addr_q[AddrWidth-1:2]);
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
@@ -205,7 +205,7 @@ module axil_regs #(
           errors_clear_q <= 1'b1;
         end else if (wr_dec.kind == KindParam && w_strb_q == 4'hF) begin
           bresp_q    <= RespOkay;
-          param_we_q <= 5'(1) << wr_dec.layer;
+          param_we_q <= NumLayers'(1) << wr_dec.layer;
         end
       end
     end
@@ -233,7 +233,7 @@ module axil_regs #(
   decode_t     rd_dec;
   logic [31:0] csr_rdata;
 
-  assign rd_dec = decode(s_axil_araddr[23:2]);
+  assign rd_dec = decode(s_axil_araddr[AddrWidth-1:2]);
 
   always_comb begin
     unique case (rd_dec.index[2:0])

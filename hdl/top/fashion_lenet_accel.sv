@@ -1,32 +1,35 @@
 // FashionLeNet int8 inference accelerator: top level.
 //
-//   s_axis pixels (8 bit, row-major, 784 per image, tlast on the last)
-//   -> frame_guard: exactly 784 beats per frame; a frame with tlast early or missing is
-//      malformed: completed/cut to 784 pixels, its results dropped, FRAME_ERRORS counted
+//   s_axis pixels (8 bit, row-major, Pixels = 784 per image, tlast on the last)
+//   -> frame_guard: exactly Pixels beats per frame; a frame with tlast early or missing is
+//      malformed: completed/cut to Pixels pixels, its results dropped, FRAME_ERRORS counted
 //   -> conv1: conv3x3_relu_pool 1->6, 28x28, padding 1  -> pool1 stream 14x14x6
 //   -> conv2: conv3x3_relu_pool 6->16, 14x14, padding 0 -> pool2 stream 6x6x16
 //   -> fc_engine: fc1 (ReLU), fc2 (ReLU), fc3, argmax (two input banks: conv2 fills one
 //      while fc1 reads the other)
-//   -> m_axis results (8 bit, 11 beats per image: class, fc3 codes 0..9, tlast on the last)
+//   -> m_axis results (8 bit, ResultBeats = 11 per image: class, fc3 codes 0..9, tlast on the last)
+//
+// Shapes, layer and parameter codes, the register map and the default folding come from
+// fashion_lenet_pkg (generated from model/network.py).
 //
 // Every link is a valid/ready stream, so consecutive images overlap in the pipeline.
 //
 // Folding: the stages work on consecutive images at once, so the slowest one sets the cycles
 // per image back to back. conv1 (9 multipliers): 4,820 cycles; conv2 (9*Conv2InChannelsPar
 // multipliers): 2,304 * 6 / Conv2InChannelsPar + 52; fc_engine (Lanes multipliers): the sum
-// over fc1..fc3 of ceil(Out / Lanes) * In, + ~40. The defaults Lanes = 18,
-// Conv2InChannelsPar = 3 balance them at 4,820 / 4,660 / ~4,760 (54 multipliers, measured
-// 4,820 cycles per image); Lanes = 8, Conv2InChannelsPar = 6 (71 multipliers) is fc-bound at
-// 10,167.
-// s_axil: AXI4-Lite CSRs and parameter writes (address map in axil_regs.sv). Parameters may
-// also be preloaded from ParamDir (model/export.py .mem files). Parameter memories must only
-// be written while STATUS.busy is 0 (no image in flight).
+// over fc1..fc3 of ceil(Out / Lanes) * In, + ~40. The defaults (DefaultLanes = 18,
+// DefaultConv2InChannelsPar = 3) balance them at 4,820 / 4,660 / ~4,760 (54 multipliers,
+// measured 4,820 cycles per image); Lanes = 8, Conv2InChannelsPar = 6 (71 multipliers) is
+// fc-bound at 10,167.
+// s_axil: AXI4-Lite CSRs and parameter writes (docs/register-map.md, decoded in axil_regs.sv).
+// Parameters may also be preloaded from ParamDir (model/export.py .mem files). Parameter
+// memories must only be written while STATUS.busy is 0 (no image in flight).
 //
 // AXI4-Stream / AXI4-Lite ports keep their AMBA names behind the s_axis_/m_axis_/s_axil_
 // prefixes (documented style exception) so that cocotbext-axi binds by prefix.
-module fashion_lenet_accel #(
-  parameter int unsigned Lanes              = 18,  // fc_engine MACs (output neurons in parallel)
-  parameter int unsigned Conv2InChannelsPar = 3,   // conv2 input channels per cycle (1, 2, 3, 6)
+module fashion_lenet_accel import fashion_lenet_pkg::*; #(
+  parameter int unsigned Lanes              = DefaultLanes,  // fc_engine MACs (neurons in parallel)
+  parameter int unsigned Conv2InChannelsPar = DefaultConv2InChannelsPar,  // 1, 2, 3 or 6
   parameter string       ParamDir           = ""   // preload folder; "" = load through AXI4-Lite
 ) (
   input  logic        clk_i,
@@ -45,7 +48,7 @@ module fashion_lenet_accel #(
   output logic        m_axis_tlast,
 
   // AXI4-Lite slave
-  input  logic [23:0] s_axil_awaddr,
+  input  logic [AddrWidth-1:0] s_axil_awaddr,
   input  logic [2:0]  s_axil_awprot,
   input  logic        s_axil_awvalid,
   output logic        s_axil_awready,
@@ -56,7 +59,7 @@ module fashion_lenet_accel #(
   output logic [1:0]  s_axil_bresp,
   output logic        s_axil_bvalid,
   input  logic        s_axil_bready,
-  input  logic [23:0] s_axil_araddr,
+  input  logic [AddrWidth-1:0] s_axil_araddr,
   input  logic [2:0]  s_axil_arprot,
   input  logic        s_axil_arvalid,
   output logic        s_axil_arready,
@@ -66,33 +69,20 @@ module fashion_lenet_accel #(
   input  logic        s_axil_rready
 );
 
-  localparam int unsigned Conv1Out = 6;
-  localparam int unsigned Conv2Out = 16;
-  localparam int unsigned Pool2Pix = 36;   // 6x6 pooled conv2 ofmap
-  localparam int unsigned Fc1Out   = 120;
-  localparam int unsigned Fc2Out   = 84;
-  localparam int unsigned Fc3Out   = 10;
+  localparam int unsigned Pool2Pix = Conv2PoolSize * Conv2PoolSize;  // pooled conv2 ofmap pixels
   // pool1 beats between conv1 and conv2: 32 lets conv1 run at its own pace at the default
   // folding (16: 5,051 cycles per image instead of 4,820; none: 7,046)
   localparam int unsigned Pool1FifoDepth = 32;
 
   // ------------------------------------------------------------ CSRs and parameter port
-  logic [4:0]  param_we;  // one per layer: conv1, conv2, fc1, fc2, fc3
-  logic [1:0]  param_sel;
-  logic [16:0] param_addr;
+  logic [NumLayers-1:0]       param_we;  // one per layer, bit = layer_e code
+  param_kind_e                param_sel;
+  logic [ParamIndexWidth-1:0] param_addr;
   logic [31:0] param_wdata;
   logic        busy, hold, drop, frame_errors_clear;
   logic [31:0] images_done, last_cycles, cycle_count, frame_errors;
 
-  axil_regs #(
-    .Conv1In  (1),
-    .Conv1Out (Conv1Out),
-    .Conv2Out (Conv2Out),
-    .Fc1In    (Conv2Out * Pool2Pix),
-    .Fc1Out   (Fc1Out),
-    .Fc2Out   (Fc2Out),
-    .Fc3Out   (Fc3Out)
-  ) u_regs (
+  axil_regs u_regs (
     .clk_i,
     .rst_ni,
     .s_axil_awaddr,
@@ -126,11 +116,12 @@ module fashion_lenet_accel #(
     .frame_errors_clear_o (frame_errors_clear)
   );
 
-  // fc_engine selects its layer with param_layer_i (0 fc1, 1 fc2, 2 fc3).
-  logic       fc_param_we;
-  logic [1:0] fc_param_layer;
-  assign fc_param_we    = |param_we[4:2];
-  assign fc_param_layer = param_we[3] ? 2'd1 : (param_we[4] ? 2'd2 : 2'd0);
+  // fc_engine selects its layer with param_layer_i (fc_layer_e).
+  logic      fc_param_we;
+  fc_layer_e fc_param_layer;
+  assign fc_param_we    = |param_we[LayerFc3:LayerFc1];
+  assign fc_param_layer = param_we[LayerFc2] ? FcLayerFc2
+                        : (param_we[LayerFc3] ? FcLayerFc3 : FcLayerFc1);
 
   // ------------------------------------------------------------ input frames, per-image timing
   // The first pixel of an image waits (hold) while the timestamp FIFO is full.
@@ -141,7 +132,7 @@ module fashion_lenet_accel #(
   assign s_axis_tready = guard_tready && !hold;
 
   frame_guard #(
-    .FramePixels (784)
+    .FramePixels (Pixels)
   ) u_guard (
     .clk_i,
     .rst_ni,
@@ -195,12 +186,12 @@ module fashion_lenet_accel #(
   logic                  pool2_axis_tvalid, pool2_axis_tready, pool2_axis_tlast;
 
   conv3x3_relu_pool #(
-    .InChannels    (1),
-    .InChannelsPar (1),
+    .InChannels    (Conv1In),
+    .InChannelsPar (Conv1In),
     .OutChannels   (Conv1Out),
-    .Width         (28),
-    .Height        (28),
-    .Padding       (1),
+    .Width         (Conv1Size),
+    .Height        (Conv1Size),
+    .Padding       (Conv1Padding),
     .ParamDir      (ParamDir),
     .LayerName     ("conv1")
   ) u_conv1 (
@@ -214,7 +205,7 @@ module fashion_lenet_accel #(
     .m_axis_tvalid (pool1_axis_tvalid),
     .m_axis_tready (pool1_axis_tready),
     .m_axis_tlast  (pool1_axis_tlast),
-    .param_we_i    (param_we[0]),
+    .param_we_i    (param_we[LayerConv1]),
     .param_sel_i   (param_sel),
     .param_addr_i  (param_addr),
     .param_wdata_i (param_wdata)
@@ -240,12 +231,12 @@ module fashion_lenet_accel #(
   );
 
   conv3x3_relu_pool #(
-    .InChannels    (Conv1Out),
+    .InChannels    (Conv2In),
     .InChannelsPar (Conv2InChannelsPar),
     .OutChannels   (Conv2Out),
-    .Width         (14),
-    .Height        (14),
-    .Padding       (0),
+    .Width         (Conv2Size),
+    .Height        (Conv2Size),
+    .Padding       (Conv2Padding),
     .ParamDir      (ParamDir),
     .LayerName     ("conv2")
   ) u_conv2 (
@@ -259,7 +250,7 @@ module fashion_lenet_accel #(
     .m_axis_tvalid (pool2_axis_tvalid),
     .m_axis_tready (pool2_axis_tready),
     .m_axis_tlast  (pool2_axis_tlast),
-    .param_we_i    (param_we[1]),
+    .param_we_i    (param_we[LayerConv2]),
     .param_sel_i   (param_sel),
     .param_addr_i  (param_addr),
     .param_wdata_i (param_wdata)
@@ -290,5 +281,13 @@ module fashion_lenet_accel #(
     .param_addr_i  (param_addr),
     .param_wdata_i (param_wdata)
   );
+
+  // The stages chain as the network does: conv1 takes the one-channel image, conv2 conv1's
+  // pooled ofmap, fc1 conv2's, fc2 and fc3 the layer before; the conv blocks always fuse ReLU.
+  if (Conv1In != 1 || Conv1Size != ImageSize || Conv2In != Conv1Out || Conv2Size != Conv1PoolSize
+      || Fc1In != Conv2Out * Pool2Pix || Fc2In != Fc1Out || Fc3In != Fc2Out
+      || ResultBeats != 1 + Fc3Out || !Conv1Relu || !Conv2Relu) begin : g_err_network
+    $fatal(1, "fashion_lenet_accel: fashion_lenet_pkg describes another network than these stages");
+  end
 
 endmodule

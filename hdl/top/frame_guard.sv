@@ -9,8 +9,8 @@
 //     is completed as above, and the stream is back in step at the next tlast).
 // With the frame's last beat out (m_tvalid_o && m_tready_i && m_tlast_o), bad_o tells
 // whether the frame was malformed; the top drops the results of such frames.
-module frame_guard #(
-  parameter int unsigned FramePixels = 784,
+module frame_guard import fashion_lenet_pkg::*; #(
+  parameter int unsigned FramePixels = Pixels,
   parameter logic [7:0]  FillValue   = 8'd0
 ) (
   input  logic       clk_i,

@@ -59,10 +59,12 @@ def test_synth_failure_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r" / "synth.json").exists()
 
 
-def test_top_folding_is_the_hdl_default():
-    """make synth / bench / mutate measure the folding the top instantiates by default: the one
-    the top's test modules run every test at."""
+def test_default_folding_is_the_network_default():
+    """make synth / bench / mutate measure model.network.DEFAULT_FOLDING, the folding the top
+    instantiates by default (its defaults are fashion_lenet_pkg's, generated from it:
+    model/tests/test_svpkg.py)."""
     from model.network import DEFAULT_FOLDING
-    assert synth.top_folding() == DEFAULT_FOLDING.hdl_parameters()
+    args = synth.parse_args([])
+    assert (args.lanes, args.conv2_par) == (DEFAULT_FOLDING.lanes, DEFAULT_FOLDING.conv2_par)
     _, conv2 = synth.BLOCKS["conv2"]
     assert conv2["InChannelsPar"] == "{conv2_par}"

@@ -4,11 +4,11 @@
 // `done` (one value-change callback) and Python is never woken per clock edge:
 //
 //   * clock (10 ns) and reset generated in HDL (needs Verilator --timing);
-//   * image ROM: +IMAGES_FILE=<file> (one pixel byte per line, hex, 784 per image, row-major),
+//   * image ROM: +IMAGES_FILE=<file> (one pixel byte per line, hex, Pixels = 784 per image, row-major),
 //     +NUM_IMAGES=<n> images (<= MaxImages), loaded with $readmemh: one build serves any set;
-//   * stream driver on s_axis: 784 beats per image back to back, tlast on the last, optional
+//   * stream driver on s_axis: Pixels beats per image back to back, tlast on the last, optional
 //     pseudo-random idle cycles (+IDLE_PCT=<0..99>, LFSR seeded by +SEED=<n>);
-//   * result sink on m_axis: 11 beats per image (class, fc3[0..9]), optional pseudo-random
+//   * result sink on m_axis: ResultBeats = 11 per image (class, fc3[0..9]), optional pseudo-random
 //     backpressure (+BP_PCT=<0..99>) and a hold of each image's first beat (+SINK_HOLD=<cycles>);
 //   * per-image cycle stamps (first pixel accepted, last pixel accepted, last result beat) and
 //     the DUT's LAST_CYCLES CSR value after each image;
@@ -27,24 +27,23 @@
 //   * `done` rises when all results are in (or the +MAX_CYCLES watchdog fires, then `timeout`
 //     is set as well); +FINISH calls $finish shortly after (standalone runs, no cocotb).
 //
-// The parameter memories are preloaded from ParamDir (model/export.py .mem files).
+// The parameter memories are preloaded from ParamDir (model/export.py .mem files). Shapes and
+// the default folding come from fashion_lenet_pkg (generated from model/network.py).
 // Build/lint with --timing --timescale 1ns/1ps (the DUT's files carry no `timescale).
-module regress_harness #(
-  parameter int unsigned Lanes              = 18,  // the DUT's foldings (defaults: the top's)
-  parameter int unsigned Conv2InChannelsPar = 3,
+module regress_harness import fashion_lenet_pkg::*; #(
+  parameter int unsigned Lanes              = DefaultLanes,  // the DUT's folding (the top's defaults)
+  parameter int unsigned Conv2InChannelsPar = DefaultConv2InChannelsPar,
   parameter string       ParamDir           = "",
   parameter int unsigned MaxImages          = 10000,
   parameter int unsigned MaxWrites          = 131072
 ) ();
 
-  localparam int unsigned Pixels      = 784;  // 28x28 per image
-  localparam int unsigned ResultBeats = 11;   // class, fc3[0..9]
   localparam int unsigned ClkHalfNs   = 5;
   localparam int unsigned ResetCycles = 4;
-  localparam int unsigned NumLayers   = 5;    // conv1, conv2, fc1, fc2, fc3
   localparam int unsigned NumEvents   = 4;    // sat_low, sat_high, big, tie
-  // requant beats per image and layer: conv before pooling (C x H x W), fc neurons
-  localparam int unsigned BeatsPerImage [NumLayers] = '{6 * 28 * 28, 16 * 12 * 12, 120, 84, 10};
+  // requant beats per image and layer (index = layer_e): conv before pooling (C x H x W), fc neurons
+  localparam int unsigned BeatsPerImage [NumLayers] = '{Conv1Out * Conv1OutSize * Conv1OutSize,
+      Conv2Out * Conv2OutSize * Conv2OutSize, Fc1Out, Fc2Out, Fc3Out};
 
   // ------------------------------------------------------------ plusargs
   string       images_file, results_file, writes_file;
@@ -105,7 +104,7 @@ module regress_harness #(
   logic        s_axis_tvalid, s_axis_tready, s_axis_tlast;
   logic        m_axis_tvalid, m_axis_tready, m_axis_tlast;
   logic        axil_awvalid, axil_wvalid;
-  logic [23:0] axil_awaddr;
+  logic [AddrWidth-1:0] axil_awaddr;
   logic [31:0] axil_wdata;
   logic        axil_awready, axil_wready, axil_bvalid, axil_arready, axil_rvalid;
   logic [1:0]  axil_bresp, axil_rresp;
@@ -339,15 +338,15 @@ module regress_harness #(
   end
 
   // ------------------------------------------------------------ requant coverage events
-  logic       mon_fire [3];
-  logic [1:0] mon_layer [3];
+  logic       mon_fire [3];   // conv1, conv2, fc_engine
+  layer_e     mon_layer [3];
   logic [NumEvents-1:0] mon_ev [3];
 
 `ifdef MUTATION
   // the flattened netlist has no u_dut.u_conv1... hierarchy: no coverage events
   for (genvar m = 0; m < 3; m++) begin : g_no_mon
     assign mon_fire[m]  = 1'b0;
-    assign mon_layer[m] = '0;
+    assign mon_layer[m] = LayerConv1;
     assign mon_ev[m]    = '0;
   end
 `else
@@ -355,7 +354,7 @@ module regress_harness #(
     .clk_i (clk), .rst_ni (rst_n),
     .en_i        (u_dut.u_conv1.u_requant.en),
     .in_valid_i  (u_dut.u_conv1.u_requant.in_valid_i),
-    .layer_i     (2'd0),
+    .layer_i     (LayerConv1),
     .s1_exp_i    (u_dut.u_conv1.u_requant.s1_exp_q),
     .s3_valid_i  (u_dut.u_conv1.u_requant.s3_valid_q),
     .s3_sum_i    (u_dut.u_conv1.u_requant.s3_sum),
@@ -370,7 +369,7 @@ module regress_harness #(
     .clk_i (clk), .rst_ni (rst_n),
     .en_i        (u_dut.u_conv2.u_requant.en),
     .in_valid_i  (u_dut.u_conv2.u_requant.in_valid_i),
-    .layer_i     (2'd0),
+    .layer_i     (LayerConv2),
     .s1_exp_i    (u_dut.u_conv2.u_requant.s1_exp_q),
     .s3_valid_i  (u_dut.u_conv2.u_requant.s3_valid_q),
     .s3_sum_i    (u_dut.u_conv2.u_requant.s3_sum),
@@ -385,7 +384,7 @@ module regress_harness #(
     .clk_i (clk), .rst_ni (rst_n),
     .en_i        (u_dut.u_fc.u_requant.en),
     .in_valid_i  (u_dut.u_fc.u_requant.in_valid_i),
-    .layer_i     (u_dut.u_fc.layer_q),
+    .layer_i     (layer_e'(LayerFc1 + u_dut.u_fc.layer_q)),  // fc_layer_e -> layer_e
     .s1_exp_i    (u_dut.u_fc.u_requant.s1_exp_q),
     .s3_valid_i  (u_dut.u_fc.u_requant.s3_valid_q),
     .s3_sum_i    (u_dut.u_fc.u_requant.s3_sum),
@@ -404,14 +403,11 @@ module regress_harness #(
   logic [31:0]          rq_images [NumLayers] /* verilator public_flat_rd */;
   logic [15:0]          ev_q [NumLayers][NumEvents][MaxImages];
 
+  // conv1 and conv2 have a monitor each, the fc layers share fc_engine's
   always_comb begin
-    lay_fire[0] = mon_fire[0];
-    lay_ev[0]   = mon_ev[0];
-    lay_fire[1] = mon_fire[1];
-    lay_ev[1]   = mon_ev[1];
-    for (int l = 2; l < NumLayers; l++) begin
-      lay_fire[l] = mon_fire[2] && (32'(mon_layer[2]) == l - 2);
-      lay_ev[l]   = mon_ev[2];
+    for (int l = 0; l < NumLayers; l++) begin
+      lay_fire[l] = mon_fire[(l < 2) ? l : 2] && (mon_layer[(l < 2) ? l : 2] == layer_e'(l));
+      lay_ev[l]   = mon_ev[(l < 2) ? l : 2];
     end
   end
 

@@ -8,17 +8,17 @@
 //   big_o       |acc + bias| >= 2^24: the int32 -> float32 step rounds (stage 1, s1_exp != 0)
 //   tie_o       the final rounding p / 2^r (r > 0) is an exact tie (remainder = 2^(r-1))
 //               and the result is not clamped, so round-half-to-even is visible at the output
-// and the layer tag the beat entered with (`layer_i` sampled at the input; the fc engine
-// changes layers while its last beats are still in the pipeline).
+// and the layer (fashion_lenet_pkg::layer_e) the beat entered with (`layer_i` sampled at the
+// input; the fc engine changes layers while its last beats are still in the pipeline).
 //
 // The shadow registers advance with the requant's own enable (stall-all), so they stay
 // aligned with its stages: beat in s1 -> sh2 at the next enabled edge -> sh3.
-module requant_monitor (
+module requant_monitor import fashion_lenet_pkg::*; (
   input  logic              clk_i,
   input  logic              rst_ni,
   input  logic              en_i,         // requant `en`: every stage advances
   input  logic              in_valid_i,
-  input  logic [1:0]        layer_i,      // layer of the beat at the requant input
+  input  layer_e            layer_i,      // layer of the beat at the requant input
   input  logic [3:0]        s1_exp_i,     // requant s1_exp_q
   input  logic              s3_valid_i,   // requant s3_valid_q
   input  logic signed [10:0] s3_sum_i,    // requant s3_sum (y + zp_out)
@@ -26,21 +26,21 @@ module requant_monitor (
   input  logic [24:0]       s3_pmant_i,   // requant s3_pmant_q
   input  logic signed [7:0] s3_rshift_i,  // requant s3_rshift_q
   output logic              fire_o,       // a beat leaves stage 3 this cycle
-  output logic [1:0]        layer_o,
+  output layer_e            layer_o,
   output logic              sat_low_o,
   output logic              sat_high_o,
   output logic              big_o,
   output logic              tie_o
 );
 
-  logic [1:0] l1_q, l2_q, l3_q;
+  layer_e     l1_q, l2_q, l3_q;
   logic       big2_q, big3_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      l1_q   <= '0;
-      l2_q   <= '0;
-      l3_q   <= '0;
+      l1_q   <= LayerConv1;
+      l2_q   <= LayerConv1;
+      l3_q   <= LayerConv1;
       big2_q <= 1'b0;
       big3_q <= 1'b0;
     end else if (en_i) begin
