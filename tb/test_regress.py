@@ -4,7 +4,7 @@
 into a file, all in HDL (:mod:`tb.bench.harness`); the cocotb test below only waits for the
 harness's ``done`` (one trigger for the whole run), then compares every image's class and 10
 fc3 codes with ``model.reference.forward`` and with PyTorch's quantized model, samples the
-functional coverage (tb/fcov.py) and writes the shard's files (:mod:`tb.bench.regress`).
+functional coverage (tb/bench/fcov.py) and writes the shard's files (:mod:`tb.bench.regress`).
 The pytest tests run shards of it: the harness is built once, every shard runs that build
 in its own folder ``sim_build/<runs>/<shard>`` on its own images and parameters.
 

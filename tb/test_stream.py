@@ -1,4 +1,4 @@
-"""The pause patterns and the result-sequence check of tb/stream.py (no simulator)."""
+"""The pause patterns and the result-sequence check of tb/bench/stream.py (no simulator)."""
 from __future__ import annotations
 
 import itertools
