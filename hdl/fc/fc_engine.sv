@@ -24,8 +24,14 @@
 // output beat: Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10167, 10179;
 // Lanes = 18 (the top's default): 7 x 576 + 5 x 120 + 1 x 84 = 4716, 4775, 4787.
 //
-// Parameters: per-layer memories written through the parameter port (registered,
-// applied one cycle later; write them while the engine is idle) or preloaded from
+// Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
+// read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->
+// requant), requant, fc_result_tx (argmax, output stream). This module holds the buffers and
+// the bias / requant / zero-point memories and wires the parts.
+//
+// Parameters: per-layer memories written through the parameter port (fc_param_decode: one
+// word per cycle, no backpressure; a weight lands 5 cycles after it was presented, the
+// others 2; write them while the engine is idle) or preloaded from
 // {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight address = o*In + i.
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*, m_axis_*) so cocotbext-axi binds by prefix.
@@ -104,146 +110,92 @@ module fc_engine import fashion_lenet_pkg::*; #(
   localparam int unsigned A1W    = cw(Fc1Out);   // act1 index
   localparam int unsigned A2W    = cw(Fc2Out);   // act2 index
   localparam int unsigned A3W    = cw(Fc3Out);   // result index
+  localparam int unsigned ActW   = (A1W > A2W) ? A1W : A2W;
   localparam int unsigned LaneW  = cw(Lanes);
   localparam int unsigned PixW   = cw(InPixels);
   localparam int unsigned InAW   = cw(2 * InPixels);  // input buffer address (two banks)
   localparam int unsigned ChW    = cw(InChannels);
-  localparam int unsigned BeatW  = cw(Fc3Out + 1);
-  localparam int unsigned ClsW   = $clog2(Fc3Out);
-
-  // Parameter address o*In + i -> (o, i) without a divider: o = (a * Mult) >> Shift
-  // with Mult = ceil(2^Shift / In), Shift = PAddrW + clog2(In), exact for every
-  // a < 2^PAddrW (Granlund & Montgomery 1994, theorem 4.2).
-  localparam int unsigned PAddrW = ParamIndexWidth;
-  function automatic longint unsigned div_shift(input int unsigned d);
-    return 64'(PAddrW) + 64'($clog2(d));
-  endfunction
-  function automatic longint unsigned div_mult(input int unsigned d);
-    return ((64'd1 << div_shift(d)) + longint'(d) - 64'd1) / longint'(d);
-  endfunction
-  localparam longint unsigned Div1Shift = div_shift(Fc1In);
-  localparam longint unsigned Div2Shift = div_shift(Fc2In);
-  localparam longint unsigned Div3Shift = div_shift(Fc3In);
-  localparam longint unsigned Div1Mult  = div_mult(Fc1In);
-  localparam longint unsigned Div2Mult  = div_mult(Fc2In);
-  localparam longint unsigned Div3Mult  = div_mult(Fc3In);
 
   if (AccW > 32) begin : g_err_acc
     $fatal(1, "fc_engine: In = %0d too large for 32-bit accumulators", MaxIn);
   end
-  if (Fc1Out * Fc1In > (1 << PAddrW) || Fc2Out * Fc2In > (1 << PAddrW)
-      || Fc3Out * Fc3In > (1 << PAddrW)) begin : g_err_addr
-    $fatal(1, "fc_engine: weight count exceeds the %0d-bit parameter address", PAddrW);
+  if (Fc1Out * Fc1In > (1 << ParamIndexWidth) || Fc2Out * Fc2In > (1 << ParamIndexWidth)
+      || Fc3Out * Fc3In > (1 << ParamIndexWidth)) begin : g_err_addr
+    $fatal(1, "fc_engine: weight count exceeds the %0d-bit parameter address", ParamIndexWidth);
   end
   if (Fc3Out < 2 || Fc3Out > 255) begin : g_err_out
     $fatal(1, "fc_engine: Fc3Out must be 2..255");
   end
+  // fc2 runs with fc1's ReLU setting (cur_relu below), fc3 with its own.
+  if (Fc2Relu != Fc1Relu) begin : g_err_relu
+    $fatal(1, "fc_engine: fc1 and fc2 must agree on ReLU");
+  end
 
   // ------------------------------------------------------------ parameter port
-  // Registered, then decoded: the decode (constant multiplies) gets its own cycle.
-  logic        p_we_q;
-  fc_layer_e   p_layer_q;
-  param_kind_e p_sel_q;
-  logic [PAddrW-1:0] p_addr_q;
-  logic [31:0] p_wdata_q;
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      p_we_q <= 1'b0;
-    end else begin
-      p_we_q <= param_we_i;
-    end
-  end
-
-  always_ff @(posedge clk_i) begin
-    p_layer_q <= param_layer_i;
-    p_sel_q   <= param_sel_i;
-    p_addr_q  <= param_addr_i;
-    p_wdata_q <= param_wdata_i;
-  end
-
-  logic              p_layer_ok;
-  logic [PAddrW-1:0] p_in, p_out, p_quot;
-  logic [WAddrW-1:0] p_wbase;
-  logic [BAddrW-1:0] p_bbase;
-  logic [63:0]       p_prod;
-
-  always_comb begin
-    p_layer_ok = 1'b1;
-    p_in       = PAddrW'(Fc1In);
-    p_out      = PAddrW'(Fc1Out);
-    p_wbase    = '0;
-    p_bbase    = '0;
-    p_prod     = 64'(p_addr_q) * Div1Mult;
-    p_quot     = PAddrW'(p_prod >> Div1Shift);
-    unique case (p_layer_q)
-      FcLayerFc2: begin
-        p_in    = PAddrW'(Fc2In);
-        p_out   = PAddrW'(Fc2Out);
-        p_wbase = WAddrW'(WBase2);
-        p_bbase = BAddrW'(BBase2);
-        p_prod  = 64'(p_addr_q) * Div2Mult;
-        p_quot  = PAddrW'(p_prod >> Div2Shift);
-      end
-      FcLayerFc3: begin
-        p_in    = PAddrW'(Fc3In);
-        p_out   = PAddrW'(Fc3Out);
-        p_wbase = WAddrW'(WBase3);
-        p_bbase = BAddrW'(BBase3);
-        p_prod  = 64'(p_addr_q) * Div3Mult;
-        p_quot  = PAddrW'(p_prod >> Div3Shift);
-      end
-      fc_layer_e'(NumFcLayers): p_layer_ok = 1'b0;  // no such layer
-      default: ;
-    endcase
-  end
-
-  // Weight write: neuron o = p_quot, input i; bank o % Lanes, row o / Lanes.
   logic              w_we;
   logic [LaneW-1:0]  w_lane;
   logic [WAddrW-1:0] w_addr;
-  logic [PAddrW-1:0] w_i;
-  logic [PAddrW-1:0] w_row;
-
-  always_comb begin
-    w_i    = p_addr_q - PAddrW'(p_quot * p_in);
-    w_row  = p_quot / PAddrW'(Lanes);
-    w_lane = LaneW'(p_quot % PAddrW'(Lanes));
-    w_addr = p_wbase + WAddrW'(w_row * p_in + w_i);
-    w_we   = p_we_q && p_layer_ok && (p_sel_q == ParamWeight) && (p_quot < p_out);
-  end
-
-  logic              b_we, r_we, z_we;
+  logic [7:0]        w_data;
+  logic              bias_we, rq_we, zp_we;
   logic [BAddrW-1:0] b_waddr;
+  fc_layer_e         zp_wlayer;
+  logic [31:0]       p_wdata;
 
-  always_comb begin
-    b_waddr = p_bbase + BAddrW'(p_addr_q);
-    b_we    = p_we_q && p_layer_ok && (p_sel_q == ParamBias) && (p_addr_q < p_out);
-    r_we    = p_we_q && p_layer_ok && (p_sel_q == ParamRequant) && (p_addr_q < p_out);
-    z_we    = p_we_q && p_layer_ok && (p_sel_q == ParamZp) && (p_addr_q == '0);  // one word per layer
-  end
+  fc_param_decode #(
+    .Lanes  (Lanes),
+    .Fc1In  (Fc1In),
+    .Fc1Out (Fc1Out),
+    .Fc2Out (Fc2Out),
+    .Fc3Out (Fc3Out),
+    .WBase2 (WBase2),
+    .WBase3 (WBase3),
+    .WAddrW (WAddrW),
+    .BBase2 (BBase2),
+    .BBase3 (BBase3),
+    .BAddrW (BAddrW),
+    .OutW   (OutW),
+    .LaneW  (LaneW)
+  ) u_param_decode (
+    .clk_i,
+    .rst_ni,
+    .param_we_i,
+    .param_layer_i,
+    .param_sel_i,
+    .param_addr_i,
+    .param_wdata_i,
+    .w_we_o     (w_we),
+    .w_lane_o   (w_lane),
+    .w_addr_o   (w_addr),
+    .w_data_o   (w_data),
+    .bias_we_o  (bias_we),
+    .rq_we_o    (rq_we),
+    .b_addr_o   (b_waddr),
+    .zp_we_o    (zp_we),
+    .zp_layer_o (zp_wlayer),
+    .wdata_o    (p_wdata)
+  );
 
   // ------------------------------------------------------------ bias / requant / zp memories
   logic [31:0] bias_mem [BDepth];
   logic [29:0] rq_mem [BDepth];   // shift << 24 | m24
   logic [15:0] zp_mem [NumFcLayers];  // zp_out << 8 | zp_in, per layer (register file)
 
-  logic              f_issue;
+  logic              f_rd_en;
   logic [BAddrW-1:0] f_raddr;
   logic [31:0]       bias_rd_q;
   logic [29:0]       rq_rd_q;
 
   always_ff @(posedge clk_i) begin
-    if (b_we) begin
-      bias_mem[b_waddr] <= p_wdata_q;
+    if (bias_we) begin
+      bias_mem[b_waddr] <= p_wdata;
     end
-    if (r_we) begin
-      rq_mem[b_waddr] <= p_wdata_q[29:0];
+    if (rq_we) begin
+      rq_mem[b_waddr] <= p_wdata[29:0];
     end
-    if (z_we) begin
-      zp_mem[p_layer_q] <= p_wdata_q[15:0];
+    if (zp_we) begin
+      zp_mem[zp_wlayer] <= p_wdata[15:0];
     end
-    if (f_issue) begin
+    if (f_rd_en) begin
       bias_rd_q <= bias_mem[f_raddr];
       rq_rd_q   <= rq_mem[f_raddr];
     end
@@ -313,155 +265,65 @@ module fc_engine import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ sequencer
-  typedef enum logic [1:0] {SeqIdle, SeqIssue, SeqDrain} seq_e;
+  fc_layer_e         layer;
+  logic              issue;
+  logic [ActW-1:0]   act_idx;
+  logic [InAW-1:0]   in_raddr;
+  logic [WAddrW-1:0] lane_raddr;
+  logic              s1_valid, s2_valid, s2_first, s2_last;
+  logic [ChW-1:0]    s1_ch;
+  logic [NW-1:0]     s2_obase;
+  logic              hold_valid, feeder_idle;
+  logic              out_busy, out_start;
 
-  seq_e              seq_q;
-  fc_layer_e         layer_q;
-  logic [GrpW-1:0]   grp_q;
-  logic [IdxW-1:0]   idx_q;
-  logic [PixW-1:0]   pix_q;
-  logic [ChW-1:0]    ch_q;
-  logic [WAddrW-1:0] waddr_q;
+  fc_sequencer #(
+    .Lanes      (Lanes),
+    .InChannels (InChannels),
+    .InPixels   (InPixels),
+    .Fc1Out     (Fc1Out),
+    .Fc2Out     (Fc2Out),
+    .Fc3Out     (Fc3Out),
+    .WBase2     (WBase2),
+    .WBase3     (WBase3),
+    .WAddrW     (WAddrW),
+    .IdxW       (IdxW),
+    .ActW       (ActW),
+    .GrpW       (GrpW),
+    .NW         (NW),
+    .PixW       (PixW),
+    .ChW        (ChW),
+    .InAW       (InAW)
+  ) u_sequencer (
+    .clk_i,
+    .rst_ni,
+    .in_full_i     (in_full_q[in_rbank_q]),
+    .in_rbank_i    (in_rbank_q),
+    .hold_valid_i  (hold_valid),
+    .feeder_idle_i (feeder_idle),
+    .out_busy_i    (out_busy),
+    .layer_o       (layer),
+    .issue_o       (issue),
+    .act_idx_o     (act_idx),
+    .in_raddr_o    (in_raddr),
+    .waddr_o       (lane_raddr),
+    .fc1_release_o (fc1_release),
+    .s1_valid_o    (s1_valid),
+    .s1_ch_o       (s1_ch),
+    .s2_valid_o    (s2_valid),
+    .s2_first_o    (s2_first),
+    .s2_last_o     (s2_last),
+    .s2_obase_o    (s2_obase),
+    .out_start_o   (out_start)
+  );
 
-  // Per-layer constants of the running layer.
-  logic [IdxW-1:0]   cur_in_last;
-  logic [GrpW-1:0]   cur_grp_last;
-  logic [NW-1:0]     cur_out;
-  logic [BAddrW-1:0] cur_bbase;
-  logic              cur_relu;
-  logic [7:0]        cur_zp_in, cur_zp_out;
+  // Constants of the running layer for requant and the lanes.
+  logic       cur_relu;
+  logic [7:0] cur_zp_in, cur_zp_out;
 
   always_comb begin
-    cur_in_last  = IdxW'(Fc1In - 1);
-    cur_grp_last = GrpW'(Fc1Groups - 1);
-    cur_out      = NW'(Fc1Out);
-    cur_bbase    = '0;
-    cur_relu     = Fc1Relu;  // and fc2's (checked at the end)
-    unique case (layer_q)
-      FcLayerFc2: begin
-        cur_in_last  = IdxW'(Fc2In - 1);
-        cur_grp_last = GrpW'(Fc2Groups - 1);
-        cur_out      = NW'(Fc2Out);
-        cur_bbase    = BAddrW'(BBase2);
-      end
-      FcLayerFc3: begin
-        cur_in_last  = IdxW'(Fc3In - 1);
-        cur_grp_last = GrpW'(Fc3Groups - 1);
-        cur_out      = NW'(Fc3Out);
-        cur_bbase    = BAddrW'(BBase3);
-        cur_relu     = Fc3Relu;
-      end
-      default: ;
-    endcase
-    cur_zp_in  = zp_mem[layer_q][7:0];
-    cur_zp_out = zp_mem[layer_q][15:8];
-  end
-
-  // MAC pipeline state (valid/first/last of S1 and S2; data lives in fc_lane).
-  logic            s1_valid_q, s1_first_q, s1_last_q;
-  logic            s2_valid_q, s2_first_q, s2_last_q;
-  logic [ChW-1:0]  s1_ch_q;
-  logic [NW-1:0]   s1_obase_q, s2_obase_q;
-
-  // Lane hold registers -> requant feeder.
-  logic            hold_valid_q;
-  logic [NW-1:0]   hold_obase_q;
-  logic            f1_valid_q;
-  logic [5:0]      rq_cnt_q;       // beats inside requant
-  logic            drained;
-
-  logic            out_busy_q;     // result registers are being sent
-  logic            out_start;
-
-  logic issue, issue_last, issue_stall;
-
-  assign issue_last  = (idx_q == cur_in_last);
-  // A group's final sums may only enter the hold registers once the previous group's
-  // sums have been fed to requant: stall the last input of a group until then
-  // (never happens when In >= Lanes + 3).
-  assign issue_stall = issue_last && (hold_valid_q || s1_last_q || s2_last_q);
-  assign issue       = (seq_q == SeqIssue) && !issue_stall;
-  assign fc1_release = issue && issue_last && (grp_q == cur_grp_last) && (layer_q == FcLayerFc1);
-
-  assign drained = !s1_valid_q && !s2_valid_q && !hold_valid_q && !f1_valid_q
-                && (rq_cnt_q == '0);
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      seq_q     <= SeqIdle;
-      layer_q   <= FcLayerFc1;
-      grp_q     <= '0;
-      idx_q     <= '0;
-      pix_q     <= '0;
-      ch_q      <= '0;
-      waddr_q   <= '0;
-      out_start <= 1'b0;
-    end else begin
-      out_start <= 1'b0;
-      unique case (seq_q)
-        SeqIdle: begin
-          if (in_full_q[in_rbank_q]) begin
-            seq_q   <= SeqIssue;
-            layer_q <= FcLayerFc1;
-            grp_q   <= '0;
-            idx_q   <= '0;
-            pix_q   <= '0;
-            ch_q    <= '0;
-            waddr_q <= '0;
-          end
-        end
-        SeqIssue: begin
-          if (issue) begin
-            waddr_q <= waddr_q + WAddrW'(1);
-            if (issue_last) begin
-              idx_q <= '0;
-              pix_q <= '0;
-              ch_q  <= '0;
-              if (grp_q == cur_grp_last) begin
-                grp_q <= '0;
-                seq_q <= SeqDrain;
-              end else begin
-                grp_q <= grp_q + GrpW'(1);
-              end
-            end else begin
-              idx_q <= idx_q + IdxW'(1);
-              // fc1 walks i = c*InPixels + p: pixel inner, channel outer
-              if (pix_q == PixW'(InPixels - 1)) begin
-                pix_q <= '0;
-                ch_q  <= ch_q + ChW'(1);
-              end else begin
-                pix_q <= pix_q + PixW'(1);
-              end
-            end
-          end
-        end
-        SeqDrain: begin
-          // The next layer reads what this one wrote: wait until requant is empty.
-          if (drained) begin
-            unique case (layer_q)
-              FcLayerFc1: begin
-                layer_q <= FcLayerFc2;
-                waddr_q <= WAddrW'(WBase2);
-                seq_q   <= SeqIssue;
-              end
-              FcLayerFc2: begin
-                // fc3 overwrites the result registers: wait for the previous send.
-                if (!out_busy_q) begin
-                  layer_q <= FcLayerFc3;
-                  waddr_q <= WAddrW'(WBase3);
-                  seq_q   <= SeqIssue;
-                end
-              end
-              default: begin
-                out_start <= 1'b1;
-                seq_q     <= SeqIdle;
-              end
-            endcase
-          end
-        end
-        default: seq_q <= SeqIdle;
-      endcase
-    end
+    cur_relu   = (layer == FcLayerFc3) ? Fc3Relu : Fc1Relu;  // fc2 = fc1 (checked above)
+    cur_zp_in  = zp_mem[layer][7:0];
+    cur_zp_out = zp_mem[layer][15:8];
   end
 
   // ------------------------------------------------------------ activation buffers
@@ -473,23 +335,20 @@ module fc_engine import fashion_lenet_pkg::*; #(
   logic                    rq_out_valid;
   logic [7:0]              rq_out;
   logic [OutW-1:0]         rq_tag;
-  logic [InAW-1:0]         in_raddr;
-
-  assign in_raddr = in_rbank_q ? InAW'(InPixels) + InAW'(pix_q) : InAW'(pix_q);
 
   always_ff @(posedge clk_i) begin
     // Only the running layer's buffer is read (separate RAMs, read enables).
-    if (issue && (layer_q == FcLayerFc1)) begin
+    if (issue && (layer == FcLayerFc1)) begin
       in_rd_q <= in_buf[in_raddr];
     end
-    if (issue && (layer_q == FcLayerFc2)) begin
-      act1_rd_q <= act1[A1W'(idx_q)];
+    if (issue && (layer == FcLayerFc2)) begin
+      act1_rd_q <= act1[A1W'(act_idx)];
     end
-    if (issue && (layer_q == FcLayerFc3)) begin
-      act2_rd_q <= act2[A2W'(idx_q)];
+    if (issue && (layer == FcLayerFc3)) begin
+      act2_rd_q <= act2[A2W'(act_idx)];
     end
     if (rq_out_valid) begin
-      unique case (layer_q)
+      unique case (layer)
         FcLayerFc1: act1[A1W'(rq_tag)] <= rq_out;
         FcLayerFc2: act2[A2W'(rq_tag)] <= rq_out;
         default:    res_q[A3W'(rq_tag)] <= rq_out;
@@ -502,39 +361,15 @@ module fc_engine import fashion_lenet_pkg::*; #(
   logic signed [8:0] xc_s1;
 
   always_comb begin
-    unique case (layer_q)
-      FcLayerFc1: x_s1 = in_rd_q[8*s1_ch_q +: 8];
+    unique case (layer)
+      FcLayerFc1: x_s1 = in_rd_q[8*s1_ch +: 8];
       FcLayerFc2: x_s1 = act1_rd_q;
       default:    x_s1 = act2_rd_q;
     endcase
     xc_s1 = $signed({1'b0, x_s1}) - $signed({1'b0, cur_zp_in});
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      s1_valid_q <= 1'b0;
-      s1_first_q <= 1'b0;
-      s1_last_q  <= 1'b0;
-      s2_valid_q <= 1'b0;
-      s2_first_q <= 1'b0;
-      s2_last_q  <= 1'b0;
-      s1_ch_q    <= '0;
-      s1_obase_q <= '0;
-      s2_obase_q <= '0;
-    end else begin
-      s1_valid_q <= issue;
-      s1_first_q <= issue && (idx_q == '0);
-      s1_last_q  <= issue && issue_last;
-      s1_ch_q    <= ch_q;
-      s1_obase_q <= NW'(grp_q * Lanes);
-      s2_valid_q <= s1_valid_q;
-      s2_first_q <= s1_first_q;
-      s2_last_q  <= s1_last_q;
-      s2_obase_q <= s1_obase_q;
-    end
-  end
-
-  logic signed [AccW-1:0] hold [Lanes];
+  logic [Lanes-1:0][AccW-1:0] hold;
 
   for (genvar l = 0; l < Lanes; l++) begin : g_lane
     fc_lane #(
@@ -554,80 +389,67 @@ module fc_engine import fashion_lenet_pkg::*; #(
       .clk_i      (clk_i),
       .we_i       (w_we && (w_lane == LaneW'(l))),
       .waddr_i    (w_addr),
-      .wdata_i    (p_wdata_q[7:0]),
+      .wdata_i    (w_data),
       .re_i       (issue),
-      .raddr_i    (waddr_q),
-      .s1_valid_i (s1_valid_q),
+      .raddr_i    (lane_raddr),
+      .s1_valid_i (s1_valid),
       .xc_i       (xc_s1),
-      .s2_valid_i (s2_valid_q),
-      .s2_first_i (s2_first_q),
-      .s2_last_i  (s2_last_q),
+      .s2_valid_i (s2_valid),
+      .s2_first_i (s2_first),
+      .s2_last_i  (s2_last),
       .hold_o     (hold[l])
     );
   end
 
-  // ------------------------------------------------------------ requant feeder
-  // Walks the hold registers lane by lane: F0 reads bias/requant (f_issue), F1 feeds
-  // requant. Lanes past the layer's last neuron are skipped.
-  logic [LaneW-1:0]       f_k_q;
-  logic [NW-1:0]          f_o;
-  logic                   f_adv, f_end;
-  logic signed [AccW-1:0] f1_acc_q;
-  logic [OutW-1:0]        f1_tag_q;
-  logic                   rq_in_ready;
+  // ------------------------------------------------------------ requant
+  logic                   rq_in_valid, rq_in_ready;
+  logic signed [AccW-1:0] rq_acc;
+  logic [OutW-1:0]        rq_in_tag;
 
-  assign f_o     = hold_obase_q + NW'(f_k_q);
-  assign f_adv   = !f1_valid_q || rq_in_ready;
-  assign f_issue = hold_valid_q && f_adv;
-  assign f_end   = (f_k_q == LaneW'(Lanes - 1)) || (f_o == cur_out - NW'(1));
-  assign f_raddr = cur_bbase + BAddrW'(f_o);
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      hold_valid_q <= 1'b0;
-      hold_obase_q <= '0;
-      f_k_q        <= '0;
-      f1_valid_q   <= 1'b0;
-      rq_cnt_q     <= '0;
-    end else begin
-      // issue_stall guarantees the hold registers are free when a group ends.
-      if (s2_valid_q && s2_last_q) begin
-        hold_valid_q <= 1'b1;
-        hold_obase_q <= s2_obase_q;
-      end else if (f_issue && f_end) begin
-        hold_valid_q <= 1'b0;
-      end
-      if (f_issue) begin
-        f_k_q <= f_end ? '0 : f_k_q + LaneW'(1);
-      end
-      if (f_adv) begin
-        f1_valid_q <= f_issue;
-      end
-      rq_cnt_q <= rq_cnt_q + 6'(f1_valid_q && rq_in_ready) - 6'(rq_out_valid);
-    end
-  end
-
-  always_ff @(posedge clk_i) begin
-    if (f_issue) begin
-      f1_acc_q <= hold[f_k_q];
-      f1_tag_q <= OutW'(f_o);
-    end
-  end
+  fc_requant_feeder #(
+    .Lanes  (Lanes),
+    .Fc1Out (Fc1Out),
+    .Fc2Out (Fc2Out),
+    .Fc3Out (Fc3Out),
+    .BBase2 (BBase2),
+    .BBase3 (BBase3),
+    .BAddrW (BAddrW),
+    .AccW   (AccW),
+    .NW     (NW),
+    .LaneW  (LaneW),
+    .OutW   (OutW)
+  ) u_feeder (
+    .clk_i,
+    .rst_ni,
+    .layer_i        (layer),
+    .load_i         (s2_valid && s2_last),
+    .obase_i        (s2_obase),
+    .hold_i         (hold),
+    .hold_valid_o   (hold_valid),
+    .idle_o         (feeder_idle),
+    .rd_en_o        (f_rd_en),
+    .rd_addr_o      (f_raddr),
+    .rq_valid_o     (rq_in_valid),
+    .rq_ready_i     (rq_in_ready),
+    .acc_o          (rq_acc),
+    .tag_o          (rq_in_tag),
+    .rq_out_valid_i (rq_out_valid)
+  );
 
   requant #(
     .TagWidth (OutW)
   ) u_requant (
     .clk_i       (clk_i),
     .rst_ni      (rst_ni),
-    .in_valid_i  (f1_valid_q),
+    .in_valid_i  (rq_in_valid),
     .in_ready_o  (rq_in_ready),
-    .acc_i       (32'(f1_acc_q)),
+    .acc_i       (32'(rq_acc)),
     .bias_i      (bias_rd_q),
     .m24_i       (rq_rd_q[23:0]),
     .shift_i     (rq_rd_q[29:24]),
     .zp_out_i    (cur_zp_out),
     .relu_i      (cur_relu),
-    .tag_i       (f1_tag_q),
+    .tag_i       (rq_in_tag),
     .out_valid_o (rq_out_valid),
     .out_ready_i (1'b1),          // the activation buffers always accept
     .out_o       (rq_out),
@@ -636,9 +458,6 @@ module fc_engine import fashion_lenet_pkg::*; #(
 
   // ------------------------------------------------------------ argmax + output stream
   logic [Fc3Out*8-1:0] res_flat;
-  logic [ClsW-1:0]     cls;
-  logic [ClsW-1:0]     cls_q;
-  logic [BeatW-1:0]    beat_q;
 
   always_comb begin
     for (int unsigned k = 0; k < Fc3Out; k++) begin
@@ -646,40 +465,18 @@ module fc_engine import fashion_lenet_pkg::*; #(
     end
   end
 
-  argmax #(
-    .N     (Fc3Out),
-    .Width (8)
-  ) u_argmax (
-    .values_i (res_flat),
-    .index_o  (cls)
+  fc_result_tx #(
+    .Fc3Out (Fc3Out)
+  ) u_result_tx (
+    .clk_i,
+    .rst_ni,
+    .start_i       (out_start),
+    .res_i         (res_flat),
+    .busy_o        (out_busy),
+    .m_axis_tdata,
+    .m_axis_tvalid,
+    .m_axis_tready,
+    .m_axis_tlast
   );
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      out_busy_q <= 1'b0;
-      beat_q     <= '0;
-      cls_q      <= '0;
-    end else if (out_start) begin
-      out_busy_q <= 1'b1;
-      beat_q     <= '0;
-      cls_q      <= cls;
-    end else if (out_busy_q && m_axis_tready) begin
-      if (m_axis_tlast) begin
-        out_busy_q <= 1'b0;
-        beat_q     <= '0;
-      end else begin
-        beat_q <= beat_q + BeatW'(1);
-      end
-    end
-  end
-
-  assign m_axis_tvalid = out_busy_q;
-  assign m_axis_tlast  = (beat_q == BeatW'(Fc3Out));
-  assign m_axis_tdata  = (beat_q == '0) ? 8'(cls_q) : res_flat[8*(beat_q - BeatW'(1)) +: 8];
-
-  // fc2 runs with fc1's ReLU setting (cur_relu above), fc3 with its own.
-  if (Fc2Relu != Fc1Relu) begin : g_err_relu
-    $fatal(1, "fc_engine: fc1 and fc2 must agree on ReLU");
-  end
 
 endmodule

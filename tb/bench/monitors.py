@@ -57,11 +57,12 @@ class StreamProbe:
 
 class FcProbe:
     """Records every requantized neuron inside ``fc_engine`` (white box: its requant output
-    ``rq_out_valid``/``rq_out``, neuron ``rq_tag``, running layer ``layer_q``)."""
+    ``rq_out_valid``/``rq_out``, neuron ``rq_tag``, running layer ``u_sequencer.layer_q``)."""
 
     def __init__(self, dut):
         self.clk, self.valid, self.layer, self.tag, self.data = (
-            dut.clk_i, *(dut_signal(dut, f"u_fc.{n}") for n in ("rq_out_valid", "layer_q", "rq_tag", "rq_out")))
+            dut.clk_i, *(dut_signal(dut, f"u_fc.{n}")
+                         for n in ("rq_out_valid", "u_sequencer.layer_q", "rq_tag", "rq_out")))
         self.outputs: dict[str, list[tuple[int, int]]] = {name: [] for name in FC_LAYERS}
         self._task = cocotb.start_soon(self._run())
 

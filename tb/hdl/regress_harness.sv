@@ -384,7 +384,7 @@ module regress_harness import fashion_lenet_pkg::*; #(
     .clk_i (clk), .rst_ni (rst_n),
     .en_i        (u_dut.u_fc.u_requant.en),
     .in_valid_i  (u_dut.u_fc.u_requant.in_valid_i),
-    .layer_i     (layer_e'(LayerFc1 + u_dut.u_fc.layer_q)),  // fc_layer_e -> layer_e
+    .layer_i     (layer_e'(LayerFc1 + u_dut.u_fc.u_sequencer.layer_q)),  // fc_layer_e -> layer_e
     .s1_exp_i    (u_dut.u_fc.u_requant.s1_exp_q),
     .s3_valid_i  (u_dut.u_fc.u_requant.s3_valid_q),
     .s3_sum_i    (u_dut.u_fc.u_requant.s3_sum),

@@ -1,0 +1,253 @@
+// Sequencer of fc_engine: walks fc1, fc2, fc3 group by group and issues one MAC step per
+// cycle, and carries the step's valid/first/last flags down the lanes' pipeline.
+//
+// A group is Lanes neurons (group g, lane l: neuron g*Lanes + l); a step reads activation
+// idx of the running layer (fc1: input bank word pix, byte ch, for idx = ch*InPixels + pix)
+// and weight address waddr_o in every lane; waddr runs through fc_lane's bank map (fc1
+// groups from 0, fc2 from WBase2, fc3 from WBase3).
+//
+// States: Idle until the read bank holds an image; Issue (one step per cycle; the last step
+// of a group waits while the previous group's sums still occupy the lanes' hold registers);
+// Drain after a layer's last step, until the lanes and the requant feeder are empty (the
+// next layer reads what this one wrote). fc3 starts only when fc_result_tx is not sending
+// (fc3 overwrites the result registers); after fc3's drain out_start_o pulses for one cycle.
+//
+// Pipeline: issue (cycle t: issue_o, read addresses; the buffers and weight banks register
+// the read) -> S1 (t+1: s1_valid_o, s1_ch_o; the lanes multiply) -> S2 (t+2: s2_*; the lanes
+// accumulate; on s2_last_o the sums go to the hold registers, group base s2_obase_o).
+// fc1_release_o pulses with fc1's last issue: the input bank is free from the next cycle.
+module fc_sequencer import fashion_lenet_pkg::*; #(
+  parameter int unsigned Lanes      = 8,
+  parameter int unsigned InChannels = 16,
+  parameter int unsigned InPixels   = 36,
+  /* verilator lint_off VARHIDDEN */  // fc_engine's sizes hide the package's network sizes
+  parameter int unsigned Fc1Out     = fashion_lenet_pkg::Fc1Out,
+  parameter int unsigned Fc2Out     = fashion_lenet_pkg::Fc2Out,
+  parameter int unsigned Fc3Out     = fashion_lenet_pkg::Fc3Out,
+  parameter int unsigned WBase2     = 8640,  // fc_engine's weight bank map
+  parameter int unsigned WBase3     = 9960,
+  parameter int unsigned WAddrW     = 14,
+  parameter int unsigned IdxW       = 10,    // bits of an activation index (max In)
+  parameter int unsigned ActW       = 7,     // bits of an act1 / act2 address
+  parameter int unsigned GrpW       = 4,     // bits of a group index (max groups)
+  parameter int unsigned NW         = 7,     // bits of a neuron index incl. padding lanes
+  parameter int unsigned PixW       = 6,     // bits of a pixel index (InPixels)
+  parameter int unsigned ChW        = 4,     // bits of a channel index (InChannels)
+  parameter int unsigned InAW       = 7      // bits of an input buffer address (two banks)
+) (
+  input  logic              clk_i,
+  input  logic              rst_ni,
+
+  input  logic              in_full_i,      // the read bank holds a complete image
+  input  logic              in_rbank_i,     // the bank fc1 reads
+  input  logic              hold_valid_i,   // fc_requant_feeder: hold registers occupied
+  input  logic              feeder_idle_i,  // fc_requant_feeder: nothing held or in requant
+  input  logic              out_busy_i,     // fc_result_tx is sending
+
+  output fc_layer_e         layer_o,        // running layer
+  output logic              issue_o,        // a step: read the activation and the weights
+  output logic [ActW-1:0]   act_idx_o,      // act1 (fc2) / act2 (fc3) address
+  output logic [InAW-1:0]   in_raddr_o,     // input buffer address (fc1)
+  output logic [WAddrW-1:0] waddr_o,        // weight bank address
+  output logic              fc1_release_o,
+
+  output logic              s1_valid_o,
+  output logic [ChW-1:0]    s1_ch_o,        // fc1: byte of the input word read at issue
+  output logic              s2_valid_o,
+  output logic              s2_first_o,     // first step of a group: restart the sums
+  output logic              s2_last_o,      // last step of a group: sums to hold
+  output logic [NW-1:0]     s2_obase_o,     // neuron of lane 0 of that group
+
+  output logic              out_start_o
+);
+
+  localparam int unsigned Fc1In     = InChannels * InPixels;
+  localparam int unsigned Fc2In     = Fc1Out;
+  localparam int unsigned Fc3In     = Fc2Out;  /* verilator lint_on VARHIDDEN */
+  localparam int unsigned Fc1Groups = (Fc1Out + Lanes - 1) / Lanes;
+  localparam int unsigned Fc2Groups = (Fc2Out + Lanes - 1) / Lanes;
+  localparam int unsigned Fc3Groups = (Fc3Out + Lanes - 1) / Lanes;
+
+  typedef enum logic [1:0] {
+    StIdle  = 2'd0,
+    StIssue = 2'd1,
+    StDrain = 2'd2
+  } state_e;
+
+  state_e            state_q, state_d;
+  fc_layer_e         layer_q, layer_d;
+  logic [GrpW-1:0]   grp_q, grp_d;
+  logic [IdxW-1:0]   idx_q, idx_d;
+  logic [PixW-1:0]   pix_q, pix_d;
+  logic [ChW-1:0]    ch_q, ch_d;
+  logic [WAddrW-1:0] waddr_q, waddr_d;
+  logic              out_start_q, out_start_d;
+
+  // Constants of the running layer.
+  logic [IdxW-1:0] in_last;
+  logic [GrpW-1:0] grp_last;
+
+  always_comb begin
+    in_last  = IdxW'(Fc1In - 1);
+    grp_last = GrpW'(Fc1Groups - 1);
+    unique case (layer_q)
+      FcLayerFc2: begin
+        in_last  = IdxW'(Fc2In - 1);
+        grp_last = GrpW'(Fc2Groups - 1);
+      end
+      FcLayerFc3: begin
+        in_last  = IdxW'(Fc3In - 1);
+        grp_last = GrpW'(Fc3Groups - 1);
+      end
+      default: ;
+    endcase
+  end
+
+  // MAC pipeline flags (the data lives in fc_lane).
+  logic            s1_valid_q, s1_first_q, s1_last_q;
+  logic            s2_valid_q, s2_first_q, s2_last_q;
+  logic [ChW-1:0]  s1_ch_q;
+  logic [NW-1:0]   s1_obase_q, s2_obase_q;
+
+  logic issue, issue_last, issue_stall, drained;
+
+  assign issue_last  = (idx_q == in_last);
+  // A group's sums may enter the hold registers only once the previous group's have been
+  // fed to requant (never waits when In >= Lanes + 3).
+  assign issue_stall = issue_last && (hold_valid_i || s1_last_q || s2_last_q);
+  assign issue       = (state_q == StIssue) && !issue_stall;
+  assign drained     = !s1_valid_q && !s2_valid_q && feeder_idle_i;
+
+  always_comb begin
+    state_d     = state_q;
+    layer_d     = layer_q;
+    grp_d       = grp_q;
+    idx_d       = idx_q;
+    pix_d       = pix_q;
+    ch_d        = ch_q;
+    waddr_d     = waddr_q;
+    out_start_d = 1'b0;
+    unique case (state_q)
+      StIdle: begin
+        if (in_full_i) begin
+          state_d = StIssue;
+          layer_d = FcLayerFc1;
+          grp_d   = '0;
+          idx_d   = '0;
+          pix_d   = '0;
+          ch_d    = '0;
+          waddr_d = '0;
+        end
+      end
+      StIssue: begin
+        if (issue) begin
+          waddr_d = waddr_q + WAddrW'(1);
+          if (issue_last) begin
+            idx_d = '0;
+            pix_d = '0;
+            ch_d  = '0;
+            if (grp_q == grp_last) begin
+              grp_d   = '0;
+              state_d = StDrain;
+            end else begin
+              grp_d = grp_q + GrpW'(1);
+            end
+          end else begin
+            idx_d = idx_q + IdxW'(1);
+            // fc1 walks idx = ch*InPixels + pix: pixel inner, channel outer
+            if (pix_q == PixW'(InPixels - 1)) begin
+              pix_d = '0;
+              ch_d  = ch_q + ChW'(1);
+            end else begin
+              pix_d = pix_q + PixW'(1);
+            end
+          end
+        end
+      end
+      StDrain: begin
+        if (drained) begin
+          unique case (layer_q)
+            FcLayerFc1: begin
+              layer_d = FcLayerFc2;
+              waddr_d = WAddrW'(WBase2);
+              state_d = StIssue;
+            end
+            FcLayerFc2: begin
+              if (!out_busy_i) begin
+                layer_d = FcLayerFc3;
+                waddr_d = WAddrW'(WBase3);
+                state_d = StIssue;
+              end
+            end
+            default: begin
+              out_start_d = 1'b1;
+              state_d     = StIdle;
+            end
+          endcase
+        end
+      end
+      default: state_d = StIdle;
+    endcase
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      state_q     <= StIdle;
+      layer_q     <= FcLayerFc1;
+      grp_q       <= '0;
+      idx_q       <= '0;
+      pix_q       <= '0;
+      ch_q        <= '0;
+      waddr_q     <= '0;
+      out_start_q <= 1'b0;
+    end else begin
+      state_q     <= state_d;
+      layer_q     <= layer_d;
+      grp_q       <= grp_d;
+      idx_q       <= idx_d;
+      pix_q       <= pix_d;
+      ch_q        <= ch_d;
+      waddr_q     <= waddr_d;
+      out_start_q <= out_start_d;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      s1_valid_q <= 1'b0;
+      s1_first_q <= 1'b0;
+      s1_last_q  <= 1'b0;
+      s2_valid_q <= 1'b0;
+      s2_first_q <= 1'b0;
+      s2_last_q  <= 1'b0;
+      s1_ch_q    <= '0;
+      s1_obase_q <= '0;
+      s2_obase_q <= '0;
+    end else begin
+      s1_valid_q <= issue;
+      s1_first_q <= issue && (idx_q == '0);
+      s1_last_q  <= issue && issue_last;
+      s1_ch_q    <= ch_q;
+      s1_obase_q <= NW'(grp_q * Lanes);
+      s2_valid_q <= s1_valid_q;
+      s2_first_q <= s1_first_q;
+      s2_last_q  <= s1_last_q;
+      s2_obase_q <= s1_obase_q;
+    end
+  end
+
+  assign layer_o       = layer_q;
+  assign issue_o       = issue;
+  assign act_idx_o     = ActW'(idx_q);
+  assign in_raddr_o    = in_rbank_i ? InAW'(InPixels) + InAW'(pix_q) : InAW'(pix_q);
+  assign waddr_o       = waddr_q;
+  assign fc1_release_o = issue && issue_last && (grp_q == grp_last) && (layer_q == FcLayerFc1);
+  assign s1_valid_o    = s1_valid_q;
+  assign s1_ch_o       = s1_ch_q;
+  assign s2_valid_o    = s2_valid_q;
+  assign s2_first_o    = s2_first_q;
+  assign s2_last_o     = s2_last_q;
+  assign s2_obase_o    = s2_obase_q;
+  assign out_start_o   = out_start_q;
+
+endmodule
