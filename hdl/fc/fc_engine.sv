@@ -30,9 +30,9 @@
 // the bias / requant / zero-point memories and wires the parts.
 //
 // Parameters: per-layer memories written through the parameter port (fc_param_decode: one
-// word per cycle, no backpressure; a weight lands 5 cycles after it was presented, the
-// others 2; write them while the engine is idle) or preloaded from
-// {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight address = o*In + i.
+// word per cycle, no backpressure; a word presented in cycle t is written at the end of
+// cycle t+5 if a weight, t+2 otherwise; write them while the engine is idle) or preloaded
+// from {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight address = o*In + i.
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*, m_axis_*) so cocotbext-axi binds by prefix.
 module fc_engine import fashion_lenet_pkg::*; #(
