@@ -132,8 +132,8 @@ def mac_multipliers(inventory: dict) -> int:
     """The MAC multipliers among a block's ``scripts/synth.py`` multipliers
     (``"AxB->Y": count``, operand and result widths after Yosys's width reduction): the
     activation x weight products, 9 x 8 bits (x - zp_in times an int8 weight). Not MACs: the
-    requant unit's mantissa product (25 x 24), fc_engine's parameter-address products
-    (10 x 8, 11 x 10) and axil_regs' element counts (32 x 32)."""
+    requant unit's mantissa product (25 x 24) and axil_regs' element counts (32 x 32);
+    fc_param_decode's products have a constant operand and are not in the inventory."""
     return sum(n for key, n in inventory.items() if sorted(int(v) for v in key.split("->")[0].split("x")) == [8, 9])
 
 
