@@ -270,7 +270,7 @@ module fc_engine import fashion_lenet_pkg::*; #(
   logic [ActW-1:0]   act_idx;
   logic [InAW-1:0]   in_raddr;
   logic [WAddrW-1:0] lane_raddr;
-  logic              s1_valid, s2_valid, s2_first, s2_last;
+  logic              s2_valid, s2_first, s2_last;
   logic [ChW-1:0]    s1_ch;
   logic [NW-1:0]     s2_obase;
   logic              hold_valid, feeder_idle;
@@ -307,7 +307,6 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .in_raddr_o    (in_raddr),
     .waddr_o       (lane_raddr),
     .fc1_release_o (fc1_release),
-    .s1_valid_o    (s1_valid),
     .s1_ch_o       (s1_ch),
     .s2_valid_o    (s2_valid),
     .s2_first_o    (s2_first),
@@ -392,7 +391,6 @@ module fc_engine import fashion_lenet_pkg::*; #(
       .wdata_i    (w_data),
       .re_i       (issue),
       .raddr_i    (lane_raddr),
-      .s1_valid_i (s1_valid),
       .xc_i       (xc_s1),
       .s2_valid_i (s2_valid),
       .s2_first_i (s2_first),

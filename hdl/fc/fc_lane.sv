@@ -6,8 +6,9 @@
 // input i lives at WBase_k + g*In_k + i, so a group of Lanes neurons reads all
 // banks at the same, sequentially increasing address.
 //
-// Pipeline (driven by fc_engine): issue (re_i, raddr_i) -> S1 (w_q; xc_i arrives
-// from the activation buffer in the same cycle) -> S2 (prod_q) -> accumulator;
+// Pipeline (driven by fc_sequencer): issue (re_i, raddr_i) -> S1 (w_q; xc_i arrives
+// from the activation buffer in the same cycle; both enter mul_reg) -> SM (inside
+// mul_reg) -> S2 (the product) -> accumulator;
 // the group's final sum is copied into hold_o so the next group can start at once.
 module fc_lane #(
   parameter int unsigned Lane     = 0,
@@ -32,7 +33,6 @@ module fc_lane #(
   input  logic                   re_i,
   input  logic [WAddrW-1:0]      raddr_i,
   // S1: centred activation x - zp_in (shared by all lanes)
-  input  logic                   s1_valid_i,
   input  logic signed [8:0]      xc_i,
   // S2: accumulate
   input  logic                   s2_valid_i,
@@ -86,19 +86,25 @@ module fc_lane #(
   end
 
   // ------------------------------------------------------------ MAC
-  // |x - zp_in| <= 255, |w| <= 128: |prod| <= 32640 fits 16 bits signed.
-  logic signed [15:0]     prod_q;
+  // Free-running registered multiplier (latency 2: S1 operands, S2 product); only the
+  // products of valid steps are accumulated.
+  logic [16:0]            prod;
   logic signed [AccW-1:0] acc_q, hold_q, acc_prev, acc_sum;
 
-  always_ff @(posedge clk_i) begin
-    if (s1_valid_i) begin
-      prod_q <= 16'(xc_i * 16'(w_q));
-    end
-  end
+  mul_reg #(
+    .AWidth (9),
+    .BWidth (8)
+  ) u_mul (
+    .clk_i,
+    .en_i (1'b1),
+    .a_i  (xc_i),
+    .b_i  (w_q),
+    .p_o  (prod)
+  );
 
   always_comb begin
     acc_prev = s2_first_i ? '0 : acc_q;
-    acc_sum  = acc_prev + AccW'(prod_q);
+    acc_sum  = acc_prev + AccW'($signed(prod));
   end
 
   always_ff @(posedge clk_i) begin

@@ -13,8 +13,9 @@
 // (fc3 overwrites the result registers); after fc3's drain out_start_o pulses for one cycle.
 //
 // Pipeline: issue (cycle t: issue_o, read addresses; the buffers and weight banks register
-// the read) -> S1 (t+1: s1_valid_o, s1_ch_o; the lanes multiply) -> S2 (t+2: s2_*; the lanes
-// accumulate; on s2_last_o the sums go to the hold registers, group base s2_obase_o).
+// the read) -> S1 (t+1: s1_ch_o; the operands enter the lanes' registered
+// multipliers) -> SM (t+2: inside the multipliers) -> S2 (t+3: s2_*; the lanes accumulate;
+// on s2_last_o the sums go to the hold registers, group base s2_obase_o).
 // fc1_release_o pulses with fc1's last issue: the input bank is free from the next cycle.
 module fc_sequencer import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes      = 8,
@@ -51,7 +52,6 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   output logic [WAddrW-1:0] waddr_o,        // weight bank address
   output logic              fc1_release_o,
 
-  output logic              s1_valid_o,
   output logic [ChW-1:0]    s1_ch_o,        // fc1: byte of the input word read at issue
   output logic              s2_valid_o,
   output logic              s2_first_o,     // first step of a group: restart the sums
@@ -105,18 +105,19 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
 
   // MAC pipeline flags (the data lives in fc_lane).
   logic            s1_valid_q, s1_first_q, s1_last_q;
+  logic            sm_valid_q, sm_first_q, sm_last_q;
   logic            s2_valid_q, s2_first_q, s2_last_q;
   logic [ChW-1:0]  s1_ch_q;
-  logic [NW-1:0]   s1_obase_q, s2_obase_q;
+  logic [NW-1:0]   s1_obase_q, sm_obase_q, s2_obase_q;
 
   logic issue, issue_last, issue_stall, drained;
 
   assign issue_last  = (idx_q == in_last);
   // A group's sums may enter the hold registers only once the previous group's have been
-  // fed to requant (never waits when In >= Lanes + 3).
-  assign issue_stall = issue_last && (hold_valid_i || s1_last_q || s2_last_q);
+  // fed to requant (never waits when In >= Lanes + 4).
+  assign issue_stall = issue_last && (hold_valid_i || s1_last_q || sm_last_q || s2_last_q);
   assign issue       = (state_q == StIssue) && !issue_stall;
-  assign drained     = !s1_valid_q && !s2_valid_q && feeder_idle_i;
+  assign drained     = !s1_valid_q && !sm_valid_q && !s2_valid_q && feeder_idle_i;
 
   always_comb begin
     state_d     = state_q;
@@ -217,11 +218,15 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
       s1_valid_q <= 1'b0;
       s1_first_q <= 1'b0;
       s1_last_q  <= 1'b0;
+      sm_valid_q <= 1'b0;
+      sm_first_q <= 1'b0;
+      sm_last_q  <= 1'b0;
       s2_valid_q <= 1'b0;
       s2_first_q <= 1'b0;
       s2_last_q  <= 1'b0;
       s1_ch_q    <= '0;
       s1_obase_q <= '0;
+      sm_obase_q <= '0;
       s2_obase_q <= '0;
     end else begin
       s1_valid_q <= issue;
@@ -229,10 +234,14 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
       s1_last_q  <= issue && issue_last;
       s1_ch_q    <= ch_q;
       s1_obase_q <= NW'(grp_q * Lanes);
-      s2_valid_q <= s1_valid_q;
-      s2_first_q <= s1_first_q;
-      s2_last_q  <= s1_last_q;
-      s2_obase_q <= s1_obase_q;
+      sm_valid_q <= s1_valid_q;
+      sm_first_q <= s1_first_q;
+      sm_last_q  <= s1_last_q;
+      sm_obase_q <= s1_obase_q;
+      s2_valid_q <= sm_valid_q;
+      s2_first_q <= sm_first_q;
+      s2_last_q  <= sm_last_q;
+      s2_obase_q <= sm_obase_q;
     end
   end
 
@@ -242,7 +251,6 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   assign in_raddr_o    = in_rbank_i ? InAW'(InPixels) + InAW'(pix_q) : InAW'(pix_q);
   assign waddr_o       = waddr_q;
   assign fc1_release_o = issue && issue_last && (grp_q == grp_last) && (layer_q == FcLayerFc1);
-  assign s1_valid_o    = s1_valid_q;
   assign s1_ch_o       = s1_ch_q;
   assign s2_valid_o    = s2_valid_q;
   assign s2_first_o    = s2_first_q;
