@@ -392,7 +392,7 @@ async def param_port(dut):
 
 # =========================================================================== pytest runners
 
-FC_SOURCES = ("requant.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_engine.sv")
+FC_SOURCES = ("mul_reg.sv", "requant.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_engine.sv")
 
 
 def _fresh_seed() -> int:
