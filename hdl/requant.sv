@@ -76,8 +76,8 @@ module requant #(
     logic [TagWidth-1:0] tag;
   } side_t;
 
-  side_t side_in;
-  side_t side_q [Stages];
+  side_t              side_in;
+  side_t [Stages-1:0] side_q;  // packed: a shift register, not a memory
 
   assign side_in = '{neg: 1'b0, zp: zp_out_i, relu: relu_i, tag: tag_i};
 

@@ -192,21 +192,23 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     logic [OcW-1:0] oc;
   } ctl_t;
 
-  logic             en, issue, rq_in_ready, pass_last;
-  logic [OcW-1:0]   oc_q;
-  logic [PassW-1:0] pass_q;
-  ctl_t             ctl_in;
-  ctl_t             ctl_q [MacStages];
-  logic             acc_valid_q, acc_last_q;
-  logic [OcW-1:0]   acc_oc_q;
-  logic signed [31:0] acc, acc_q;
+  // Pipeline registers are packed arrays: shift registers, not memories.
+  logic                 en, issue, rq_in_ready, pass_last;
+  logic [OcW-1:0]       oc_q;
+  logic [PassW-1:0]     pass_q;
+  ctl_t                 ctl_in;
+  ctl_t [MacStages-1:0] ctl_q;
+  logic                 acc_valid_q, acc_last_q;
+  logic [OcW-1:0]       acc_oc_q;
+  logic signed [31:0]   acc, acc_q;
 
   assign en        = !acc_valid_q || rq_in_ready;
   assign issue     = win_valid && en;
   assign pass_last = (pass_q == PassW'(Passes - 1));
   // The window is released with the last pass of its last output channel.
   assign win_ready = en && (oc_q == OcW'(OutChannels - 1)) && pass_last;
-  assign ctl_in    = '{valid: issue, first: (pass_q == '0), plast: pass_last, last: win_last, oc: oc_q};
+  assign ctl_in    = '{valid: issue, first: (pass_q == '0), plast: pass_last, last: win_last,
+                       oc: oc_q};
 
   // Issue: per input channel of pass pass_q, the 9 operand pairs of the window and kernel oc_q.
   logic [RowElems*8-1:0] w_rd;
@@ -221,7 +223,8 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     for (int j = 0; j < InChannelsPar; j++) begin
       ic = 32'(pass_q) * InChannelsPar + 32'(j);
       for (int k = 0; k < 9; k++) begin
-        xc[j][k] = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]}) - $signed({1'b0, zp_in});
+        xc[j][k] = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]})
+                 - $signed({1'b0, zp_in});
         wt[j][k] = $signed(w_rd[(j * 9 + k) * 8 +: 8]);
       end
     end
@@ -246,14 +249,14 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   // Stages 3..5: the adder tree.
-  logic signed [Prod3W-1:0] sum3_q [InChannelsPar][3];
-  logic signed [PsumW-1:0]  psum_q [InChannelsPar];
-  logic signed [ChSumW-1:0] chsum, chsum_q;
+  logic [InChannelsPar-1:0][2:0][Prod3W-1:0] sum3_q;
+  logic [InChannelsPar-1:0][PsumW-1:0]       psum_q;
+  logic signed [ChSumW-1:0]                  chsum, chsum_q;
 
   always_comb begin
     chsum = '0;
     for (int j = 0; j < InChannelsPar; j++) begin
-      chsum = chsum + ChSumW'(psum_q[j]);
+      chsum = chsum + ChSumW'($signed(psum_q[j]));
     end
   end
 
@@ -265,7 +268,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     if (!rst_ni) begin
       oc_q        <= '0;
       pass_q      <= '0;
-      ctl_q       <= '{default: '0};
+      ctl_q       <= '0;
       acc_valid_q <= 1'b0;
     end else if (en) begin
       ctl_q[0] <= ctl_in;
@@ -288,7 +291,8 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
         for (int m = 0; m < 3; m++) begin
           sum3_q[j][m] <= Prod3W'(prod[j][3*m]) + Prod3W'(prod[j][3*m+1]) + Prod3W'(prod[j][3*m+2]);
         end
-        psum_q[j] <= PsumW'(sum3_q[j][0]) + PsumW'(sum3_q[j][1]) + PsumW'(sum3_q[j][2]);
+        psum_q[j] <= PsumW'($signed(sum3_q[j][0])) + PsumW'($signed(sum3_q[j][1]))
+                   + PsumW'($signed(sum3_q[j][2]));
       end
       chsum_q    <= chsum;
       acc_oc_q   <= ctl_q[MacStages-1].oc;
