@@ -187,6 +187,11 @@ CSR_BY_NAME = {c.name: c for c in CSRS}
 # ------------------------------------------------------------------ folding
 
 
+# fc_engine's drain per layer: the lane and feeder registers (4) and requant's 13 stages
+# (hdl/requant.sv), which a layer's last sums pass before the next layer may start
+FC_LAYER_DRAIN = 4 + 13
+
+
 @dataclass(frozen=True)
 class Folding:
     """How many multipliers each stage has (the top's HDL parameters).
@@ -213,9 +218,9 @@ class Folding:
 
         conv: a window takes OutChannels * InChannels / InChannelsPar cycles, every other padded
         pixel one. fc: per layer ceil(Out / Lanes) groups of In cycles, then the last group's
-        sums pass the one requant unit serially (one cycle each) and ~8 cycles of pipeline
-        drain; one more cycle per image to restart (tb/test_fc_engine.py measures it: 10,167 at
-        Lanes 8, 5,459 at 16, 4,775 at 18, each exactly this)."""
+        sums pass the one requant unit serially (one cycle each) and FC_LAYER_DRAIN cycles of
+        pipeline drain; one more cycle per image to restart (the top's test measures it:
+        10,194 at Lanes 8, exactly this)."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
         cycles = {}
         for layer, par in ((conv1, conv1.in_channels), (conv2, self.conv2_par)):
@@ -226,7 +231,7 @@ class Folding:
         fc = 1
         for layer in LAYERS[2:]:
             groups = -(-layer.out_channels // self.lanes)
-            fc += groups * layer.in_channels + (layer.out_channels - (groups - 1) * self.lanes) + 8
+            fc += groups * layer.in_channels + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN
         cycles["fc"] = fc
         return cycles
 

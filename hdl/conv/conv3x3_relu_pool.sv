@@ -10,8 +10,8 @@
 // Cycle behaviour: a window occupies the MACs for OutChannels*Passes cycles; the line buffer
 // is stalled meanwhile (s_axis_tready low), so a frame takes about
 // Ho*Wo*OutChannels*Passes + (Hp*Wp - Ho*Wo) cycles (Hp/Wp padded, Ho/Wo conv output size),
-// with frames back to back. Latency window -> gathered pixel: 2 MAC stages + 4 requant
-// stages + OutChannels*Passes cycles of gathering.
+// with frames back to back. Latency window -> gathered pixel: 6 MAC stages + the requant
+// unit's stages + OutChannels*Passes cycles of gathering.
 //
 // Parameter memories are written through the parameter port (element index addressing,
 // PyTorch order) or preloaded with $readmemh when ParamDir != "". They are not reset (a
@@ -169,63 +169,113 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     .m_axis_tlast  (win_last)
   );
 
-  // ------------------------------------------------------------ MACs (2 stages)
-  // Stall-all flow control: both MAC stages advance unless the requant unit refuses stage 2.
-  // Pass p of output channel oc multiplies input channels p*InChannelsPar .. +InChannelsPar-1;
-  // stage 2 accumulates the passes and hands the sum to requant after the last one.
-  logic                    en, issue, rq_in_ready, pass_last;
-  logic [OcW-1:0]          oc_q;
-  logic [PassW-1:0]        pass_q;
-  logic                    s1_valid_q, s1_last_q, s1_first_q, s1_plast_q, s2_valid_q, s2_last_q;
-  logic [OcW-1:0]          s1_oc_q, s2_oc_q;
-  logic signed [PsumW-1:0] psum [InChannelsPar];
-  logic signed [PsumW-1:0] s1_psum_q [InChannelsPar];
-  logic signed [31:0]      acc, s2_acc_q;
+  // ------------------------------------------------------------ MACs (6 stages)
+  // Stall-all flow control: every MAC stage advances unless the requant unit refuses the
+  // accumulator's beat. Pass p of output channel oc multiplies input channels
+  // p*InChannelsPar .. +InChannelsPar-1. Stages after the issue cycle:
+  //   1, 2  the 9*InChannelsPar products, each a mul_reg (registered inputs and product)
+  //   3     per input channel, three sums of 3 products
+  //   4     per input channel, the sum of its 9 products
+  //   5     the sum over the pass's input channels
+  //   6     the accumulator: that sum added to the earlier passes' sum; handed to requant
+  //         after the last pass
+  // The control bits of a beat travel beside its data in ctl_q (stages 1..5).
+  localparam int unsigned MacStages = 5;  // stages before the accumulator
+  localparam int unsigned Prod3W    = ProdW + 2;
+  localparam int unsigned ChSumW    = PsumW + ((InChannelsPar > 1) ? $clog2(InChannelsPar) : 0);
 
-  assign en        = !s2_valid_q || rq_in_ready;
+  typedef struct packed {
+    logic           valid;
+    logic           first;  // first pass of an output channel: restart the sum
+    logic           plast;  // last pass: hand the sum to requant
+    logic           last;   // the window is the frame's last
+    logic [OcW-1:0] oc;
+  } ctl_t;
+
+  // Pipeline registers are packed arrays: shift registers, not memories.
+  logic                 en, issue, rq_in_ready, pass_last;
+  logic [OcW-1:0]       oc_q;
+  logic [PassW-1:0]     pass_q;
+  ctl_t                 ctl_in;
+  ctl_t [MacStages-1:0] ctl_q;
+  logic                 acc_valid_q, acc_last_q;
+  logic [OcW-1:0]       acc_oc_q;
+  logic signed [31:0]   acc, acc_q;
+
+  assign en        = !acc_valid_q || rq_in_ready;
   assign issue     = win_valid && en;
   assign pass_last = (pass_q == PassW'(Passes - 1));
   // The window is released with the last pass of its last output channel.
   assign win_ready = en && (oc_q == OcW'(OutChannels - 1)) && pass_last;
+  assign ctl_in    = '{valid: issue, first: (pass_q == '0), plast: pass_last, last: win_last,
+                       oc: oc_q};
 
-  // Stage 1: per input channel of pass pass_q, the 9 products of the window with kernel oc_q.
+  // Issue: per input channel of pass pass_q, the 9 operand pairs of the window and kernel oc_q.
   logic [RowElems*8-1:0] w_rd;
   assign w_rd = weight_q[RowW'(32'(oc_q) * Passes + 32'(pass_q))];
 
+  logic signed [8:0]       xc   [InChannelsPar][9];
+  logic signed [7:0]       wt   [InChannelsPar][9];
+  logic signed [ProdW-1:0] prod [InChannelsPar][9];
+
   always_comb begin
-    logic signed [8:0]       xc;
-    logic signed [7:0]       w;
-    logic signed [ProdW-1:0] prod;
-    int unsigned             ic;
+    int unsigned ic;
     for (int j = 0; j < InChannelsPar; j++) begin
-      ic      = 32'(pass_q) * InChannelsPar + 32'(j);
-      psum[j] = '0;
+      ic = 32'(pass_q) * InChannelsPar + 32'(j);
       for (int k = 0; k < 9; k++) begin
-        xc      = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]}) - $signed({1'b0, zp_in});
-        w       = $signed(w_rd[(j * 9 + k) * 8 +: 8]);
-        prod    = xc * w;  // both operands sign-extended to 17 bits: exact
-        psum[j] = psum[j] + {{(PsumW - ProdW){prod[ProdW-1]}}, prod};
+        xc[j][k] = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]})
+                 - $signed({1'b0, zp_in});
+        wt[j][k] = $signed(w_rd[(j * 9 + k) * 8 +: 8]);
       end
     end
   end
 
-  // Stage 2: sum over the pass's input channels, added to the earlier passes' sum.
-  always_comb begin
-    acc = s1_first_q ? '0 : s2_acc_q;
-    for (int j = 0; j < InChannelsPar; j++) begin
-      acc = acc + {{(32 - PsumW){s1_psum_q[j][PsumW-1]}}, s1_psum_q[j]};
+  // Stages 1, 2: |x - zp_in| <= 255, |w| <= 128: each product is exact in 17 bits.
+  for (genvar j = 0; j < InChannelsPar; j++) begin : g_ch
+    for (genvar k = 0; k < 9; k++) begin : g_tap
+      mul_reg #(
+        .AWidth  (9),
+        .BWidth  (8),
+        .ASigned (1'b1),
+        .BSigned (1'b1)
+      ) u_mul (
+        .clk_i,
+        .en_i (en),
+        .a_i  (xc[j][k]),
+        .b_i  (wt[j][k]),
+        .p_o  (prod[j][k])
+      );
     end
   end
 
+  // Stages 3..5: the adder tree.
+  logic [InChannelsPar-1:0][2:0][Prod3W-1:0] sum3_q;
+  logic [InChannelsPar-1:0][PsumW-1:0]       psum_q;
+  logic signed [ChSumW-1:0]                  chsum, chsum_q;
+
+  always_comb begin
+    chsum = '0;
+    for (int j = 0; j < InChannelsPar; j++) begin
+      chsum = chsum + ChSumW'($signed(psum_q[j]));
+    end
+  end
+
+  // Stage 6: the accumulator. Only a real pass may touch the running sum (no bubble
+  // arrives between passes: the window stays valid until its last pass has issued).
+  assign acc = (ctl_q[MacStages-1].first ? 32'sd0 : acc_q) + 32'(chsum_q);
+
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      oc_q       <= '0;
-      pass_q     <= '0;
-      s1_valid_q <= 1'b0;
-      s2_valid_q <= 1'b0;
+      oc_q        <= '0;
+      pass_q      <= '0;
+      ctl_q       <= '0;
+      acc_valid_q <= 1'b0;
     end else if (en) begin
-      s1_valid_q <= issue;
-      s2_valid_q <= s1_valid_q && s1_plast_q;
+      ctl_q[0] <= ctl_in;
+      for (int s = 1; s < MacStages; s++) begin
+        ctl_q[s] <= ctl_q[s - 1];
+      end
+      acc_valid_q <= ctl_q[MacStages-1].valid && ctl_q[MacStages-1].plast;
       if (issue) begin
         pass_q <= pass_last ? '0 : pass_q + 1'b1;
         if (pass_last) begin
@@ -237,17 +287,18 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i) begin
     if (en) begin
-      s1_psum_q  <= psum;
-      s1_oc_q    <= oc_q;
-      s1_last_q  <= win_last;
-      s1_first_q <= (pass_q == '0);
-      s1_plast_q <= pass_last;
-      s2_oc_q    <= s1_oc_q;
-      s2_last_q  <= s1_last_q;
-      // Only a real pass may touch the running sum (no bubble arrives between passes:
-      // the window stays valid until its last pass has issued).
-      if (s1_valid_q) begin
-        s2_acc_q <= acc;
+      for (int j = 0; j < InChannelsPar; j++) begin
+        for (int m = 0; m < 3; m++) begin
+          sum3_q[j][m] <= Prod3W'(prod[j][3*m]) + Prod3W'(prod[j][3*m+1]) + Prod3W'(prod[j][3*m+2]);
+        end
+        psum_q[j] <= PsumW'($signed(sum3_q[j][0])) + PsumW'($signed(sum3_q[j][1]))
+                   + PsumW'($signed(sum3_q[j][2]));
+      end
+      chsum_q    <= chsum;
+      acc_oc_q   <= ctl_q[MacStages-1].oc;
+      acc_last_q <= ctl_q[MacStages-1].last;
+      if (ctl_q[MacStages-1].valid) begin
+        acc_q <= acc;
       end
     end
   end
@@ -256,22 +307,22 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   logic       rq_out_valid, rq_out_ready, rq_out_last;
   logic [7:0] rq_out;
   logic [31:0] rq_word;
-  assign rq_word = requant_q[s2_oc_q];
+  assign rq_word = requant_q[acc_oc_q];
 
   requant #(
     .TagWidth (1)
   ) u_requant (
     .clk_i,
     .rst_ni,
-    .in_valid_i  (s2_valid_q),
+    .in_valid_i  (acc_valid_q),
     .in_ready_o  (rq_in_ready),
-    .acc_i       (s2_acc_q),
-    .bias_i      (bias_q[s2_oc_q]),
+    .acc_i       (acc_q),
+    .bias_i      (bias_q[acc_oc_q]),
     .m24_i       (rq_word[23:0]),
     .shift_i     (rq_word[29:24]),
     .zp_out_i    (zp_out),
     .relu_i      (1'b1),  // conv layers always fuse ReLU
-    .tag_i       (s2_last_q),
+    .tag_i       (acc_last_q),
     .out_valid_o (rq_out_valid),
     .out_ready_i (rq_out_ready),
     .out_o       (rq_out),
