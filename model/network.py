@@ -187,9 +187,9 @@ CSR_BY_NAME = {c.name: c for c in CSRS}
 # ------------------------------------------------------------------ folding
 
 
-# fc_engine's drain per layer: the lane and feeder registers (4) and requant's 13 stages
+# fc_engine's drain per layer: the lane and feeder registers (5) and requant's 13 stages
 # (hdl/requant.sv), which a layer's last sums pass before the next layer may start
-FC_LAYER_DRAIN = 4 + 13
+FC_LAYER_DRAIN = 5 + 13
 
 
 @dataclass(frozen=True)

@@ -338,10 +338,17 @@ def ecp5_dsp_figures(folder: Path) -> dict:
     return dict(regs, lut_mults=sum(lut.values()), lut_multipliers=lut)
 
 
+def short_cell(name: str) -> str:
+    """A nextpnr cell name without the primitive and net suffixes Yosys and nextpnr append
+    (``u_fc.p_layer_q_TRELLIS_FF_Q_1`` -> ``u_fc.p_layer_q``): the RTL signal it comes from."""
+    return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|MULT18X18D|DP16KD|PFUMX|L6MUX21)|\$", name)[0] or name
+
+
 def critical_path(report: dict, clock: str = "clk_i") -> dict | None:
     """The register-to-register critical path of ``clock`` in a nextpnr ``--report`` JSON:
-    ``{"from", "to"`` (cell.port), ``"ns"``, ``"logic_ns"``, ``"routing_ns"``, ``"cells"`` (the
-    cells it passes, in order)``}``, None if it has none."""
+    ``{"from", "to"`` (cell.port), ``"from_signal", "to_signal"`` (:func:`short_cell`), ``"ns"``,
+    ``"logic_ns"``, ``"routing_ns"``, ``"cells"`` (the cells it passes, in order)``}``, None if
+    it has none."""
     for cp in report.get("critical_paths", []):
         if clock in cp.get("from", "") and clock in cp.get("to", "") and cp.get("path"):
             path = cp["path"]
@@ -354,6 +361,7 @@ def critical_path(report: dict, clock: str = "clk_i") -> dict | None:
             routing = sum(s["delay"] for s in path if s["type"] == "routing")
             return {"from": f"{path[0]['from']['cell']}.{path[0]['from']['port']}",
                     "to": f"{path[-1]['to']['cell']}.{path[-1]['to']['port']}",
+                    "from_signal": short_cell(path[0]["from"]["cell"]), "to_signal": short_cell(path[-1]["to"]["cell"]),
                     "ns": round(logic + routing, 2), "logic_ns": round(logic, 2),
                     "routing_ns": round(routing, 2), "cells": cells}
     return None
@@ -519,7 +527,7 @@ def main(argv=None) -> int:
             print(f"Fmax: {row['fmax_mhz']} MHz (clk_i, constraint {args.freq:g} MHz, seed {args.seed})", flush=True)
             cp = row["pnr_critical_path"]
             if cp:
-                print(f"critical path: {cp['from']} -> {cp['to']}, {cp['ns']} ns ({cp['logic_ns']} logic, "
+                print(f"critical path: {cp['from_signal']} -> {cp['to_signal']}, {cp['ns']} ns ({cp['logic_ns']} logic, "
                       f"{cp['routing_ns']} routing, {len(cp['cells'])} cells)", flush=True)
     except SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)

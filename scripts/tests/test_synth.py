@@ -106,8 +106,11 @@ def test_critical_path_synthetic():
                   step("logic", "lut", "lut", 0.25), step("routing", "lut", "ff2", 1.0),
                   step("setup", "ff2", "ff2", 0.1)]}]}
     cp = synth.critical_path(rep)
-    assert cp == {"from": "ff1.Q", "to": "ff2.D", "ns": 3.1, "logic_ns": 0.85, "routing_ns": 2.25,
-                  "cells": ["ff1", "lut", "ff2"]}, cp
+    assert cp == {"from": "ff1.Q", "to": "ff2.D", "from_signal": "ff1", "to_signal": "ff2", "ns": 3.1,
+                  "logic_ns": 0.85, "routing_ns": 2.25, "cells": ["ff1", "lut", "ff2"]}, cp
+    assert synth.short_cell("u_fc.p_layer_q_TRELLIS_FF_Q_1") == "u_fc.p_layer_q"
+    assert synth.short_cell("u_fc.rq_mem.0.0_ADA3_TRELLIS_FF_Q_DI_LUT4_Z_CCU2C_S0$CCU2_COMB0") == "u_fc.rq_mem.0.0_ADA3"
+    assert synth.short_cell("$nextpnr_CCU2C_243$CCU2_COMB0") == "$nextpnr_CCU2C_243$CCU2_COMB0"
     assert synth.critical_path({"critical_paths": rep["critical_paths"][:1]}) is None
 
 
