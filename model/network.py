@@ -187,9 +187,10 @@ CSR_BY_NAME = {c.name: c for c in CSRS}
 # ------------------------------------------------------------------ folding
 
 
-# fc_engine's drain per layer: the lane and feeder registers (5) and requant's 13 stages
-# (hdl/requant.sv), which a layer's last sums pass before the next layer may start
-FC_LAYER_DRAIN = 5 + 13
+# fc_engine's drain per layer: the lane and feeder registers (7: fc_sequencer's S1, SA, SB,
+# SM, S2, the hold copy, the feeder) and requant's 13 stages (hdl/requant.sv), which a
+# layer's last sums pass before the next layer may start
+FC_LAYER_DRAIN = 7 + 13
 
 
 @dataclass(frozen=True)

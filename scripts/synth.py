@@ -115,7 +115,7 @@ BLOCKS: dict[str, tuple[str, dict]] = {
     "axil_regs": ("axil_regs", {}),   # the register map comes from fashion_lenet_pkg
     "frame_guard": ("frame_guard", dict(FramePixels=PIXELS)),
     "perf_counters": ("perf_counters", dict(Depth=8)),
-    "argmax": ("argmax", dict(N=_FC3.out_channels, Width=8)),
+    "fc_result_tx": ("fc_result_tx", dict(Fc3Out=_FC3.out_channels)),
     "pool1_fifo": ("stream_fifo", dict(Width=8 * _C1.out_channels, Depth=32)),
     "top": (TOP, dict(Lanes="{lanes}", Conv2InChannelsPar="{conv2_par}")),
 }
@@ -133,7 +133,7 @@ FPGA = {
 TARGETS = ("generic", *FPGA)
 LONGEST = ("top", "conv2", "fc_engine")   # started first with --jobs > 1
 # memories holding parameters (last component of the hierarchical name)
-PARAM_MEMORY = re.compile(r"(weight_q|bias_q|requant_q|zp_q|u_lane\.mem|bias_mem|rq_mem|zp_mem)$")
+PARAM_MEMORY = re.compile(r"(weight_q|bias_q|requant_q|zp_q|u_lane\.g_slice\[\d\]\.mem|bias_mem|rq_mem|zp_mem)$")
 # synth's "fine" stage without the global memory_map: only non-RAM-like memories become FFs
 GENERIC_FINE = """opt -fast -full
 memory_map t:$mem_v2 r:RD_PORTS>1 %i t:$mem_v2 r:WR_PORTS>1 %i %u t:$mem_v2 r:SIZE<2 %i %u

@@ -392,7 +392,7 @@ async def param_port(dut):
 
 # =========================================================================== pytest runners
 
-FC_SOURCES = ("mul_reg.sv", "requant.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_param_decode.sv", "fc/fc_sequencer.sv",
+FC_SOURCES = ("mul_reg.sv", "requant.sv", "fc/fc_lane.sv", "fc/fc_param_decode.sv", "fc/fc_sequencer.sv",
               "fc/fc_requant_feeder.sv", "fc/fc_result_tx.sv", "fc/fc_engine.sv")
 
 

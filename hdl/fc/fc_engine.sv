@@ -27,7 +27,7 @@
 //
 // Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
 // read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->
-// requant), requant, fc_result_tx (argmax, output stream). This module holds the buffers and
+// requant), requant, fc_result_tx (running argmax, output stream). This module holds the buffers and
 // the bias / requant / zero-point memories and wires the parts.
 //
 // Parameters: per-layer memories written through the parameter port (fc_param_decode: one
@@ -272,7 +272,7 @@ module fc_engine import fashion_lenet_pkg::*; #(
   logic [InAW-1:0]   in_raddr;
   logic [WAddrW-1:0] lane_raddr;
   logic              s2_valid, s2_first, s2_last;
-  logic [ChW-1:0]    s1_ch;
+  logic [ChW-1:0]    sa_ch;
   logic [NW-1:0]     s2_obase;
   logic              hold_valid, feeder_idle;
   logic              out_busy, out_start;
@@ -308,7 +308,7 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .in_raddr_o    (in_raddr),
     .waddr_o       (lane_raddr),
     .fc1_release_o (fc1_release),
-    .s1_ch_o       (s1_ch),
+    .sa_ch_o       (sa_ch),
     .s2_valid_o    (s2_valid),
     .s2_first_o    (s2_first),
     .s2_last_o     (s2_last),
@@ -316,21 +316,26 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .out_start_o   (out_start)
   );
 
-  // Constants of the running layer for requant and the lanes.
+  // Constants of the running layer for requant and the lanes, in registers: a layer's
+  // first step reaches SB (zp_in) and its first sum requant (zp_out) cycles after the
+  // sequencer has switched layers.
   logic       cur_relu;
   logic [7:0] cur_zp_in, cur_zp_out;
 
-  always_comb begin
-    cur_relu   = (layer == FcLayerFc3) ? Fc3Relu : Fc1Relu;  // fc2 = fc1 (checked above)
-    cur_zp_in  = zp_mem[layer][7:0];
-    cur_zp_out = zp_mem[layer][15:8];
+  always_ff @(posedge clk_i) begin
+    cur_relu   <= (layer == FcLayerFc3) ? Fc3Relu : Fc1Relu;  // fc2 = fc1 (checked above)
+    cur_zp_in  <= zp_mem[layer][7:0];
+    cur_zp_out <= zp_mem[layer][15:8];
   end
 
   // ------------------------------------------------------------ activation buffers
-  logic [InChannels*8-1:0] in_rd_q;
+  // Stages as in fc_sequencer: the buffers' read data (S1) is copied into plain registers
+  // (SA) before the byte select and the zero-point subtraction (SB): the input buffer is a
+  // block RAM without output register.
+  logic [InChannels*8-1:0] in_rd_q, in_sa_q;
   logic [7:0]              act1 [Fc1Out];   // fc1 out / fc2 in
   logic [7:0]              act2 [Fc2Out];   // fc2 out / fc3 in
-  logic [7:0]              act1_rd_q, act2_rd_q;
+  logic [7:0]              act1_rd_q, act2_rd_q, act1_sa_q, act2_sa_q;
   logic [7:0]              res_q [Fc3Out];  // fc3 out
   logic                    rq_out_valid;
   logic [7:0]              rq_out;
@@ -347,6 +352,9 @@ module fc_engine import fashion_lenet_pkg::*; #(
     if (issue && (layer == FcLayerFc3)) begin
       act2_rd_q <= act2[A2W'(act_idx)];
     end
+    in_sa_q   <= in_rd_q;
+    act1_sa_q <= act1_rd_q;
+    act2_sa_q <= act2_rd_q;
     if (rq_out_valid) begin
       unique case (layer)
         FcLayerFc1: act1[A1W'(rq_tag)] <= rq_out;
@@ -357,16 +365,25 @@ module fc_engine import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ MAC lanes
-  logic [7:0]        x_s1;
-  logic signed [8:0] xc_s1;
+  // SB: the centred activation, shared by all lanes; the weight read is issued a cycle
+  // later (S1) than the activation read so that both reach the multipliers together.
+  logic [7:0]        x_sa;
+  logic signed [8:0] xc_sb_q;
+  logic              w_re_q;
+  logic [WAddrW-1:0] w_raddr_q;
 
   always_comb begin
     unique case (layer)
-      FcLayerFc1: x_s1 = in_rd_q[8*s1_ch +: 8];
-      FcLayerFc2: x_s1 = act1_rd_q;
-      default:    x_s1 = act2_rd_q;
+      FcLayerFc1: x_sa = in_sa_q[8*sa_ch +: 8];
+      FcLayerFc2: x_sa = act1_sa_q;
+      default:    x_sa = act2_sa_q;
     endcase
-    xc_s1 = $signed({1'b0, x_s1}) - $signed({1'b0, cur_zp_in});
+  end
+
+  always_ff @(posedge clk_i) begin
+    xc_sb_q   <= $signed({1'b0, x_sa}) - $signed({1'b0, cur_zp_in});
+    w_re_q    <= issue;
+    w_raddr_q <= lane_raddr;
   end
 
   logic [Lanes-1:0][AccW-1:0] hold;
@@ -390,9 +407,9 @@ module fc_engine import fashion_lenet_pkg::*; #(
       .we_i       (w_we && (w_lane == LaneW'(l))),
       .waddr_i    (w_addr),
       .wdata_i    (w_data),
-      .re_i       (issue),
-      .raddr_i    (lane_raddr),
-      .xc_i       (xc_s1),
+      .re_i       (w_re_q),
+      .raddr_i    (w_raddr_q),
+      .xc_i       (xc_sb_q),
       .s2_valid_i (s2_valid),
       .s2_first_i (s2_first),
       .s2_last_i  (s2_last),
@@ -469,6 +486,9 @@ module fc_engine import fashion_lenet_pkg::*; #(
   ) u_result_tx (
     .clk_i,
     .rst_ni,
+    .wr_i          (rq_out_valid && (layer == FcLayerFc3)),
+    .wr_idx_i      (A3W'(rq_tag)),
+    .wr_code_i     (rq_out),
     .start_i       (out_start),
     .res_i         (res_flat),
     .busy_o        (out_busy),

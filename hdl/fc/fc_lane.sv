@@ -6,10 +6,12 @@
 // input i lives at WBase_k + g*In_k + i, so a group of Lanes neurons reads all
 // banks at the same, sequentially increasing address.
 //
-// Pipeline (driven by fc_sequencer): issue (re_i, raddr_i) -> S1 (w_q; xc_i arrives
-// from the activation buffer in the same cycle; both enter mul_reg) -> SM (inside
-// mul_reg) -> S2 (the product) -> accumulator;
-// the group's final sum is copied into hold_o so the next group can start at once.
+// Pipeline (fc_sequencer's stages): S1 (re_i, raddr_i) -> SA (w_q: the bank's read data)
+// -> SB (w_sb_q: the weight in a plain register; xc_i arrives in the same cycle; both enter
+// mul_reg) -> SM (inside mul_reg) -> S2 (the product) -> accumulator;
+// the group's final sum is copied into hold_o so the next group can start at once. The
+// bank's output drives only a register: an ECP5 DP16KD without its output register takes
+// about 5.6 ns from the clock to its data.
 module fc_lane #(
   parameter int unsigned Lane     = 0,
   parameter int unsigned Lanes    = 8,
@@ -29,10 +31,10 @@ module fc_lane #(
   input  logic                   we_i,
   input  logic [WAddrW-1:0]      waddr_i,
   input  logic [7:0]             wdata_i,
-  // issue stage: weight read
+  // S1: weight read
   input  logic                   re_i,
   input  logic [WAddrW-1:0]      raddr_i,
-  // S1: centred activation x - zp_in (shared by all lanes)
+  // SB: centred activation x - zp_in (shared by all lanes)
   input  logic signed [8:0]      xc_i,
   // S2: accumulate
   input  logic                   s2_valid_i,
@@ -45,16 +47,35 @@ module fc_lane #(
   localparam int unsigned Fc3In = Fc2Out;
 
   // ------------------------------------------------------------ weight bank
-  logic [7:0]        mem [WDepth];
-  logic signed [7:0] w_q;
+  // Four 2-bit wide slices of WDepth words (weight bits [2b+1:2b] in slice b): a 2-bit wide
+  // memory of up to 8K words is one ECP5 DP16KD, so the read data needs no multiplexer
+  // between block RAMs on its way to the multiplier (an 8-bit wide one would be split by
+  // depth, 2K words per block RAM).
+  localparam int unsigned Slices = 4;  // the preload below writes exactly four
+
+  logic [7:0]        w_rd;
+  logic signed [7:0] w_q, w_sb_q;
+
+  for (genvar b = 0; b < Slices; b++) begin : g_slice
+    logic [1:0] mem [WDepth];
+    logic [1:0] rd_q;
+
+    always_ff @(posedge clk_i) begin
+      if (we_i) begin
+        mem[waddr_i] <= wdata_i[2*b +: 2];
+      end
+      if (re_i) begin
+        rd_q <= mem[raddr_i];
+      end
+    end
+
+    assign w_rd[2*b +: 2] = rd_q;
+  end
+
+  assign w_q = w_rd;
 
   always_ff @(posedge clk_i) begin
-    if (we_i) begin
-      mem[waddr_i] <= wdata_i;
-    end
-    if (re_i) begin
-      w_q <= mem[raddr_i];
-    end
+    w_sb_q <= w_q;
   end
 
   // Optional preload: the files hold all neurons in [Out][In] order, this lane
@@ -63,30 +84,38 @@ module fc_lane #(
     logic [7:0] fc1_w [Fc1Out * Fc1In];
     logic [7:0] fc2_w [Fc2Out * Fc2In];
     logic [7:0] fc3_w [Fc3Out * Fc3In];
+
+    task automatic put(input int unsigned a, input logic [7:0] w);
+      g_slice[0].mem[a] = w[1:0];
+      g_slice[1].mem[a] = w[3:2];
+      g_slice[2].mem[a] = w[5:4];
+      g_slice[3].mem[a] = w[7:6];
+    endtask
+
     initial begin
       $readmemh({ParamDir, "/fc1_weight.mem"}, fc1_w);
       $readmemh({ParamDir, "/fc2_weight.mem"}, fc2_w);
       $readmemh({ParamDir, "/fc3_weight.mem"}, fc3_w);
       for (int unsigned o = Lane; o < Fc1Out; o += Lanes) begin
         for (int unsigned i = 0; i < Fc1In; i++) begin
-          mem[(o / Lanes) * Fc1In + i] = fc1_w[o * Fc1In + i];
+          put((o / Lanes) * Fc1In + i, fc1_w[o * Fc1In + i]);
         end
       end
       for (int unsigned o = Lane; o < Fc2Out; o += Lanes) begin
         for (int unsigned i = 0; i < Fc2In; i++) begin
-          mem[WBase2 + (o / Lanes) * Fc2In + i] = fc2_w[o * Fc2In + i];
+          put(WBase2 + (o / Lanes) * Fc2In + i, fc2_w[o * Fc2In + i]);
         end
       end
       for (int unsigned o = Lane; o < Fc3Out; o += Lanes) begin
         for (int unsigned i = 0; i < Fc3In; i++) begin
-          mem[WBase3 + (o / Lanes) * Fc3In + i] = fc3_w[o * Fc3In + i];
+          put(WBase3 + (o / Lanes) * Fc3In + i, fc3_w[o * Fc3In + i]);
         end
       end
     end
   end
 
   // ------------------------------------------------------------ MAC
-  // Free-running registered multiplier (latency 2: S1 operands, S2 product); only the
+  // Free-running registered multiplier (latency 2: SM operands, S2 product); only the
   // products of valid steps are accumulated.
   logic [16:0]            prod;
   logic signed [AccW-1:0] acc_q, hold_q, acc_prev, acc_sum;
@@ -98,7 +127,7 @@ module fc_lane #(
     .clk_i,
     .en_i (1'b1),
     .a_i  (xc_i),
-    .b_i  (w_q),
+    .b_i  (w_sb_q),
     .p_o  (prod)
   );
 

@@ -12,10 +12,16 @@
 // next layer reads what this one wrote). fc3 starts only when fc_result_tx is not sending
 // (fc3 overwrites the result registers); after fc3's drain out_start_o pulses for one cycle.
 //
-// Pipeline: issue (cycle t: issue_o, read addresses; the buffers and weight banks register
-// the read) -> S1 (t+1: s1_ch_o; the operands enter the lanes' registered
-// multipliers) -> SM (t+2: inside the multipliers) -> S2 (t+3: s2_*; the lanes accumulate;
-// on s2_last_o the sums go to the hold registers, group base s2_obase_o).
+// Pipeline, one register stage per step so that no block RAM output drives logic:
+//   issue  (cycle t: issue_o, the activation read address)
+//   S1     (t+1: the activation word is out of its buffer; the weight banks register the
+//          weight address)
+//   SA     (t+2: the activation word in a plain register, sa_ch_o selects its byte; the
+//          weight is out of its bank)
+//   SB     (t+3: the centred activation and the weight in plain registers)
+//   SM     (t+4: inside the lanes' registered multipliers)
+//   S2     (t+5: s2_*; the lanes accumulate; on s2_last_o the sums go to the hold
+//          registers, group base s2_obase_o).
 // fc1_release_o pulses with fc1's last issue: the input bank is free from the next cycle.
 module fc_sequencer import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes      = 8,
@@ -52,7 +58,7 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   output logic [WAddrW-1:0] waddr_o,        // weight bank address
   output logic              fc1_release_o,
 
-  output logic [ChW-1:0]    s1_ch_o,        // fc1: byte of the input word read at issue
+  output logic [ChW-1:0]    sa_ch_o,        // fc1: byte of the input word (stage SA)
   output logic              s2_valid_o,
   output logic              s2_first_o,     // first step of a group: restart the sums
   output logic              s2_last_o,      // last step of a group: sums to hold
@@ -84,40 +90,63 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   logic              out_start_q, out_start_d;
 
   // Constants of the running layer.
-  logic [IdxW-1:0] in_last;
-  logic [GrpW-1:0] grp_last;
-
-  always_comb begin
-    in_last  = IdxW'(Fc1In - 1);
-    grp_last = GrpW'(Fc1Groups - 1);
-    unique case (layer_q)
-      FcLayerFc2: begin
-        in_last  = IdxW'(Fc2In - 1);
-        grp_last = GrpW'(Fc2Groups - 1);
-      end
-      FcLayerFc3: begin
-        in_last  = IdxW'(Fc3In - 1);
-        grp_last = GrpW'(Fc3Groups - 1);
-      end
-      default: ;
+  // The last activation index and group of a layer.
+  function automatic logic [IdxW-1:0] in_last_of(input fc_layer_e layer);
+    unique case (layer)
+      FcLayerFc2: return IdxW'(Fc2In - 1);
+      FcLayerFc3: return IdxW'(Fc3In - 1);
+      default:    return IdxW'(Fc1In - 1);
     endcase
-  end
+  endfunction
 
-  // MAC pipeline flags (the data lives in fc_lane).
-  logic            s1_valid_q, s1_first_q, s1_last_q;
-  logic            sm_valid_q, sm_first_q, sm_last_q;
-  logic            s2_valid_q, s2_first_q, s2_last_q;
-  logic [ChW-1:0]  s1_ch_q;
-  logic [NW-1:0]   s1_obase_q, sm_obase_q, s2_obase_q;
+  function automatic logic [GrpW-1:0] grp_last_of(input fc_layer_e layer);
+    unique case (layer)
+      FcLayerFc2: return GrpW'(Fc2Groups - 1);
+      FcLayerFc3: return GrpW'(Fc3Groups - 1);
+      default:    return GrpW'(Fc1Groups - 1);
+    endcase
+  endfunction
+
+  // idx_q == in_last_of(layer_q) and grp_q == grp_last_of(layer_q), kept in registers: they
+  // decide every issue, which fans out to all read enables.
+  logic idx_last_q, idx_last_d, grp_last_q, grp_last_d;
+
+  // The step's flags down the lanes' pipeline: pipe_q[0] = S1 .. pipe_q[LaneStages-1] = S2.
+  localparam int unsigned LaneStages = 5;
+
+  typedef struct packed {
+    logic            valid;
+    logic            first;  // first step of a group
+    logic            last;   // last step of a group
+    logic [ChW-1:0]  ch;
+    logic [NW-1:0]   obase;
+  } step_t;
+
+  step_t                 step_in;
+  step_t [LaneStages-1:0] pipe_q;  // packed: a shift register, not a memory
+  logic                  pipe_busy, pipe_last_q, pipe_last_d;
+
+  // pipe_last_q: a group's last step is in pipe_q (kept in a register, as the issue
+  // decision depends on it).
+  always_comb begin
+    pipe_busy   = 1'b0;
+    pipe_last_d = step_in.last;
+    for (int unsigned k = 0; k < LaneStages; k++) begin
+      pipe_busy |= pipe_q[k].valid;
+    end
+    for (int unsigned k = 0; k + 1 < LaneStages; k++) begin
+      pipe_last_d |= pipe_q[k].last;
+    end
+  end
 
   logic issue, issue_last, issue_stall, drained;
 
-  assign issue_last  = (idx_q == in_last);
+  assign issue_last  = idx_last_q;
   // A group's sums may enter the hold registers only once the previous group's have been
   // fed to requant (never waits when In >= Lanes + 4).
-  assign issue_stall = issue_last && (hold_valid_i || s1_last_q || sm_last_q || s2_last_q);
+  assign issue_stall = issue_last && (hold_valid_i || pipe_last_q);
   assign issue       = (state_q == StIssue) && !issue_stall;
-  assign drained     = !s1_valid_q && !sm_valid_q && !s2_valid_q && feeder_idle_i;
+  assign drained     = !pipe_busy && feeder_idle_i;
 
   always_comb begin
     state_d     = state_q;
@@ -128,6 +157,8 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
     ch_d        = ch_q;
     waddr_d     = waddr_q;
     out_start_d = 1'b0;
+    idx_last_d  = idx_last_q;
+    grp_last_d  = grp_last_q;
     unique case (state_q)
       StIdle: begin
         if (in_full_i) begin
@@ -138,6 +169,8 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
           pix_d   = '0;
           ch_d    = '0;
           waddr_d = '0;
+          idx_last_d = (in_last_of(FcLayerFc1) == '0);
+          grp_last_d = (grp_last_of(FcLayerFc1) == '0);
         end
       end
       StIssue: begin
@@ -147,14 +180,17 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
             idx_d = '0;
             pix_d = '0;
             ch_d  = '0;
-            if (grp_q == grp_last) begin
+            idx_last_d = (in_last_of(layer_q) == '0);
+            if (grp_last_q) begin
               grp_d   = '0;
               state_d = StDrain;
             end else begin
               grp_d = grp_q + GrpW'(1);
+              grp_last_d = (grp_q == grp_last_of(layer_q) - GrpW'(1));
             end
           end else begin
             idx_d = idx_q + IdxW'(1);
+            idx_last_d = (idx_q == in_last_of(layer_q) - IdxW'(1));
             // fc1 walks idx = ch*InPixels + pix: pixel inner, channel outer
             if (pix_q == PixW'(InPixels - 1)) begin
               pix_d = '0;
@@ -172,12 +208,16 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
               layer_d = FcLayerFc2;
               waddr_d = WAddrW'(WBase2);
               state_d = StIssue;
+              idx_last_d = (in_last_of(FcLayerFc2) == '0);
+              grp_last_d = (grp_last_of(FcLayerFc2) == '0);
             end
             FcLayerFc2: begin
               if (!out_busy_i) begin
                 layer_d = FcLayerFc3;
                 waddr_d = WAddrW'(WBase3);
                 state_d = StIssue;
+                idx_last_d = (in_last_of(FcLayerFc3) == '0);
+                grp_last_d = (grp_last_of(FcLayerFc3) == '0);
               end
             end
             default: begin
@@ -193,6 +233,8 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
+      idx_last_q  <= (IdxW'(0) == in_last_of(FcLayerFc1));
+      grp_last_q  <= (GrpW'(0) == grp_last_of(FcLayerFc1));
       state_q     <= StIdle;
       layer_q     <= FcLayerFc1;
       grp_q       <= '0;
@@ -202,6 +244,8 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
       waddr_q     <= '0;
       out_start_q <= 1'b0;
     end else begin
+      idx_last_q  <= idx_last_d;
+      grp_last_q  <= grp_last_d;
       state_q     <= state_d;
       layer_q     <= layer_d;
       grp_q       <= grp_d;
@@ -213,35 +257,16 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
     end
   end
 
+  assign step_in = '{valid: issue, first: issue && (idx_q == '0), last: issue && issue_last,
+                     ch: ch_q, obase: NW'(grp_q * Lanes)};
+
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      s1_valid_q <= 1'b0;
-      s1_first_q <= 1'b0;
-      s1_last_q  <= 1'b0;
-      sm_valid_q <= 1'b0;
-      sm_first_q <= 1'b0;
-      sm_last_q  <= 1'b0;
-      s2_valid_q <= 1'b0;
-      s2_first_q <= 1'b0;
-      s2_last_q  <= 1'b0;
-      s1_ch_q    <= '0;
-      s1_obase_q <= '0;
-      sm_obase_q <= '0;
-      s2_obase_q <= '0;
+      pipe_q      <= '0;
+      pipe_last_q <= 1'b0;
     end else begin
-      s1_valid_q <= issue;
-      s1_first_q <= issue && (idx_q == '0);
-      s1_last_q  <= issue && issue_last;
-      s1_ch_q    <= ch_q;
-      s1_obase_q <= NW'(grp_q * Lanes);
-      sm_valid_q <= s1_valid_q;
-      sm_first_q <= s1_first_q;
-      sm_last_q  <= s1_last_q;
-      sm_obase_q <= s1_obase_q;
-      s2_valid_q <= sm_valid_q;
-      s2_first_q <= sm_first_q;
-      s2_last_q  <= sm_last_q;
-      s2_obase_q <= sm_obase_q;
+      pipe_q      <= {pipe_q[LaneStages-2:0], step_in};
+      pipe_last_q <= pipe_last_d;
     end
   end
 
@@ -250,12 +275,12 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   assign act_idx_o     = ActW'(idx_q);
   assign in_raddr_o    = in_rbank_i ? InAW'(InPixels) + InAW'(pix_q) : InAW'(pix_q);
   assign waddr_o       = waddr_q;
-  assign fc1_release_o = issue && issue_last && (grp_q == grp_last) && (layer_q == FcLayerFc1);
-  assign s1_ch_o       = s1_ch_q;
-  assign s2_valid_o    = s2_valid_q;
-  assign s2_first_o    = s2_first_q;
-  assign s2_last_o     = s2_last_q;
-  assign s2_obase_o    = s2_obase_q;
+  assign fc1_release_o = issue && issue_last && grp_last_q && (layer_q == FcLayerFc1);
+  assign sa_ch_o       = pipe_q[1].ch;
+  assign s2_valid_o    = pipe_q[LaneStages-1].valid;
+  assign s2_first_o    = pipe_q[LaneStages-1].first;
+  assign s2_last_o     = pipe_q[LaneStages-1].last;
+  assign s2_obase_o    = pipe_q[LaneStages-1].obase;
   assign out_start_o   = out_start_q;
 
 endmodule

@@ -128,6 +128,8 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
   logic [7:0] in_tdata;
   logic       in_tvalid, in_tready, in_tlast, in_bad;
   logic       guard_tready;
+  logic [7:0] conv1_in_tdata;
+  logic       conv1_in_tvalid, conv1_in_tready, conv1_in_tlast;
 
   assign s_axis_tready = guard_tready && !hold;
 
@@ -177,6 +179,25 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
   );
 
   // ------------------------------------------------------------ data path
+  // A two-entry FIFO (a register slice) between the frame guard and conv1: conv1's ready,
+  // which comes from its MAC pipeline, ends there instead of running on through the guard
+  // to s_axis_tready and the timestamps.
+  stream_fifo #(
+    .Width (8),
+    .Depth (2)
+  ) u_in_slice (
+    .clk_i,
+    .rst_ni,
+    .s_axis_tdata  (in_tdata),
+    .s_axis_tvalid (in_tvalid),
+    .s_axis_tready (in_tready),
+    .s_axis_tlast  (in_tlast),
+    .m_axis_tdata  (conv1_in_tdata),
+    .m_axis_tvalid (conv1_in_tvalid),
+    .m_axis_tready (conv1_in_tready),
+    .m_axis_tlast  (conv1_in_tlast)
+  );
+
   // Inter-stage streams, named <stage>_axis_* so test benches can monitor them by prefix.
   logic [Conv1Out*8-1:0] pool1_axis_tdata;
   logic                  pool1_axis_tvalid, pool1_axis_tready, pool1_axis_tlast;
@@ -197,10 +218,10 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
   ) u_conv1 (
     .clk_i,
     .rst_ni,
-    .s_axis_tdata  (in_tdata),
-    .s_axis_tvalid (in_tvalid),
-    .s_axis_tready (in_tready),
-    .s_axis_tlast  (in_tlast),
+    .s_axis_tdata  (conv1_in_tdata),
+    .s_axis_tvalid (conv1_in_tvalid),
+    .s_axis_tready (conv1_in_tready),
+    .s_axis_tlast  (conv1_in_tlast),
     .m_axis_tdata  (pool1_axis_tdata),
     .m_axis_tvalid (pool1_axis_tvalid),
     .m_axis_tready (pool1_axis_tready),

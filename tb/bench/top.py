@@ -60,7 +60,7 @@ BENCH_ENV = ("IMAGES", "OFFSET", "STAGE_IMAGES", "STAGE_OFFSET", "PARAM_IMAGES",
              "RELOAD_FC1_ROWS")
 # The files the top needs at least (tb.runner.rtl_sources lists every one under hdl/).
 TOP_SOURCES = ("mul_reg.sv", "requant.sv", "conv/maxpool2x2.sv", "conv/conv_padder.sv", "conv/line_buffer.sv",
-               "conv/conv3x3_relu_pool.sv", "fc/argmax.sv", "fc/fc_lane.sv", "fc/fc_param_decode.sv",
+               "conv/conv3x3_relu_pool.sv", "fc/fc_lane.sv", "fc/fc_param_decode.sv",
                "fc/fc_sequencer.sv", "fc/fc_requant_feeder.sv", "fc/fc_result_tx.sv", "fc/fc_engine.sv",
                "top/axil_regs.sv", "top/perf_counters.sv", "top/frame_guard.sv",
                "top/fashion_lenet_accel.sv")
