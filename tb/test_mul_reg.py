@@ -5,8 +5,9 @@ range) under a randomly toggling ``en_i``; a cycle-accurate model (input registe
 product register, both advancing only on enabled edges) gives ``p_o`` after every edge,
 so both the products and the fixed latency of 2 enabled edges are checked, and that
 nothing moves while ``en_i`` is low. The builds cover the widths the RTL uses (9 x 8
-signed: conv MACs; 18 x 18 and 7 x 6 unsigned: requant partial products) and a mixed
-signedness one.
+signed: conv MACs; 18 x 18 and 7 x 6 unsigned: requant partial products) and mixed
+signedness ones, with the DSP block (UseDsp = 1) and in logic (UseDsp = 0); products of at
+most 17 bits are also checked for every operand pair.
 
 Replay a run with ``SEED=<seed printed by cocotb>``.
 """
@@ -110,6 +111,19 @@ async def test_products(dut):
 
 
 @cocotb.test()
+async def test_exhaustive(dut):
+    """Every operand pair, for products of at most 17 bits (the 9 x 8 MAC shape: 131,072)."""
+    _, rng = seeded()
+    tb = TB(dut)
+    if tb.pwidth > 17:
+        dut._log.info("%d x %d: too wide to enumerate; covered by test_products", tb.a.width, tb.b.width)
+        return
+    ops = [(x, y) for x in range(tb.a.lo, tb.a.hi + 1) for y in range(tb.b.lo, tb.b.hi + 1)]
+    await stream(tb, ops, rng, 1.0)
+    dut._log.info("%d x %d: all %d products match", tb.a.width, tb.b.width, len(ops))
+
+
+@cocotb.test()
 async def test_latency(dut):
     """A lone operand pair: p_o shows its product right after the second enabled edge,
     whatever number of disabled edges lies between, and holds it while en_i is low."""
@@ -142,10 +156,13 @@ async def test_latency(dut):
 
 # --------------------------------------------------------------------------- pytest runner
 
-@pytest.mark.parametrize("widths", [(9, 8, 1, 1), (18, 18, 0, 0), (7, 6, 0, 0), (18, 17, 1, 0)],
-                         ids=["9x8_ss", "18x18_uu", "7x6_uu", "18x17_su"])
+@pytest.mark.parametrize("widths", [(9, 8, 1, 1, 1), (18, 18, 0, 0, 1), (7, 6, 0, 0, 1), (18, 17, 1, 0, 1),
+                                    (9, 8, 1, 1, 0), (7, 6, 0, 0, 0), (18, 17, 1, 0, 0), (5, 3, 0, 1, 0)],
+                         ids=["9x8_ss", "18x18_uu", "7x6_uu", "18x17_su",
+                              "9x8_ss_lut", "7x6_uu_lut", "18x17_su_lut", "5x3_us_lut"])
 def test_mul_reg(widths):
-    """The conv MAC shape, the requant partial products and a mixed-signedness one."""
-    aw, bw, asg, bsg = widths
+    """The MAC shape, the requant partial products and mixed signedness, in DSP blocks
+    (UseDsp = 1) and in logic (UseDsp = 0)."""
+    aw, bw, asg, bsg, dsp = widths
     run_sim("mul_reg", hdl_sources("mul_reg.sv"), module="tb.test_mul_reg",
-            parameters={"AWidth": aw, "BWidth": bw, "ASigned": asg, "BSigned": bsg})
+            parameters={"AWidth": aw, "BWidth": bw, "ASigned": asg, "BSigned": bsg, "UseDsp": dsp})
