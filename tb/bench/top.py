@@ -280,6 +280,10 @@ TOP_FOLDINGS = [pytest.param(DEFAULT_FOLDING, id=folding_id(DEFAULT_FOLDING)),
                 pytest.param(SLOW_FOLDING, id=folding_id(SLOW_FOLDING), marks=pytest.mark.slow)]
 
 
+# Verilator configuration of the cocotb builds: the outputs the stuck-output test forces.
+FORCEABLE = Path(__file__).resolve().parent.parent / "hdl" / "top_forceable.vlt"
+
+
 def top_sources() -> list[str]:
     """Every .sv under hdl/ (``tb.runner.rtl_sources``: packages first; the blocks may add
     submodule files).
@@ -360,6 +364,6 @@ def run_top(module: str, folding: Folding = DEFAULT_FOLDING, testcase: str | Non
     lock = Path(f"{runner.build_folder(build_name)}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
-        return runner.run_sim(TOPLEVEL, top_sources(), module=module,
+        return runner.run_sim(TOPLEVEL, [*top_sources(), str(FORCEABLE)], module=module,
                               parameters={**folding.hdl_parameters(), "ParamDir": str(params_dir)},
                               extra_env=env, waves=waves, testcase=testcase, build_name=build_name)
