@@ -18,10 +18,9 @@
 // still costs a whole MULT18X18D: neither Yosys nor nextpnr supports MULT9X9D.
 //
 // UseDsp = 0: a multiplier in logic for the products beyond the device's DSP blocks, the
-// same in every flow (simulated as it is synthesized): the product is the sum of the
-// BWidth partial products b[j] * (a << j) (the sign bit of a signed b weighs -2^(BWidth-1)),
-// added as a balanced tree between the input and output registers. No multiply operator,
-// so no DSP mapper packs it.
+// same in every flow (simulated as it is synthesized): shifted and gated copies of a, one
+// per bit of b, added as a balanced tree between the input and output registers. No
+// multiply operator, so no DSP mapper packs it.
 module mul_reg #(
   parameter int unsigned AWidth  = 18,
   parameter int unsigned BWidth  = 18,
@@ -42,30 +41,37 @@ module mul_reg #(
   end
 
   if (!UseDsp) begin : g_lut
-    // Partial products, each the operand a extended to PWidth bits and shifted; the tree
-    // adds pairs level by level (Levels = ceil(log2 BWidth)).
+    // Rows b[j] ? a << j : 0 (a extended to the product's width), summed by a balanced tree
+    // of carry-chain adders; the row of a signed b's sign bit weighs -2^(BWidth-1), so the
+    // tree node above it subtracts it (a subtract is a carry chain like an add). Arithmetic
+    // is modulo 2^PWidth, exact because the product fits PWidth bits.
     localparam int unsigned Levels = (BWidth > 1) ? $clog2(BWidth) : 1;
     localparam int unsigned Leaves = 1 << Levels;
+    localparam int unsigned MsbLeaf = Leaves + BWidth - 1;
 
     logic [AWidth-1:0] a_q;
     logic [BWidth-1:0] b_q;
     logic [PWidth-1:0] a_ext, p_q;
-    logic [PWidth-1:0] node [2 * Leaves];  // heap order: node 1 = the product, leaves from Leaves
+    // heap order: node 1 = the product, leaf Leaves + j = row j. keep: every add stays its
+    // own carry-chain adder (Yosys would merge the tree into one $macc of plain LUTs)
+    (* keep *) logic [2*Leaves-1:0][PWidth-1:0] node;
 
     assign a_ext = ASigned ? PWidth'($signed(a_q)) : PWidth'(a_q);
 
     always_comb begin
-      for (int unsigned j = 0; j < Leaves; j++) begin
-        node[Leaves + j] = '0;
-        if (j < BWidth && b_q[j]) begin
-          // two's complement: -(a << j) for the sign bit of a signed b
-          node[Leaves + j] = (BSigned && j == BWidth - 1) ? PWidth'(-(a_ext << j)) : PWidth'(a_ext << j);
-        end
+      node = '0;
+      for (int unsigned j = 0; j < BWidth; j++) begin
+        node[Leaves + j] = b_q[j] ? a_ext << j : '0;
       end
       for (int unsigned n = Leaves - 1; n >= 1; n--) begin
-        node[n] = node[2 * n] + node[2 * n + 1];
+        if (BSigned && n == MsbLeaf / 2 && MsbLeaf % 2 == 1) begin
+          node[n] = node[2 * n] - node[2 * n + 1];
+        end else if (BSigned && n == MsbLeaf / 2) begin
+          node[n] = node[2 * n + 1] - node[2 * n];
+        end else begin
+          node[n] = node[2 * n] + node[2 * n + 1];
+        end
       end
-      node[0] = '0;  // unused
     end
 
     always_ff @(posedge clk_i) begin
