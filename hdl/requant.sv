@@ -156,22 +156,23 @@ module requant import fashion_lenet_pkg::*; #(
 
   // ------------------------------------------------------------ stage 4: fine shift f
   // fo[f]: the leading one of c is bit 32 - f (all zero for x = 0, which then stays 0).
-  // pre[j] = |c[j:0]: the sticky bit of a fine shift by f = 7 - j.
+  // pre[j] = |c[j:0]: the sticky bit of a fine shift by f = 7 - j. Every prefix OR is a
+  // carry of c[7:0] + 0xFF (carry into bit j+1 = (c[j:0] != 0)): one short carry chain
+  // instead of a LUT tree that synthesis would chain.
   logic [8:0] s3_fo;
+  logic [8:1] s3_carry;  // (c[7:0] + 0xFF)[8:1]
+  logic       s3_presum_lsb;
   logic [7:0] s3_pre;
 
   always_comb begin
-    logic seen, any;
+    logic seen;
     seen = 1'b0;
     for (int f = 0; f <= 8; f++) begin
       s3_fo[f] = s3_c_q[32-f] && !seen;
       seen     = seen || s3_c_q[32-f];
     end
-    any = 1'b0;
-    for (int j = 0; j < 8; j++) begin
-      any       = any || s3_c_q[j];
-      s3_pre[j] = any;
-    end
+    {s3_carry, s3_presum_lsb} = 9'(s3_c_q[7:0]) + 9'h0FF;
+    s3_pre = {s3_carry[8], ~(s3_carry[7:1] ^ s3_c_q[7:1])};
   end
 
   logic [32:0]       s4_c_q;
@@ -260,82 +261,77 @@ module requant import fashion_lenet_pkg::*; #(
   logic signed [6:0] s9_s_q;     // r - 16: -25..46
 
   // ------------------------------------------------------------ stage 10: pm = T2 + up2
-  // stk[j] = |pm[j+14:0], the sticky bit of a shift by r = j + 16, from T2 without the
-  // increment: T2 + 1 has zero low bits exactly where T2's are all ones.
-  logic [8:0] s9_stk;
-  logic [8:0] s9_soh;
+  // The final sticky bit |pm[r-2:0], r = 16 + s, is |pm[13:0] (lo) or one of pm[14..22]
+  // under a thermometer of s (th[m]: s >= m, s in 0..8). lo from T2 without the increment
+  // (T2 + 1 has zero low bits exactly where T2's are all ones); both ORs are carries of
+  // T2[13:0] + constant, so no LUT trees.
+  logic        s9_any, s9_all;
+  logic [13:0] s9_any_rest, s9_all_rest;
+  logic        s9_lo;
+  logic [8:0]  s9_soh, s9_th;
 
   always_comb begin
-    logic any, all;
-    any = |s9_t_q[13:0];
-    all = &s9_t_q[13:0];
+    {s9_any, s9_any_rest} = 15'(s9_t_q[13:0]) + 15'h3FFF;  // carry out: |T2[13:0]
+    {s9_all, s9_all_rest} = 15'(s9_t_q[13:0]) + 15'h0001;  // carry out: &T2[13:0]
+    s9_lo = s9_up_q ? !s9_all : s9_any;
     for (int j = 0; j <= 8; j++) begin
-      any       = any || s9_t_q[j+14];
-      all       = all && s9_t_q[j+14];
-      s9_stk[j] = s9_up_q ? !all : any;
       s9_soh[j] = s9_nz_q && (s9_s_q == 7'(j));
+      s9_th[j]  = s9_nz_q && (s9_s_q >= 7'(j)) && (s9_s_q <= 7'sd8);
     end
   end
 
   logic [24:0] s10_pm_q;   // [2^23, 2^24], or 0
-  logic [8:0]  s10_stk_q;
+  logic        s10_lo_q;   // |pm[13:0]
   logic [8:0]  s10_soh_q;  // r = 16 + j, one-hot; all zero for r >= 25 (y = 0), r <= 15, x = 0
+  logic [8:0]  s10_th_q;
   logic        s10_big_q;  // r <= 15 and x != 0: |y| >= 256
 
   // ------------------------------------------------------------ stage 11: |y| = pm / 2^r
-  // pm >> r <= 2^24 >> 16 = 256 (9 bits); a 256 carries no round bit (pm = 2^24).
+  // pm >> r <= 2^24 >> 16 = 256 (9 bits); a 256 carries no round bit (pm = 2^24). With ReLU
+  // a negative y gives zp_out whatever its size: |y| is forced to 0 here (the sum is zp_out).
   logic [32:0] s10_pmx;
   logic [8:0]  s10_y;
-  logic        s10_round, s10_sticky, s10_up;
+  logic        s10_round, s10_sticky, s10_relu_neg;
 
   always_comb begin
     s10_pmx    = 33'(s10_pm_q);
     s10_y      = '0;
     s10_round  = 1'b0;
-    s10_sticky = 1'b0;
+    s10_sticky = s10_th_q[0] && s10_lo_q;
     for (int j = 0; j <= 8; j++) begin
       s10_y      = s10_y | ({9{s10_soh_q[j]}} & s10_pmx[j+24 -: 9]);
       s10_round  = s10_round | (s10_soh_q[j] && s10_pmx[j+15]);
-      s10_sticky = s10_sticky | (s10_soh_q[j] && s10_stk_q[j]);
+      s10_sticky = s10_sticky | (s10_th_q[j] && s10_pmx[j+14]);
     end
-    s10_up = s10_round && (s10_sticky || s10_y[0]);
+    s10_relu_neg = side_q[Stages-3].relu && side_q[Stages-3].neg;
   end
 
-  // |y| != 0 without the add: pm >= 2^23 makes it r <= 23, or r = 24 and pm != 2^23
-  // (pm[23] is set unless pm = 2^24).
-  logic s10_nz;
-  assign s10_nz = s10_big_q || (|s10_soh_q[7:0]) || (s10_soh_q[8] && (s10_pm_q[24] || s10_stk_q[8]));
-
-  logic [8:0] s11_mag_q;  // |y| without the round up: <= 256, 256 when clamped
-  logic       s11_up_q;   // 0 when mag is 256
-  logic       s11_nz_q;   // |y| != 0
+  logic [8:0] s11_mag_q;     // |y| without the round up: <= 256, 256 when clamped
+  logic       s11_round_q;   // 0 when mag is 256
+  logic       s11_sticky_q;
 
   // ------------------------------------------------------------ stage 12: + zp_out, clamp
-  // zp -+ |y| as one add with a carry in, m = mag, u = up:
+  // zp -+ |y| as one add with a carry in, m = mag, u = round && (sticky || m odd) (the
+  // round half to even, one LUT in front of the carry in):
   //   zp + |y| = zp + m + u,   zp - |y| = zp + (~m - 512) + !u   (~m - 512 = {11, ~m})
-  // The lower clamp: y + zp < zp (ReLU) exactly when y < 0; y + zp < 0 from the sign. The
-  // sum lies in -256..511, so its top bits alone say which clamp applies (no comparators).
-  side_t              s11_side;
-  logic               s11_cin;
-  logic signed [10:0] s11_sum;
-  logic [7:0]         s11_out;
+  // The sum lies in 0..511 for y >= 0 and -256..255 for y < 0, so its low 9 bits are enough:
+  // bit 8 says that it is clamped (to 255 or 0, by the sign). The ReLU clamp was applied in
+  // stage 11.
+  side_t      s11_side;
+  logic       s11_cin;
+  logic [8:0] s11_sum;
+  logic [7:0] s11_out;
 
   always_comb begin
     s11_side = side_q[Stages-2];
-    s11_cin  = s11_up_q ^ s11_side.neg;
-    s11_sum  = $signed({3'b000, s11_side.zp})
-             + $signed({{2{s11_side.neg}}, s11_mag_q ^ {9{s11_side.neg}}})
-             + $signed({10'd0, s11_cin});
-    if (s11_side.relu && s11_side.neg && s11_nz_q) begin
-      s11_out = s11_side.zp;
-    end else if (s11_sum[10]) begin
-      s11_out = 8'd0;
-    end else if (s11_sum[9] || s11_sum[8]) begin
-      s11_out = 8'd255;
-    end else begin
-      s11_out = s11_sum[7:0];
-    end
+    s11_cin  = (s11_round_q && (s11_sticky_q || s11_mag_q[0])) ^ s11_side.neg;
+    s11_sum  = {1'b0, s11_side.zp} + (s11_mag_q ^ {9{s11_side.neg}}) + 9'(s11_cin);
+    s11_out  = s11_sum[8] ? {8{!s11_side.neg}} : s11_sum[7:0];
   end
+
+  // The adds' low sum bits (only their carries matter) and ReLU after stage 11.
+  logic unused_bits;
+  assign unused_bits = ^{s3_presum_lsb, s9_any_rest, s9_all_rest, s11_side.relu};
 
   // ------------------------------------------------------------ pipeline registers
   // Data flops have no reset and no enable: the valid bits say which are real.
@@ -387,13 +383,14 @@ module requant import fashion_lenet_pkg::*; #(
     s9_s_q      <= s8_sh_q - $signed({6'd0, s8_hi});
 
     s10_pm_q    <= 25'(s9_t_q) + 25'(s9_up_q);
-    s10_stk_q   <= s9_stk;
+    s10_lo_q    <= s9_lo;
     s10_soh_q   <= s9_soh;
+    s10_th_q    <= s9_th;
     s10_big_q   <= s9_nz_q && (s9_s_q < 0);
 
-    s11_mag_q   <= {s10_big_q || s10_y[8], s10_y[7:0]};
-    s11_up_q    <= s10_up;
-    s11_nz_q    <= s10_nz;
+    s11_mag_q   <= s10_relu_neg ? 9'd0 : {s10_big_q || s10_y[8], s10_y[7:0]};
+    s11_round_q  <= s10_round && !s10_relu_neg;
+    s11_sticky_q <= s10_sticky;
   end
 
   // ------------------------------------------------------------ output FIFO, credits
