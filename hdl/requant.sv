@@ -41,10 +41,13 @@
 //   7  lo = the outer partial products (disjoint) + up * m24; mid = the middle two
 //   8  p_n = lo + mid << 18; OR of p_n[17:0] (= lo[17:0])
 //   9  T2 = p_n >> (23 + p_n[47]) with round and sticky bits: up2; s = r - 16 = sh - p_n[47]
-//   10 pm = T2 + up2 (an increment); sticky ORs of pm below bits 15..23 (from T2 and up2);
-//      s decoded one-hot (0..8) and r <= 15 (big)
-//   11 |y| = pm >> r with round and sticky bits (one 9:1 AND-OR), 256 if big
+//   10 pm = T2 + up2 (an increment); |pm[13:0]; s decoded one-hot (0..8) and as a
+//      thermometer, r <= 15 (big)
+//   11 |y| = pm >> r with round and sticky bits (9:1 AND-OR), 256 if big; 0 if ReLU and y < 0
 //   12 zp_out +- (|y| + round up) in one add with carry in, clamp; into the output FIFO
+//
+// The prefix ORs of sticky bits are carries of an add with a constant (a short carry chain),
+// not LUT trees, which synthesis tends to map as long LUT chains.
 module requant import fashion_lenet_pkg::*; #(
   parameter int unsigned TagWidth = 1
 ) (
