@@ -125,6 +125,9 @@ package fashion_lenet_pkg;
   localparam int unsigned DefaultLanes              = 18;  // the top's Lanes: fc_engine MACs
   localparam int unsigned DefaultConv2InChannelsPar = 3;   // the top's Conv2InChannelsPar
 
+  // ------------------------------------------------------------ pipeline latencies
+  localparam int unsigned RequantLatency = 12;  // requant's stages (the fc cycle model counts them)
+
   /* verilator lint_on UNUSEDPARAM */
 
 endpackage : fashion_lenet_pkg

@@ -187,10 +187,15 @@ CSR_BY_NAME = {c.name: c for c in CSRS}
 # ------------------------------------------------------------------ folding
 
 
+# requant's latency through an empty unit (hdl/requant.sv checks its stage count against
+# fashion_lenet_pkg::RequantLatency, generated from this)
+REQUANT_LATENCY = 12
+
 # fc_engine's drain per layer: the lane and feeder registers (7: fc_sequencer's S1, SA, SB,
-# SM, S2, the hold copy, the feeder) and requant's 13 stages (hdl/requant.sv), which a
-# layer's last sums pass before the next layer may start
-FC_LAYER_DRAIN = 7 + 13
+# SM, S2, the hold copy, the feeder) and requant's latency, which a layer's last sums pass
+# before the next layer may start (the fc activation buffers always accept, so requant's
+# output FIFO stays empty)
+FC_LAYER_DRAIN = 7 + REQUANT_LATENCY
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,12 @@ def package_text() -> str:
             "the top's Conv2InChannelsPar")
     lines += b.lines()
 
+    lines += _section("pipeline latencies")
+    b = _Block()
+    b.param("int unsigned", "RequantLatency", str(net.REQUANT_LATENCY),
+            "requant's stages (the fc cycle model counts them)")
+    lines += b.lines()
+
     lines += ["", "  /* verilator lint_on UNUSEDPARAM */", "", f"endpackage : {PACKAGE}", ""]
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 
+from model.network import REQUANT_LATENCY
 from model.reference import round_significand
 from tb.bench.axis_tb import reset, start_clock
 from tb.bench.hdl import hdl_param
@@ -28,7 +29,7 @@ from tb.runner import hdl_sources, run_sim
 
 pytestmark = pytest.mark.seeded  # random stimulus from $SEED: SEEDS=N repeats it
 
-LATENCY = 13  # documented in hdl/requant.sv (its users do not depend on it: valid/ready)
+LATENCY = REQUANT_LATENCY  # through an empty unit (its users do not depend on it: valid/ready)
 M32 = 0xFFFFFFFF
 
 

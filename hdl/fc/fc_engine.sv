@@ -19,11 +19,11 @@
 // codes; tlast on the last. fc3 of the next image waits until they are sent.
 //
 // Cycles per image back to back: per layer ceil(Out / Lanes) groups x In, then the last
-// group's requant feed (a cycle per neuron) and the drain (lane pipeline and requant's 13
-// stages, model.network.FC_LAYER_DRAIN); input/output beats overlap the MACs. The cycle
+// group's requant feed (a cycle per neuron) and the drain (lane pipeline and requant's
+// latency, model.network.FC_LAYER_DRAIN); input/output beats overlap the MACs. The cycle
 // model (model.network.Folding.stage_cycles, checked by the top's test): Lanes = 8:
-// 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10197 per image; Lanes = 18 (the top's
-// default): 7 x 576 + 5 x 120 + 1 x 84 = 4716 MAC cycles, 4805 per image.
+// 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10194 per image; Lanes = 18 (the top's
+// default): 7 x 576 + 5 x 120 + 1 x 84 = 4716 MAC cycles, 4802 per image.
 //
 // Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
 // read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->

@@ -352,45 +352,45 @@ module regress_harness import fashion_lenet_pkg::*; #(
 `else
   requant_monitor u_mon_conv1 (
     .clk_i (clk), .rst_ni (rst_n),
-    .en_i          (u_dut.u_conv1.u_requant.en),
-    .in_valid_i    (u_dut.u_conv1.u_requant.in_valid_i),
+    .in_fire_i     (u_dut.u_conv1.u_requant.in_fire),
     .layer_i       (LayerConv1),
-    .ex_i          (u_dut.u_conv1.u_requant.s3_ex_q),
-    .pm_i          (u_dut.u_conv1.u_requant.s11_pm_q),
-    .r_i           (u_dut.u_conv1.u_requant.s11_r_q),
-    .clamp_valid_i (u_dut.u_conv1.u_requant.valid_q[11]),
-    .sum_i         (u_dut.u_conv1.u_requant.s12_sum),
-    .lo_i          (u_dut.u_conv1.u_requant.side_q[11].relu ? $signed({3'b000, u_dut.u_conv1.u_requant.side_q[11].zp}) : 11'sd0),
+    .big_i         (|u_dut.u_conv1.u_requant.s2_abs_q[32:24]),
+    .pm_i          (u_dut.u_conv1.u_requant.s10_pm_q),
+    .r_i           ($signed({u_dut.u_conv1.u_requant.s9_s_q[6], u_dut.u_conv1.u_requant.s9_s_q}) + 8'sd16),
+    .clamp_valid_i (u_dut.u_conv1.u_requant.valid_q[10]),
+    .sum_i         ($signed({{2{u_dut.u_conv1.u_requant.s11_side.neg && u_dut.u_conv1.u_requant.s11_sum[8]}}, u_dut.u_conv1.u_requant.s11_sum})),
+    .relu_neg_i    (u_dut.u_conv1.u_requant.s11_side.relu && u_dut.u_conv1.u_requant.s11_side.neg),
+    .lo_i          (u_dut.u_conv1.u_requant.side_q[10].relu ? $signed({3'b000, u_dut.u_conv1.u_requant.side_q[10].zp}) : 11'sd0),
     .fire_o (mon_fire[0]), .layer_o (mon_layer[0]),
     .sat_low_o (mon_ev[0][0]), .sat_high_o (mon_ev[0][1]), .big_o (mon_ev[0][2]), .tie_o (mon_ev[0][3])
   );
 
   requant_monitor u_mon_conv2 (
     .clk_i (clk), .rst_ni (rst_n),
-    .en_i          (u_dut.u_conv2.u_requant.en),
-    .in_valid_i    (u_dut.u_conv2.u_requant.in_valid_i),
+    .in_fire_i     (u_dut.u_conv2.u_requant.in_fire),
     .layer_i       (LayerConv2),
-    .ex_i          (u_dut.u_conv2.u_requant.s3_ex_q),
-    .pm_i          (u_dut.u_conv2.u_requant.s11_pm_q),
-    .r_i           (u_dut.u_conv2.u_requant.s11_r_q),
-    .clamp_valid_i (u_dut.u_conv2.u_requant.valid_q[11]),
-    .sum_i         (u_dut.u_conv2.u_requant.s12_sum),
-    .lo_i          (u_dut.u_conv2.u_requant.side_q[11].relu ? $signed({3'b000, u_dut.u_conv2.u_requant.side_q[11].zp}) : 11'sd0),
+    .big_i         (|u_dut.u_conv2.u_requant.s2_abs_q[32:24]),
+    .pm_i          (u_dut.u_conv2.u_requant.s10_pm_q),
+    .r_i           ($signed({u_dut.u_conv2.u_requant.s9_s_q[6], u_dut.u_conv2.u_requant.s9_s_q}) + 8'sd16),
+    .clamp_valid_i (u_dut.u_conv2.u_requant.valid_q[10]),
+    .sum_i         ($signed({{2{u_dut.u_conv2.u_requant.s11_side.neg && u_dut.u_conv2.u_requant.s11_sum[8]}}, u_dut.u_conv2.u_requant.s11_sum})),
+    .relu_neg_i    (u_dut.u_conv2.u_requant.s11_side.relu && u_dut.u_conv2.u_requant.s11_side.neg),
+    .lo_i          (u_dut.u_conv2.u_requant.side_q[10].relu ? $signed({3'b000, u_dut.u_conv2.u_requant.side_q[10].zp}) : 11'sd0),
     .fire_o (mon_fire[1]), .layer_o (mon_layer[1]),
     .sat_low_o (mon_ev[1][0]), .sat_high_o (mon_ev[1][1]), .big_o (mon_ev[1][2]), .tie_o (mon_ev[1][3])
   );
 
   requant_monitor u_mon_fc (
     .clk_i (clk), .rst_ni (rst_n),
-    .en_i          (u_dut.u_fc.u_requant.en),
-    .in_valid_i    (u_dut.u_fc.u_requant.in_valid_i),
+    .in_fire_i     (u_dut.u_fc.u_requant.in_fire),
     .layer_i       (layer_e'(LayerFc1 + u_dut.u_fc.u_sequencer.layer_q)),  // fc_layer_e -> layer_e
-    .ex_i          (u_dut.u_fc.u_requant.s3_ex_q),
-    .pm_i          (u_dut.u_fc.u_requant.s11_pm_q),
-    .r_i           (u_dut.u_fc.u_requant.s11_r_q),
-    .clamp_valid_i (u_dut.u_fc.u_requant.valid_q[11]),
-    .sum_i         (u_dut.u_fc.u_requant.s12_sum),
-    .lo_i          (u_dut.u_fc.u_requant.side_q[11].relu ? $signed({3'b000, u_dut.u_fc.u_requant.side_q[11].zp}) : 11'sd0),
+    .big_i         (|u_dut.u_fc.u_requant.s2_abs_q[32:24]),
+    .pm_i          (u_dut.u_fc.u_requant.s10_pm_q),
+    .r_i           ($signed({u_dut.u_fc.u_requant.s9_s_q[6], u_dut.u_fc.u_requant.s9_s_q}) + 8'sd16),
+    .clamp_valid_i (u_dut.u_fc.u_requant.valid_q[10]),
+    .sum_i         ($signed({{2{u_dut.u_fc.u_requant.s11_side.neg && u_dut.u_fc.u_requant.s11_sum[8]}}, u_dut.u_fc.u_requant.s11_sum})),
+    .relu_neg_i    (u_dut.u_fc.u_requant.s11_side.relu && u_dut.u_fc.u_requant.s11_side.neg),
+    .lo_i          (u_dut.u_fc.u_requant.side_q[10].relu ? $signed({3'b000, u_dut.u_fc.u_requant.side_q[10].zp}) : 11'sd0),
     .fire_o (mon_fire[2]), .layer_o (mon_layer[2]),
     .sat_low_o (mon_ev[2][0]), .sat_high_o (mon_ev[2][1]), .big_o (mon_ev[2][2]), .tie_o (mon_ev[2][3])
   );
