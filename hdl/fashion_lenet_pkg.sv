@@ -91,6 +91,9 @@ package fashion_lenet_pkg;
   // word formats
   localparam int unsigned RequantShiftLsb     = 24;          // requant word: shift, then m24 below
   localparam int unsigned ZpOutLsb            = 8;           // zp word: zp_out, then zp_in below
+  // parameter port: a word sampled at a clock edge is in its memory at the latest this
+  // many edges later (the blocks check their write pipelines against it)
+  localparam int unsigned ParamWriteLatency   = 9;
 
   // ------------------------------------------------------------ register map
   localparam int unsigned AddrWidth            = 24;            // AXI4-Lite byte address bits

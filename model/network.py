@@ -130,6 +130,16 @@ REGION = {r.name: r for r in REGIONS}
 REQUANT_SHIFT_LSB = 24  # requant word: shift in [31:24], m24 in [23:0]
 ZP_OUT_LSB = 8          # zp word: zp_out in [15:8], zp_in in [7:0]
 
+# Parameter-write latency of the blocks' parameter ports (conv3x3_relu_pool, fc_engine): a word
+# sampled on the port at a rising clock edge is in its memory at the latest PARAM_WRITE_LATENCY
+# edges later (the memory takes it at that edge; some take it earlier). Writes are pipelined
+# through registers (one word per cycle, no backpressure) so that their decode is not on the
+# clock's critical path. The RTL checks its pipelines against it (ParamWriteLatency). Through
+# AXI4-Lite the same count holds from the write's B handshake edge (axil_regs raises bvalid and
+# the port's write enable in the same cycle, so the port samples the word at the first edge
+# bvalid is high, at the latest the handshake edge).
+PARAM_WRITE_LATENCY = 9  # conv2 at one input channel per cycle (7 at the default folding)
+
 # ------------------------------------------------------------------ register map
 
 ADDR_WIDTH = 24          # AXI4-Lite byte address bits

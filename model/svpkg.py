@@ -198,6 +198,9 @@ def package_text() -> str:
     b.comment("word formats")
     b.param("int unsigned", "RequantShiftLsb", str(net.REQUANT_SHIFT_LSB), "requant word: shift, then m24 below")
     b.param("int unsigned", "ZpOutLsb", str(net.ZP_OUT_LSB), "zp word: zp_out, then zp_in below")
+    b.comment("parameter port: a word sampled at a clock edge is in its memory at the latest this")
+    b.comment("many edges later (the blocks check their write pipelines against it)")
+    b.param("int unsigned", "ParamWriteLatency", str(net.PARAM_WRITE_LATENCY))
     lines += b.lines()
 
     lines += _section("register map")
@@ -292,7 +295,11 @@ def register_map_text() -> str:
         "",
         f"Layer L's parameters start at (code + 1) << {layer_address_lsb()}; element i of a "
         "region is at base + region offset + 4 i. Parameter memories are write-only (full-word "
-        "writes, `wstrb` = 0xF) and must only be written while STATUS.busy is 0.",
+        "writes, `wstrb` = 0xF) and must only be written while STATUS.busy is 0. A write's "
+        "decode into its memory is pipelined: the memory holds the word once "
+        f"{net.PARAM_WRITE_LATENCY} (`ParamWriteLatency`) more rising clock edges have passed "
+        "after the write's B handshake (bvalid and bready high), so an image started then sees "
+        "every parameter written before.",
         "",
     ]
     lines += _table(["Region", "param_sel", "Offset", "Word format", "Memory file digits"],

@@ -98,28 +98,125 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     end
   end
 
+  // Parameter writes, pipelined (writes are rare; the decode must not limit the clock):
+  //   P0      the port, registered
+  //   D1..Dn  a weight's element index a split into row a / RowElems and byte lane
+  //           a % RowElems by restoring division, one quotient bit per stage (a subtraction of
+  //           a constant and a select): n = RowW stages, exact since a < NumWeights <=
+  //           RowElems << n
+  //   E       the lane decoded into byte enables
+  // then the row's byte is written: a weight lands RowW + 2 clock edges after the port sampled
+  // it, a bias, requant or zero-point word 1 edge after. One write per cycle, in order.
   // Out-of-range addresses are ignored.
-  logic [WAddrW-1:0] w_addr;
-  logic [RowW-1:0]   w_row;
-  logic [ElemW-1:0]  w_elem;
-  assign w_addr = WAddrW'(param_addr_i);
-  assign w_row  = RowW'(w_addr / WAddrW'(RowElems));
-  assign w_elem = ElemW'(w_addr % WAddrW'(RowElems));
+  localparam int unsigned DivSteps = RowW;
+  localparam int unsigned DivW     = WAddrW + 2;  // RowElems << (RowW - 1) < 2^(WAddrW+1), a sign
+
+  if (DivSteps + 2 > ParamWriteLatency) begin : g_err_latency
+    $fatal(1, "conv3x3_relu_pool: %0d weight write stages exceed ParamWriteLatency = %0d",
+           DivSteps + 2, ParamWriteLatency);
+  end
+
+  logic              p_we_q;
+  param_kind_e       p_sel_q;
+  logic [PAddrW-1:0] p_addr_q;
+  logic [31:0]       p_wdata_q;
+  logic              p_oc_in_q, p_zero_q;  // index < OutChannels, index == 0
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      p_we_q <= 1'b0;
+    end else begin
+      p_we_q <= param_we_i;
+    end
+  end
 
   always_ff @(posedge clk_i) begin
-    if (param_we_i) begin
-      unique case (param_sel_i)
-        ParamWeight: if (param_addr_i < PAddrW'(NumWeights)) begin
-          // constant byte lanes with a select each: a byte-enable write of one row
-          for (int unsigned e = 0; e < RowElems; e++) begin
-            if (32'(w_elem) == e) weight_q[w_row][e * 8 +: 8] <= param_wdata_i[7:0];
-          end
-        end
-        ParamBias:    if (param_addr_i < PAddrW'(OutChannels)) bias_q[OcW'(param_addr_i)] <= param_wdata_i;
-        ParamRequant: if (param_addr_i < PAddrW'(OutChannels)) requant_q[OcW'(param_addr_i)] <= param_wdata_i;
-        ParamZp:      if (param_addr_i == '0) zp_q[0] <= param_wdata_i[15:0];
-        default:      ;
+    p_sel_q   <= param_sel_i;
+    p_addr_q  <= param_addr_i;
+    p_wdata_q <= param_wdata_i;
+    p_oc_in_q <= (param_addr_i < PAddrW'(OutChannels));
+    p_zero_q  <= (param_addr_i == '0);
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (p_we_q) begin
+      unique case (p_sel_q)
+        ParamBias:    if (p_oc_in_q) bias_q[OcW'(p_addr_q)] <= p_wdata_q;
+        ParamRequant: if (p_oc_in_q) requant_q[OcW'(p_addr_q)] <= p_wdata_q;
+        ParamZp:      if (p_zero_q) zp_q[0] <= p_wdata_q[15:0];
+        default:      ;  // ParamWeight: through the division stages
       endcase
+    end
+  end
+
+  // Division stage s holds the remainder after the quotient bits RowW-1 .. RowW-s; [0] is P0's.
+  logic [DivSteps:0]             dv_we;
+  logic [DivSteps:0][WAddrW-1:0] dv_rem;
+  logic [DivSteps:0][RowW-1:0]   dv_row;
+  logic [DivSteps:0][7:0]        dv_data;
+
+  assign dv_we[0]   = p_we_q && (p_sel_q == ParamWeight) && (p_addr_q < PAddrW'(NumWeights));
+  assign dv_rem[0]  = WAddrW'(p_addr_q);
+  assign dv_row[0]  = '0;
+  assign dv_data[0] = p_wdata_q[7:0];
+
+  for (genvar s = 1; s <= DivSteps; s++) begin : g_div
+    localparam int unsigned     Bit = DivSteps - s;
+    localparam logic [DivW-1:0] Sub = DivW'(RowElems) << Bit;
+
+    // remainder < 2 * Sub (the stage before took the multiples of 2 * Sub)
+    logic [DivW-1:0]   diff;
+    logic              we_q;
+    logic [WAddrW-1:0] rem_q;
+    logic [RowW-1:0]   row_q;
+    logic [7:0]        data_q;
+
+    assign diff = DivW'(dv_rem[s-1]) - Sub;
+
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        we_q <= 1'b0;
+      end else begin
+        we_q <= dv_we[s-1];
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      rem_q  <= diff[DivW-1] ? dv_rem[s-1] : WAddrW'(diff);
+      row_q  <= dv_row[s-1] | (RowW'(!diff[DivW-1]) << Bit);
+      data_q <= dv_data[s-1];
+    end
+
+    assign dv_we[s]   = we_q;
+    assign dv_rem[s]  = rem_q;
+    assign dv_row[s]  = row_q;
+    assign dv_data[s] = data_q;
+  end
+
+  // E: one write enable per byte lane of the row.
+  logic [RowElems-1:0] w_en_q;
+  logic [RowW-1:0]     w_row_q;
+  logic [7:0]          w_data_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      w_en_q <= '0;
+    end else begin
+      for (int unsigned e = 0; e < RowElems; e++) begin
+        w_en_q[e] <= dv_we[DivSteps] && (ElemW'(dv_rem[DivSteps]) == ElemW'(e));  // rem < RowElems
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    w_row_q  <= dv_row[DivSteps];
+    w_data_q <= dv_data[DivSteps];
+  end
+
+  always_ff @(posedge clk_i) begin
+    // constant byte lanes with a select each: a byte-enable write of one row
+    for (int unsigned e = 0; e < RowElems; e++) begin
+      if (w_en_q[e]) weight_q[w_row_q][e * 8 +: 8] <= w_data_q;
     end
   end
 

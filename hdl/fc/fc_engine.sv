@@ -32,7 +32,7 @@
 //
 // Parameters: per-layer memories written through the parameter port (fc_param_decode: one
 // word per cycle, no backpressure; a word presented in cycle t is written at the end of
-// cycle t+5 if a weight, t+2 otherwise; write them while the engine is idle) or preloaded
+// cycle t+7 if a weight, t+2 otherwise; write them while the engine is idle) or preloaded
 // from {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight address = o*In + i.
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*, m_axis_*) so cocotbext-axi binds by prefix.

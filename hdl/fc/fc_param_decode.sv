@@ -3,22 +3,27 @@
 //
 // Weight word k = o*In + i of a layer (neuron o, input i, PyTorch order) lives in lane
 // o % Lanes at WBase + (o / Lanes)*In + i (fc_lane's bank layout). No stage divides: each
-// does at most one constant multiply or one add/subtract/compare (per layer, the three
-// layers' results selected by the layer code):
+// does at most one constant multiply, one multiply of two registered operands, or one
+// add/subtract/compare (per layer, the three layers' results selected by the layer code):
 //   P0  port register
-//   P1  o = k / In (reciprocal multiply); range and kind checks; ab = WBase + k; the
-//       bias/requant address BBase + k. Bias, requant and zero-point writes leave here.
-//   P2  row = o / Lanes (reciprocal multiply); oin = o * In
-//   P3  rl = row * Lanes; rin = row * In; ib = ab - oin (= WBase + i)
-//   P4  lane = o - rl; waddr = ib + rin. Weight writes leave here.
+//   P1  range and kind checks; ab = WBase + k; the bias/requant address BBase + k; the
+//       operands of o = k / In, the layer's k >> z and reciprocal m. Bias, requant and
+//       zero-point writes leave here.
+//   P2  the product (k >> z) * m
+//   P3  o = product >> s (the layer's shift)
+//   P4  row = o / Lanes (reciprocal multiply); oin = o * In (In registered with the layer's
+//       other constants in P1)
+//   P5  rl = row * Lanes; rin = row * In; ib = ab - oin (= WBase + i)
+//   P6  lane = o - rl; waddr = ib + rin. Weight writes leave here.
 // Addresses are computed modulo 2^WAddrW: the true address is below WDepth <= 2^WAddrW.
 //
 // Contract: one write per cycle, no backpressure, fixed latency. A write presented in cycle t
 // (param_we_i high) appears on the registered outputs in cycle t+2 (bias_we_o, rq_we_o,
-// zp_we_o) or t+5 (w_we_o), and the memory takes it at the end of that cycle; writes in
-// consecutive cycles all land, in order. Writes to a layer code other than FcLayerFc1..3,
-// past the end of a memory or to a zero-point index other than 0 are dropped. fc_engine
-// must be idle while its parameters are written.
+// zp_we_o) or t+7 (w_we_o), and the memory takes it at the end of that cycle
+// (ParamWriteLatency edges after the port sampled it, at the latest); writes in consecutive
+// cycles all land, in order. Writes to a layer code other than FcLayerFc1..3, past the end of
+// a memory or to a zero-point index other than 0 are dropped. fc_engine must be idle while its
+// parameters are written.
 module fc_param_decode import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes  = 8,
   /* verilator lint_off VARHIDDEN */  // fc_engine's sizes hide the package's network sizes
@@ -78,6 +83,12 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
     e = longint'(d) >> dz(d);
     return ((64'd1 << ds(n, d)) + e - 64'd1) / e;
   endfunction
+  function automatic int unsigned max3(input int unsigned a, input int unsigned b,
+                                       input int unsigned c);
+    int unsigned m;
+    m = (a > b) ? a : b;
+    return (m > c) ? m : c;
+  endfunction
 
   localparam int unsigned     In1Z = dz(Fc1In), In1S = ds(PAddrW, Fc1In);
   localparam int unsigned     In2Z = dz(Fc2In), In2S = ds(PAddrW, Fc2In);
@@ -87,6 +98,15 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   localparam longint unsigned In2M = dm(PAddrW, Fc2In);
   localparam longint unsigned In3M = dm(PAddrW, Fc3In);
   localparam longint unsigned LnM  = dm(OutW, Lanes);
+  // the reciprocal multiply of P2: (k >> z) < 2^PAddrW times m < 2^MulMW
+  localparam int unsigned     MulMW = max3($clog2(In1M + 1), $clog2(In2M + 1), $clog2(In3M + 1));
+  localparam int unsigned     ProdW = PAddrW + MulMW;
+  localparam int unsigned     InW   = $clog2(max3(Fc1In, Fc2In, Fc3In) + 1);  // a layer's In
+
+  // P0 .. P6: the weight write leaves P6, ParamWriteLatency edges after the port at the latest.
+  if (7 > ParamWriteLatency) begin : g_err_latency
+    $fatal(1, "fc_param_decode: 7 write stages exceed ParamWriteLatency = %0d", ParamWriteLatency);
+  end
 
   // ------------------------------------------------------------ P0: port register
   logic                 p0_we_q;
@@ -110,15 +130,19 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
     p0_wdata_q <= param_wdata_i;
   end
 
-  // ------------------------------------------------------------ P1: neuron index, checks
-  logic              p1_layer_ok, p1_w_in, p1_b_in;
-  logic [OutW-1:0]   p1_o_d;
-  logic [WAddrW-1:0] p1_ab_d;
-  logic [BAddrW-1:0] p1_baddr_d;
+  // ------------------------------------------------------------ P1: checks, multiply operands
+  logic               p1_layer_ok, p1_w_in, p1_b_in;
+  logic [PAddrW-1:0]  p1_a_d;
+  logic [MulMW-1:0]   p1_m_d;
+  logic [InW-1:0]     p1_in_d;
+  logic [WAddrW-1:0]  p1_ab_d;
+  logic [BAddrW-1:0]  p1_baddr_d;
 
   always_comb begin
     p1_layer_ok = 1'b1;
-    p1_o_d      = OutW'((64'(p0_addr_q >> In1Z) * In1M) >> In1S);
+    p1_a_d      = p0_addr_q >> In1Z;
+    p1_m_d      = MulMW'(In1M);
+    p1_in_d     = InW'(Fc1In);
     p1_w_in     = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc1Out * Fc1In);
     p1_b_in     = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc1Out);
     p1_ab_d     = WAddrW'(p0_addr_q);
@@ -126,14 +150,18 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
     unique case (p0_layer_q)
       FcLayerFc1: ;
       FcLayerFc2: begin
-        p1_o_d     = OutW'((64'(p0_addr_q >> In2Z) * In2M) >> In2S);
+        p1_a_d     = p0_addr_q >> In2Z;
+        p1_m_d     = MulMW'(In2M);
+        p1_in_d    = InW'(Fc2In);
         p1_w_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc2Out * Fc2In);
         p1_b_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc2Out);
         p1_ab_d    = WAddrW'(p0_addr_q) + WAddrW'(WBase2);
         p1_baddr_d = BAddrW'(p0_addr_q) + BAddrW'(BBase2);
       end
       FcLayerFc3: begin
-        p1_o_d     = OutW'((64'(p0_addr_q >> In3Z) * In3M) >> In3S);
+        p1_a_d     = p0_addr_q >> In3Z;
+        p1_m_d     = MulMW'(In3M);
+        p1_in_d    = InW'(Fc3In);
         p1_w_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc3Out * Fc3In);
         p1_b_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc3Out);
         p1_ab_d    = WAddrW'(p0_addr_q) + WAddrW'(WBase3);
@@ -145,7 +173,9 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   logic              p1_w_we_q, p1_bias_we_q, p1_rq_we_q, p1_zp_we_q;
   fc_layer_e         p1_layer_q;
-  logic [OutW-1:0]   p1_o_q;
+  logic [PAddrW-1:0] p1_a_q;
+  logic [MulMW-1:0]  p1_m_q;
+  logic [InW-1:0]    p1_in_q;   // the layer's In, a registered operand of the products by In
   logic [WAddrW-1:0] p1_ab_q;
   logic [BAddrW-1:0] p1_baddr_q;
   logic [31:0]       p1_wdata_q;
@@ -166,7 +196,9 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i) begin
     p1_layer_q <= p0_layer_q;
-    p1_o_q     <= p1_o_d;
+    p1_a_q     <= p1_a_d;
+    p1_m_q     <= p1_m_d;
+    p1_in_q    <= p1_in_d;
     p1_ab_q    <= p1_ab_d;
     p1_baddr_q <= p1_baddr_d;
     p1_wdata_q <= p0_wdata_q;
@@ -179,24 +211,14 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   assign zp_layer_o = p1_layer_q;
   assign wdata_o    = p1_wdata_q;
 
-  // ------------------------------------------------------------ P2: row, o * In
-  logic [OutW-1:0]   p2_row_d;
-  logic [WAddrW-1:0] p2_oin_d;
-
-  always_comb begin
-    p2_row_d = OutW'((64'(p1_o_q >> LnZ) * LnM) >> LnS);
-    unique case (p1_layer_q)
-      FcLayerFc2: p2_oin_d = WAddrW'(p1_o_q) * WAddrW'(Fc2In);
-      FcLayerFc3: p2_oin_d = WAddrW'(p1_o_q) * WAddrW'(Fc3In);
-      default:    p2_oin_d = WAddrW'(p1_o_q) * WAddrW'(Fc1In);  // fc1 (others are dropped)
-    endcase
-  end
-
+  // ------------------------------------------------------------ P2: (k >> z) * m
+  // The layer's operands are selected before this register, so one multiplier with registered
+  // operands serves the three layers (no layer multiplexer in front of it or behind it).
   logic              p2_we_q;
   fc_layer_e         p2_layer_q;
-  logic [LaneW-1:0]  p2_o_q;
-  logic [OutW-1:0]   p2_row_q;
-  logic [WAddrW-1:0] p2_ab_q, p2_oin_q;
+  logic [InW-1:0]    p2_in_q;
+  logic [ProdW-1:0]  p2_prod_q;
+  logic [WAddrW-1:0] p2_ab_q;
   logic [7:0]        p2_data_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -209,30 +231,27 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i) begin
     p2_layer_q <= p1_layer_q;
-    p2_o_q     <= LaneW'(p1_o_q);
-    p2_row_q   <= p2_row_d;
+    p2_in_q    <= p1_in_q;
+    p2_prod_q  <= ProdW'(p1_a_q) * ProdW'(p1_m_q);
     p2_ab_q    <= p1_ab_q;
-    p2_oin_q   <= p2_oin_d;
     p2_data_q  <= p1_wdata_q[7:0];
   end
 
-  // ------------------------------------------------------------ P3: row * Lanes, row * In, WBase + i
-  logic [LaneW-1:0]  p3_rl_d;
-  logic [WAddrW-1:0] p3_rin_d, p3_ib_d;
+  // ------------------------------------------------------------ P3: o = product >> s
+  logic [OutW-1:0] p3_o_d;
 
   always_comb begin
-    p3_rl_d = LaneW'(p2_row_q) * LaneW'(Lanes);  // modulo 2^LaneW: lane < Lanes <= 2^LaneW
-    p3_ib_d = p2_ab_q - p2_oin_q;
     unique case (p2_layer_q)
-      FcLayerFc2: p3_rin_d = WAddrW'(p2_row_q) * WAddrW'(Fc2In);
-      FcLayerFc3: p3_rin_d = WAddrW'(p2_row_q) * WAddrW'(Fc3In);
-      default:    p3_rin_d = WAddrW'(p2_row_q) * WAddrW'(Fc1In);
+      FcLayerFc2: p3_o_d = OutW'(p2_prod_q >> In2S);
+      FcLayerFc3: p3_o_d = OutW'(p2_prod_q >> In3S);
+      default:    p3_o_d = OutW'(p2_prod_q >> In1S);  // fc1 (others are dropped)
     endcase
   end
 
   logic              p3_we_q;
-  logic [LaneW-1:0]  p3_o_q, p3_rl_q;
-  logic [WAddrW-1:0] p3_rin_q, p3_ib_q;
+  logic [InW-1:0]    p3_in_q;
+  logic [OutW-1:0]   p3_o_q;
+  logic [WAddrW-1:0] p3_ab_q;
   logic [7:0]        p3_data_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -244,17 +263,24 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    p3_o_q    <= p2_o_q;
-    p3_rl_q   <= p3_rl_d;
-    p3_rin_q  <= p3_rin_d;
-    p3_ib_q   <= p3_ib_d;
-    p3_data_q <= p2_data_q;
+    p3_in_q    <= p2_in_q;
+    p3_o_q     <= p3_o_d;
+    p3_ab_q    <= p2_ab_q;
+    p3_data_q  <= p2_data_q;
   end
 
-  // ------------------------------------------------------------ P4: lane, weight address
+  // ------------------------------------------------------------ P4: row, o * In
+  logic [OutW-1:0]   p4_row_d;
+  logic [WAddrW-1:0] p4_oin_d;
+
+  assign p4_row_d = OutW'((64'(p3_o_q >> LnZ) * LnM) >> LnS);
+  assign p4_oin_d = WAddrW'(p3_o_q) * WAddrW'(p3_in_q);
+
   logic              p4_we_q;
-  logic [LaneW-1:0]  p4_lane_q;
-  logic [WAddrW-1:0] p4_addr_q;
+  logic [InW-1:0]    p4_in_q;
+  logic [LaneW-1:0]  p4_o_q;
+  logic [OutW-1:0]   p4_row_q;
+  logic [WAddrW-1:0] p4_ab_q, p4_oin_q;
   logic [7:0]        p4_data_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -266,14 +292,66 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    p4_lane_q <= p3_o_q - p3_rl_q;
-    p4_addr_q <= p3_ib_q + p3_rin_q;
-    p4_data_q <= p3_data_q;
+    p4_in_q    <= p3_in_q;
+    p4_o_q     <= LaneW'(p3_o_q);
+    p4_row_q   <= p4_row_d;
+    p4_ab_q    <= p3_ab_q;
+    p4_oin_q   <= p4_oin_d;
+    p4_data_q  <= p3_data_q;
   end
 
-  assign w_we_o   = p4_we_q;
-  assign w_lane_o = p4_lane_q;
-  assign w_addr_o = p4_addr_q;
-  assign w_data_o = p4_data_q;
+  // ------------------------------------------------------------ P5: row * Lanes, row * In, ib
+  logic [LaneW-1:0]  p5_rl_d;
+  logic [WAddrW-1:0] p5_rin_d, p5_ib_d;
+
+  assign p5_rl_d  = LaneW'(p4_row_q) * LaneW'(Lanes);  // modulo 2^LaneW: lane < Lanes <= 2^LaneW
+  assign p5_ib_d  = p4_ab_q - p4_oin_q;
+  assign p5_rin_d = WAddrW'(p4_row_q) * WAddrW'(p4_in_q);
+
+  logic              p5_we_q;
+  logic [LaneW-1:0]  p5_o_q, p5_rl_q;
+  logic [WAddrW-1:0] p5_rin_q, p5_ib_q;
+  logic [7:0]        p5_data_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      p5_we_q <= 1'b0;
+    end else begin
+      p5_we_q <= p4_we_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    p5_o_q    <= p4_o_q;
+    p5_rl_q   <= p5_rl_d;
+    p5_rin_q  <= p5_rin_d;
+    p5_ib_q   <= p5_ib_d;
+    p5_data_q <= p4_data_q;
+  end
+
+  // ------------------------------------------------------------ P6: lane, weight address
+  logic              p6_we_q;
+  logic [LaneW-1:0]  p6_lane_q;
+  logic [WAddrW-1:0] p6_addr_q;
+  logic [7:0]        p6_data_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      p6_we_q <= 1'b0;
+    end else begin
+      p6_we_q <= p5_we_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    p6_lane_q <= p5_o_q - p5_rl_q;
+    p6_addr_q <= p5_ib_q + p5_rin_q;
+    p6_data_q <= p5_data_q;
+  end
+
+  assign w_we_o   = p6_we_q;
+  assign w_lane_o = p6_lane_q;
+  assign w_addr_o = p6_addr_q;
+  assign w_data_o = p6_data_q;
 
 endmodule

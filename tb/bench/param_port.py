@@ -4,8 +4,9 @@ Port: ``param_we_i``, ``param_sel_i`` (the region's code, ``model.network.REGION
 ``param_addr_i`` (word index in the region), ``param_wdata_i`` (the word,
 ``model.params.param_words``) and, on fc_engine, ``param_layer_i`` (0 fc1, 1 fc2, 2 fc3).
 One word is written per clock cycle while ``param_we_i`` is high. A block takes a word a fixed
-number of cycles later (conv3x3_relu_pool 1, fc_engine up to 5: its weights pass
-``fc_param_decode``'s pipeline), so :meth:`idle` waits :data:`SETTLE_CYCLES` by default.
+number of cycles later (its write decode is pipelined), at the latest
+``model.network.PARAM_WRITE_LATENCY`` clock edges after the port sampled it, so :meth:`idle`
+waits that many cycles by default.
 """
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ import random
 
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from model.network import REGION, REGION_NAMES
+from model.network import PARAM_WRITE_LATENCY, REGION, REGION_NAMES
 from model.params import param_words
 from model.reference import LayerParams
-
-SETTLE_CYCLES = 6  # cycles after the last word until every block has written it
 
 
 class ParamPort:
@@ -44,7 +43,7 @@ class ParamPort:
             dut.param_layer_i.value = layer
         await RisingEdge(dut.clk_i)
 
-    async def idle(self, cycles: int = SETTLE_CYCLES) -> None:
+    async def idle(self, cycles: int = PARAM_WRITE_LATENCY) -> None:
         """``param_we_i`` low, then ``cycles`` cycles (the last word has been written)."""
         self.dut.param_we_i.value = 0
         await ClockCycles(self.dut.clk_i, cycles)

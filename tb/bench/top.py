@@ -37,7 +37,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
                            AxiStreamSink, AxiStreamSource)
 from filelock import FileLock
 
-from model.network import CSR, DEFAULT_FOLDING, SMALL_FOLDING, Folding
+from model.network import CSR, DEFAULT_FOLDING, PARAM_WRITE_LATENCY, SMALL_FOLDING, Folding
 from model.params import axil_writes
 from model.reference import LayerParams
 from model.settings import check_image_range, env_int
@@ -173,10 +173,10 @@ class TB:
         for addr, task in tasks:
             resp = (await with_timeout(task, 1000, "us")).resp
             assert resp == AxiResp.OKAY, f"{what}: parameter write at 0x{addr:06x} answered {resp}"
-        # The last write reaches its memory a few cycles after its B response (axil_regs'
-        # param_we_q, then the block's registered port): a reset right away (the next cocotb
+        # The last write reaches its memory PARAM_WRITE_LATENCY edges after its B handshake at
+        # the latest (the blocks' pipelined write decode): a reset right away (the next cocotb
         # test's) would drop it.
-        await ClockCycles(self.dut.clk_i, 8)
+        await ClockCycles(self.dut.clk_i, PARAM_WRITE_LATENCY)
 
     async def load_layer(self, p: LayerParams):
         """Write every parameter of layer ``p`` through AXI4-Lite (pipelined), check OKAY."""
