@@ -201,11 +201,11 @@ CSR_BY_NAME = {c.name: c for c in CSRS}
 # fashion_lenet_pkg::RequantLatency, generated from this)
 REQUANT_LATENCY = 12
 
-# fc_engine's drain per layer: the lane and feeder registers (7: fc_sequencer's S1, SA, SB,
-# SM, S2, the hold copy, the feeder) and requant's latency, which a layer's last sums pass
-# before the next layer may start (the fc activation buffers always accept, so requant's
-# output FIFO stays empty)
-FC_LAYER_DRAIN = 7 + REQUANT_LATENCY
+# fc_engine's drain per layer: the lane and feeder registers (8: fc_sequencer's S1, SA, SB,
+# SM, S2, the hold copy, the feeder, the RQ stage in front of requant) and requant's latency,
+# which a layer's last sums pass before the next layer may start (the fc activation buffers
+# always accept, so requant's output FIFO stays empty)
+FC_LAYER_DRAIN = 8 + REQUANT_LATENCY
 
 
 @dataclass(frozen=True)

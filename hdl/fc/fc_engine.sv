@@ -452,20 +452,45 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .rq_out_valid_i (rq_out_valid)
   );
 
+  // RQ: one register stage between the feeder (and the bias / requant block RAMs, which have
+  // no output register) and requant. It has no backpressure: requant's output is always
+  // accepted, so its FIFO stays empty and in_ready_o stays high; a beat the feeder hands
+  // over (rq_in_valid && rq_in_ready) reaches requant one cycle later.
+  logic                   rs_valid_q;
+  logic signed [AccW-1:0] rs_acc_q;
+  logic [OutW-1:0]        rs_tag_q;
+  logic [31:0]            rs_bias_q;
+  logic [29:0]            rs_rq_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      rs_valid_q <= 1'b0;
+    end else begin
+      rs_valid_q <= rq_in_valid && rq_in_ready;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    rs_acc_q  <= rq_acc;
+    rs_tag_q  <= rq_in_tag;
+    rs_bias_q <= bias_rd_q;
+    rs_rq_q   <= rq_rd_q;
+  end
+
   requant #(
     .TagWidth (OutW)
   ) u_requant (
     .clk_i       (clk_i),
     .rst_ni      (rst_ni),
-    .in_valid_i  (rq_in_valid),
+    .in_valid_i  (rs_valid_q),
     .in_ready_o  (rq_in_ready),
-    .acc_i       (32'(rq_acc)),
-    .bias_i      (bias_rd_q),
-    .m24_i       (rq_rd_q[23:0]),
-    .shift_i     (rq_rd_q[29:24]),
+    .acc_i       (32'(rs_acc_q)),
+    .bias_i      (rs_bias_q),
+    .m24_i       (rs_rq_q[23:0]),
+    .shift_i     (rs_rq_q[29:24]),
     .zp_out_i    (cur_zp_out),
     .relu_i      (cur_relu),
-    .tag_i       (rq_in_tag),
+    .tag_i       (rs_tag_q),
     .out_valid_o (rq_out_valid),
     .out_ready_i (1'b1),          // the activation buffers always accept
     .out_o       (rq_out),
