@@ -236,7 +236,7 @@ class Folding:
         pixel one. fc: per layer ceil(Out / Lanes) groups of In cycles, then the last group's
         sums pass the one requant unit serially (one cycle each) and FC_LAYER_DRAIN cycles of
         pipeline drain; one more cycle per image to restart (the top's test measures it:
-        10,194 at Lanes 8, exactly this)."""
+        10,203 at Lanes 8, exactly this)."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
         cycles = {}
         for layer, par in ((conv1, conv1.in_channels), (conv2, self.conv2_par)):
