@@ -269,8 +269,8 @@ module regress_harness import fashion_lenet_pkg::*; #(
 
   // ------------------------------------------------------------ result sink (m_axis)
   logic [31:0] out_img_q, out_beat_q, out_last_cyc_q, out_nbeats_q;
-  logic [7:0]  beats_q [ResultBeats];
-  logic        out_fire, rec_q;
+  logic [7:0]  beats_q [ResultBeats], rec_beats_q [ResultBeats];
+  logic        out_fire, rec_q, rec2_q;
   logic        done /* verilator public_flat_rd */;
   logic        timeout /* verilator public_flat_rd */;
   logic [31:0] images_out /* verilator public_flat_rd */;
@@ -302,9 +302,13 @@ module regress_harness import fashion_lenet_pkg::*; #(
       out_last_cyc_q <= '0;
       out_nbeats_q   <= '0;
       rec_q          <= 1'b0;
+      rec2_q         <= 1'b0;
       tlast_errors   <= '0;
     end else begin
-      rec_q <= 1'b0;
+      rec_q  <= 1'b0;
+      rec2_q <= rec_q;
+      // the beats as they were at the last one: the next image's may arrive meanwhile
+      if (rec_q) rec_beats_q <= beats_q;
       if (out_fire) begin
         if (out_beat_q < ResultBeats) beats_q[out_beat_q[3:0]] <= m_axis_tdata;
         if (m_axis_tlast || out_beat_q == ResultBeats - 1) begin
@@ -313,19 +317,20 @@ module regress_harness import fashion_lenet_pkg::*; #(
           out_beat_q     <= '0;
           out_last_cyc_q <= cycle_q;
           out_nbeats_q   <= out_beat_q + 32'd1;
-          rec_q          <= 1'b1;  // write the record next cycle (beats_q and LAST_CYCLES settled)
+          rec_q          <= 1'b1;  // the record is written 2 cycles later (LAST_CYCLES settled)
         end else begin
           out_beat_q <= out_beat_q + 32'd1;
         end
       end
-      if (rec_q) out_img_q <= out_img_q + 32'd1;
+      if (rec2_q) out_img_q <= out_img_q + 32'd1;
     end
   end
 
-  // output stall cycles per image; in the record cycle (rec_q) beats already belong to the next
+  // output stall cycles per image; from the cycle after the last beat (rec_q, rec2_q) beats
+  // already belong to the next
   logic [31:0] out_stalls_q [MaxImages];
   logic [31:0] out_cur_img;
-  assign out_cur_img = out_img_q + {31'd0, rec_q};
+  assign out_cur_img = out_img_q + {31'd0, rec_q || rec2_q};
 
   initial begin
     for (int i = 0; i < MaxImages; i++) out_stalls_q[i] = '0;
@@ -440,14 +445,15 @@ module regress_harness import fashion_lenet_pkg::*; #(
     end
   end
 
-  // one line per image, in the cycle after its last result beat (LAST_CYCLES updated by then),
+  // one line per image, two cycles after its last result beat (perf_counters updates
+  // LAST_CYCLES a cycle after the pop it registers, which is a cycle after the beat),
   // after a first line naming the fields: the one definition of the record's layout, read by
   // name (tb.bench.records.HarnessRecord)
   localparam string LayerNames [NumLayers] = '{"conv1", "conv2", "fc1", "fc2", "fc3"};
   localparam string EventNames [NumEvents] = '{"sat_low", "sat_high", "big", "tie"};
 
   always_ff @(posedge clk) begin
-    if (rec_q) begin
+    if (rec2_q) begin
       if (out_img_q == 0) begin
         $fwrite(res_fd, "index prediction");
         for (int b = 1; b < ResultBeats; b++) $fwrite(res_fd, " fc3[%0d]", b - 1);
@@ -458,8 +464,9 @@ module regress_harness import fashion_lenet_pkg::*; #(
         $fwrite(res_fd, "\n");
       end
       $fwrite(res_fd, "%0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d %0d",
-              out_img_q, beats_q[0], beats_q[1], beats_q[2], beats_q[3], beats_q[4],
-              beats_q[5], beats_q[6], beats_q[7], beats_q[8], beats_q[9], beats_q[10],
+              out_img_q, rec_beats_q[0], rec_beats_q[1], rec_beats_q[2], rec_beats_q[3],
+              rec_beats_q[4], rec_beats_q[5], rec_beats_q[6], rec_beats_q[7], rec_beats_q[8],
+              rec_beats_q[9], rec_beats_q[10],
               in_first_q[out_img_q], in_last_q[out_img_q], out_last_cyc_q,
               u_dut.last_cycles, out_nbeats_q, in_gaps_q[out_img_q], out_stalls_q[out_img_q]);
       for (int l = 0; l < NumLayers; l++) begin
@@ -476,7 +483,7 @@ module regress_harness import fashion_lenet_pkg::*; #(
       timeout     <= 1'b0;
       finish_wait <= 0;
     end else if (!done) begin
-      if (out_img_q >= num_images && !rec_q) begin
+      if (out_img_q >= num_images && !rec_q && !rec2_q) begin
         done <= 1'b1;
         $fclose(res_fd);
         $display("regress_harness: %0d images done after %0d cycles (%0d tlast errors)",
