@@ -208,49 +208,102 @@ REQUANT_LATENCY = 12
 FC_LAYER_DRAIN = 8 + REQUANT_LATENCY
 
 
+# Folding field -> the top's HDL parameter (fashion_lenet_accel, defaults Default<Name> in the
+# generated package)
+FOLDING_PARAMETERS = {
+    "lanes": "Lanes",
+    "fc_inputs_par": "FcInputsPar",
+    "conv1_out_par": "Conv1OutChannelsPar",
+    "conv2_par": "Conv2InChannelsPar",
+    "conv2_out_par": "Conv2OutChannelsPar",
+    "conv_use_dsp": "ConvUseDsp",
+}
+
+
 @dataclass(frozen=True)
 class Folding:
-    """How many multipliers each stage has (the top's HDL parameters).
+    """How many multipliers each stage has (the top's HDL parameters, FOLDING_PARAMETERS).
 
     Attributes:
         lanes: fc_engine MAC lanes (``Lanes``): output neurons computed in parallel.
         conv2_par: conv2 input channels per cycle (``Conv2InChannelsPar``), a divisor of 6.
+        fc_inputs_par: fc inputs per lane and cycle (``FcInputsPar``), a divisor of 16 (the
+            pool2 channels one input word holds).
+        conv1_out_par: conv1 output channels per cycle (``Conv1OutChannelsPar``), a divisor of 6.
+        conv2_out_par: conv2 output channels per cycle (``Conv2OutChannelsPar``), a divisor of 16.
+        conv_use_dsp: 1: the conv MACs are DSP multipliers (MULT18X18D on ECP5); 0: multipliers
+            in logic (``ConvUseDsp``), so that the DSP blocks are left to fc and requant.
     """
     lanes: int
     conv2_par: int
+    fc_inputs_par: int = 1
+    conv1_out_par: int = 1
+    conv2_out_par: int = 1
+    conv_use_dsp: int = 1
+
+    def __post_init__(self):
+        conv1, conv2 = LAYERS[0], LAYERS[1]
+        checks = (("lanes", self.lanes >= 1),
+                  ("fc_inputs_par", self.fc_inputs_par >= 1 and conv2.out_channels % self.fc_inputs_par == 0),
+                  ("conv1_out_par", self.conv1_out_par >= 1 and conv1.out_channels % self.conv1_out_par == 0),
+                  ("conv2_par", self.conv2_par >= 1 and conv2.in_channels % self.conv2_par == 0),
+                  ("conv2_out_par", self.conv2_out_par >= 1 and conv2.out_channels % self.conv2_out_par == 0),
+                  ("conv_use_dsp", self.conv_use_dsp in (0, 1)))
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"Folding.{name} = {getattr(self, name)} is not a valid folding")
+
+    @property
+    def tag(self) -> str:
+        """A short name (pytest ids, build folders, reports): ``lanes18-par3`` when only
+        ``Lanes`` and ``Conv2InChannelsPar`` differ from 1, else e.g. ``lanes6x16-c1o6-par2x8-lut``."""
+        tag = f"lanes{self.lanes}" + (f"x{self.fc_inputs_par}" if self.fc_inputs_par > 1 else "")
+        tag += f"-c1o{self.conv1_out_par}" if self.conv1_out_par > 1 else ""
+        tag += f"-par{self.conv2_par}" + (f"x{self.conv2_out_par}" if self.conv2_out_par > 1 else "")
+        return tag + ("" if self.conv_use_dsp else "-lut")
 
     def hdl_parameters(self) -> dict[str, int]:
-        """The top's parameters: ``{"Lanes": ..., "Conv2InChannelsPar": ...}``."""
-        return {"Lanes": self.lanes, "Conv2InChannelsPar": self.conv2_par}
+        """The top's parameters, e.g. ``{"Lanes": 18, "FcInputsPar": 1, ...}`` (every one)."""
+        return {hdl: getattr(self, field) for field, hdl in FOLDING_PARAMETERS.items()}
+
+    def stage_multipliers(self) -> dict[str, int]:
+        """MAC multipliers instantiated per stage (``conv1``, ``conv2``, ``fc``): conv 9 per
+        (parallel input channel, parallel output channel), fc one per (lane, parallel input).
+        Requant's own partial products are not MACs."""
+        conv1 = LAYERS[0]
+        return {"conv1": KERNEL * KERNEL * conv1.in_channels * self.conv1_out_par,
+                "conv2": KERNEL * KERNEL * self.conv2_par * self.conv2_out_par,
+                "fc": self.lanes * self.fc_inputs_par}
 
     def multipliers(self) -> int:
-        """Multipliers instantiated: conv1 9 (one input channel), conv2 9 per parallel input
-        channel, one per fc lane."""
-        conv1, conv2 = LAYERS[0], LAYERS[1]
-        return KERNEL * KERNEL * conv1.in_channels + KERNEL * KERNEL * self.conv2_par + self.lanes
+        """MAC multipliers instantiated, all stages (:meth:`stage_multipliers`)."""
+        return sum(self.stage_multipliers().values())
 
     def stage_cycles(self) -> dict[str, int]:
         """Cycles per image of each stage running alone, back to back, from the architecture.
 
-        conv: a window takes OutChannels * InChannels / InChannelsPar cycles, every other padded
-        pixel one. fc: per layer ceil(Out / Lanes) groups of In cycles, then the last group's
-        sums pass the one requant unit serially (one cycle each) and FC_LAYER_DRAIN cycles of
-        pipeline drain; one more cycle per image to restart (the top's test measures it:
-        10,203 at Lanes 8, exactly this)."""
+        conv: a window takes (OutChannels / OutChannelsPar) * (InChannels / InChannelsPar)
+        cycles, every other padded pixel one. fc: per layer ceil(Out / Lanes) groups of
+        ceil(In / InputsPar) steps, then the last group's sums pass the one requant unit
+        serially (one cycle each) and FC_LAYER_DRAIN cycles of pipeline drain; one more cycle
+        per image to restart (the top's test measures it: 10,203 at Lanes 8, exactly this)."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
         cycles = {}
-        for layer, par in ((conv1, conv1.in_channels), (conv2, self.conv2_par)):
+        for layer, par, out_par in ((conv1, conv1.in_channels, self.conv1_out_par),
+                                    (conv2, self.conv2_par, self.conv2_out_par)):
             padded = layer.in_size + 2 * layer.padding
             windows = layer.out_size * layer.out_size
-            cycles[layer.name] = (windows * layer.out_channels * (layer.in_channels // par)
-                                  + padded * padded - windows)
+            per_window = (layer.out_channels // out_par) * (layer.in_channels // par)
+            cycles[layer.name] = windows * per_window + padded * padded - windows
         fc = 1
         for layer in LAYERS[2:]:
             groups = -(-layer.out_channels // self.lanes)
-            fc += groups * layer.in_channels + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN
+            steps = -(-layer.in_channels // self.fc_inputs_par)
+            fc += groups * steps + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN
         cycles["fc"] = fc
         return cycles
 
 
 DEFAULT_FOLDING = Folding(lanes=18, conv2_par=3)  # the top's HDL defaults: 54 multipliers
 SMALL_FOLDING = Folding(lanes=8, conv2_par=6)     # conv2 unfolded, 8 fc lanes: 71 multipliers
+FOLDINGS = {"default": DEFAULT_FOLDING, "small": SMALL_FOLDING}  # by name, for the tools' --folding

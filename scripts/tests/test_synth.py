@@ -68,11 +68,15 @@ def test_default_folding_is_the_network_default():
     """make synth / bench / mutate measure model.network.DEFAULT_FOLDING, the folding the top
     instantiates by default (its defaults are fashion_lenet_pkg's, generated from it:
     model/tests/test_svpkg.py)."""
-    from model.network import DEFAULT_FOLDING
-    args = synth.parse_args([])
-    assert (args.lanes, args.conv2_par) == (DEFAULT_FOLDING.lanes, DEFAULT_FOLDING.conv2_par)
+    from model.network import DEFAULT_FOLDING, SMALL_FOLDING
+    assert synth.args_folding(synth.parse_args([])) == DEFAULT_FOLDING
+    assert synth.args_folding(synth.parse_args(["--folding", "small"])) == SMALL_FOLDING
+    assert synth.args_folding(synth.parse_args(["--lanes", "5"])).lanes == 5
     _, conv2 = synth.BLOCKS["conv2"]
-    assert conv2["InChannelsPar"] == "{conv2_par}"
+    assert conv2["InChannelsPar"] == "{conv2_par}" and conv2["OutChannelsPar"] == "{conv2_out_par}"
+    _, top = synth.BLOCKS["top"]
+    assert {k: v.format(**vars(DEFAULT_FOLDING)) for k, v in top.items()} == {
+        k: str(v) for k, v in DEFAULT_FOLDING.hdl_parameters().items()}
 
 
 def _dsp(**params) -> dict:

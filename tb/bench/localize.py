@@ -57,7 +57,7 @@ def localize(index: int, params_dir: Path, writes_file: Path | None, out_dir: Pa
     report_file = out_dir / "first_diff.json"
     report_file.unlink(missing_ok=True)
     params_dir = Path(params_dir).resolve()
-    key = hashlib.sha1(f"{params_dir}:{folding.lanes}:{folding.conv2_par}".encode()).hexdigest()[:8]
+    key = hashlib.sha1(f"{params_dir}:{sorted(folding.hdl_parameters().items())}".encode()).hexdigest()[:8]
     build_name = f"localize_{key}"
     env = {"STAGE_OFFSET": str(index), "STAGE_IMAGES": "1", "STAGE_REPORT": str(report_file)}
     if writes_file:

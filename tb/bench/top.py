@@ -14,7 +14,7 @@ The top is built with ``ParamDir`` = the export folder (``$PARAMS``, default
 ``model/artifacts/export``; until that exists a chained random parameter set in
 ``sim_build/random_export``, :func:`tb.bench.paramsets.resolve_params_dir`), so every memory is
 preloaded and no test needs the ~81k AXI4-Lite writes of a full parameter load. The bench
-reads the folding (``Lanes``, ``Conv2InChannelsPar``) and ``ParamDir`` back as HDL parameters
+reads the folding (``model.network.FOLDING_PARAMETERS``, :func:`hdl_folding`) and ``ParamDir`` back as HDL parameters
 (:func:`tb.bench.hdl.hdl_param`).
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
                            AxiStreamSink, AxiStreamSource)
 from filelock import FileLock
 
-from model.network import CSR, DEFAULT_FOLDING, PARAM_WRITE_LATENCY, SMALL_FOLDING, Folding
+from model.network import CSR, DEFAULT_FOLDING, FOLDING_PARAMETERS, PARAM_WRITE_LATENCY, SMALL_FOLDING, Folding
 from model.params import axil_writes
 from model.reference import LayerParams
 from model.settings import check_image_range, env_int
@@ -269,8 +269,15 @@ SLOW_FOLDING = Folding(lanes=3, conv2_par=2)  # a lane count dividing none of 84
 
 
 def folding_id(folding: Folding) -> str:
-    """``lanes18-par3``: the pytest id of a folding."""
-    return f"lanes{folding.lanes}-par{folding.conv2_par}"
+    """The pytest id (and build-folder part) of a folding: ``Folding.tag``."""
+    return folding.tag
+
+
+def hdl_folding() -> Folding | None:
+    """The folding this simulation was built with (its HDL parameters, FOLDING_PARAMETERS), or
+    None when they were not passed (e.g. the mutation netlist, which has no parameters)."""
+    values = {field: hdl_param(name, None) for field, name in FOLDING_PARAMETERS.items()}
+    return None if None in values.values() else Folding(**values)
 
 
 # The foldings every top test module runs at: the HDL defaults (every test), the small folding
@@ -360,7 +367,7 @@ def run_top(module: str, folding: Folding = DEFAULT_FOLDING, testcase: str | Non
     check_image_env(env, module, testcase)
     if build_name is None:
         key = hashlib.sha1(str(params_dir).encode()).hexdigest()[:8]
-        build_name = f"{TOPLEVEL}_lanes{folding.lanes}_par{folding.conv2_par}_{key}" + ("_waves" if waves else "")
+        build_name = f"{TOPLEVEL}_{folding_id(folding)}_{key}" + ("_waves" if waves else "")
     lock = Path(f"{runner.build_folder(build_name)}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from cocotb.triggers import ClockCycles, with_timeout
 from cocotbext.axi import AxiResp, AxiStreamFrame
 
-from model.network import (ADDR_WIDTH, CSR, CSRS, ID_VALUE, LAYER, LAYER_NAMES, LAYER_SPACING, LAYERS,
+from model.network import (ADDR_WIDTH, CSR, CSRS, DEFAULT_FOLDING, ID_VALUE, LAYER, LAYER_NAMES, LAYER_SPACING, LAYERS,
                            PIXELS, REGION_NAMES, REGIONS, param_address)
 from model.reference import forward
 from model.settings import env_int
@@ -15,7 +15,7 @@ from tb.bench.checks import check_frames, compare_results, fail_report
 from tb.bench.paramsets import load_test_images
 from tb.bench.monitors import wait_handshakes
 from tb.bench.stream import pause_generator, set_pause, stream_rng
-from tb.bench.top import FRAME_TIMEOUT_US, TB, Check
+from tb.bench.top import FRAME_TIMEOUT_US, TB, Check, hdl_folding
 
 CSR_END = 4 * len(CSRS)                                        # first byte past the CSR block (0x01C)
 CONV1_WEIGHT_END = param_address("conv1", "weight", LAYER["conv1"].region_size("weight"))  # past its 54
@@ -197,13 +197,23 @@ async def check_malformed_frames(tb: TB) -> None:
 
 
 _POOL1, _POOL2 = LAYER["conv1"].pooled_size ** 2, LAYER["conv2"].pooled_size ** 2  # 196, 36 beats
+
+
+def _mid_fc1() -> int:
+    """Cycles after the last pool2 beat that land in the middle of fc1 at this build's folding:
+    half of fc1's issue cycles, ceil(Out / Lanes) groups of ceil(In / InputsPar) steps (the
+    top's defaults when the build has no folding parameters)."""
+    folding = hdl_folding() or DEFAULT_FOLDING
+    fc1 = LAYER["fc1"]
+    groups = -(-fc1.out_channels // folding.lanes)
+    return groups * -(-fc1.in_channels // folding.fc_inputs_par) // 2
+
+
 # Where check_reset_mid_image resets: (name, stream, handshakes to wait for, cycles after them).
-# An image takes ~1,000 cycles to enter, conv1 ~4,800, conv2 ~2,400 (unfolded) to ~4,700 and
-# fc1 ~4,000 (18 lanes) to ~8,600 (8 lanes): 2,000 cycles after pool2 is always mid-fc1.
 RESET_POINTS = (
     ("mid-image", "s_axis", PIXELS // 2, 0),             # half of the pixels accepted
     ("mid-convolution", "pool1_axis", _POOL1 // 2, 0),   # conv2 has half of its input, conv1 is still running
-    ("mid-FC", "pool2_axis", _POOL2, 2000),              # the whole pool2 ofmap in fc_engine, fc1 2,000 cycles in
+    ("mid-FC", "pool2_axis", _POOL2, None),              # the whole pool2 ofmap in fc_engine, halfway through fc1
 )
 
 
@@ -220,7 +230,7 @@ async def check_reset_mid_image(tb: TB) -> None:
     for k, (name, stream, count, after) in enumerate(RESET_POINTS):
         await tb.source.send(AxiStreamFrame(bytes(images[0].flatten().tolist())))
         await with_timeout(wait_handshakes(dut.clk_i, dut, stream, count), FRAME_TIMEOUT_US, "us")
-        await ClockCycles(dut.clk_i, after)
+        await ClockCycles(dut.clk_i, _mid_fc1() if after is None else after)
         assert tb.sink.empty(), f"reset {name}: a result appeared before the reset point"
         assert (await tb.read(CSR["STATUS"]))[0] & 1, f"reset {name}: STATUS.busy clear mid-image"
         await tb.reset()

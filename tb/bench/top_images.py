@@ -23,16 +23,15 @@ from cocotb.handle import Force, Release
 from cocotb.triggers import ClockCycles, SimTimeoutError
 from cocotbext.axi import AxiResp
 
-from model.network import CSR, MACS_PER_IMAGE, Folding
+from model.network import CSR, MACS_PER_IMAGE
 from model.reference import forward
 from model.settings import env_int
 from tb.bench.checks import (check_frames, compare_results, describe_diff, expected_results, fail_report,
                              torch_quantized_outputs)
-from tb.bench.hdl import hdl_param
 from tb.bench.paramsets import load_test_images
 from tb.bench.monitors import FrameTimer, run_stages
 from tb.bench.stream import HANDSHAKE_NAMES, HANDSHAKE_VARIANTS, sequence_errors, stream_rng, variant_name
-from tb.bench.top import CLOCK_NS, IMAGES_MODULE, TB, Check
+from tb.bench.top import CLOCK_NS, IMAGES_MODULE, TB, Check, folding_id, hdl_folding
 
 HANDSHAKE_OPTIONS = ((HANDSHAKE_NAMES, HANDSHAKE_VARIANTS),)  # cocotb.parametrize of check_handshakes
 HANG_TIMEOUT_US = 50  # 5,000 cycles: the bench gives up after this much silence in check_dut_stops_answering
@@ -122,28 +121,27 @@ async def check_images(tb: TB) -> None:
 
 
 def check_rate(tb: TB, results: list[dict]) -> str | None:
-    """Cycles per image back to back vs the slowest stage of the folding (HDL parameters
-    ``Lanes`` and ``Conv2InChannelsPar``; without them, e.g. on the mutation netlist, and
-    with fewer than 3 images, no check). Logs stages, multipliers and MAC utilization.
+    """Cycles per image back to back vs the slowest stage of the folding (its HDL parameters,
+    :func:`tb.bench.top.hdl_folding`; without them, e.g. on the mutation netlist, and with fewer
+    than 3 images, no check). Logs stages, multipliers and MAC utilization.
 
     Returns:
         an error message, or None.
     """
-    lanes, par = hdl_param("Lanes", None), hdl_param("Conv2InChannelsPar", None)
-    if lanes is None or par is None or len(results) < 3:
+    folding = hdl_folding()
+    if folding is None or len(results) < 3:
         return None
-    folding = Folding(lanes, par)
     stages = folding.stage_cycles()
     steady = [r["interval_cycles"] for r in results[2:]]  # after the pipeline has filled
     mults = folding.multipliers()
     worst = max(steady)
-    tb.log.info("folding Lanes=%d Conv2InChannelsPar=%d: %d cycles per image back to back (stages alone: "
-                "%s), latency %s, %d multipliers, MAC utilization %d / (%d x %d) = %.1f%%", lanes, par, worst,
+    tb.log.info("folding %s: %d cycles per image back to back (stages alone: %s), latency %s, "
+                "%d multipliers, MAC utilization %d / (%d x %d) = %.1f%%", folding_id(folding), worst,
                 ", ".join(f"{k} {v}" for k, v in stages.items()), results[0]["latency_cycles"], mults,
                 MACS_PER_IMAGE, mults, worst, 100.0 * MACS_PER_IMAGE / (mults * worst))
     bound = max(stages.values()) + 16
     if worst > bound:
-        return (f"Lanes={lanes} Conv2InChannelsPar={par}: {worst} cycles per image back to back, "
+        return (f"folding {folding_id(folding)}: {worst} cycles per image back to back, "
                 f"expected at most {bound} (slowest stage alone: {stages}); intervals {steady}")
     return None
 

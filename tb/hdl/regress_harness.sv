@@ -31,8 +31,13 @@
 // the default folding come from fashion_lenet_pkg (generated from model/network.py).
 // Build/lint with --timing --timescale 1ns/1ps (the DUT's files carry no `timescale).
 module regress_harness import fashion_lenet_pkg::*; #(
-  parameter int unsigned Lanes              = DefaultLanes,  // the DUT's folding (the top's defaults)
-  parameter int unsigned Conv2InChannelsPar = DefaultConv2InChannelsPar,
+  // the DUT's folding (the top's defaults)
+  parameter int unsigned Lanes               = DefaultLanes,
+  parameter int unsigned FcInputsPar         = DefaultFcInputsPar,
+  parameter int unsigned Conv1OutChannelsPar = DefaultConv1OutChannelsPar,
+  parameter int unsigned Conv2InChannelsPar  = DefaultConv2InChannelsPar,
+  parameter int unsigned Conv2OutChannelsPar = DefaultConv2OutChannelsPar,
+  parameter int unsigned ConvUseDsp          = DefaultConvUseDsp,
   parameter string       ParamDir           = "",
   parameter int unsigned MaxImages          = 10000,
   parameter int unsigned MaxWrites          = 131072
@@ -122,9 +127,13 @@ module regress_harness import fashion_lenet_pkg::*; #(
     .mutsel,
 `else
   fashion_lenet_accel #(
-    .Lanes              (Lanes),
-    .Conv2InChannelsPar (Conv2InChannelsPar),
-    .ParamDir           (ParamDir)
+    .Lanes               (Lanes),
+    .FcInputsPar         (FcInputsPar),
+    .Conv1OutChannelsPar (Conv1OutChannelsPar),
+    .Conv2InChannelsPar  (Conv2InChannelsPar),
+    .Conv2OutChannelsPar (Conv2OutChannelsPar),
+    .ConvUseDsp          (ConvUseDsp),
+    .ParamDir            (ParamDir)
   ) u_dut (
 `endif
     .clk_i          (clk),
@@ -343,76 +352,71 @@ module regress_harness import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ requant coverage events
-  logic       mon_fire [3];   // conv1, conv2, fc_engine
-  layer_e     mon_layer [3];
-  logic [NumEvents-1:0] mon_ev [3];
+  // one monitor per requant unit: conv1's and conv2's (one per parallel output channel), then
+  // fc_engine's
+  localparam int unsigned NumMon = Conv1OutChannelsPar + Conv2OutChannelsPar + 1;
+  localparam int unsigned MonW   = $clog2(NumMon + 1);
+
+  logic                 mon_fire  [NumMon];
+  layer_e               mon_layer [NumMon];
+  logic [NumEvents-1:0] mon_ev    [NumMon];
 
 `ifdef MUTATION
   // the flattened netlist has no u_dut.u_conv1... hierarchy: no coverage events
-  for (genvar m = 0; m < 3; m++) begin : g_no_mon
+  for (genvar m = 0; m < NumMon; m++) begin : g_no_mon
     assign mon_fire[m]  = 1'b0;
     assign mon_layer[m] = LayerConv1;
     assign mon_ev[m]    = '0;
   end
 `else
-  requant_monitor u_mon_conv1 (
-    .clk_i (clk), .rst_ni (rst_n),
-    .in_fire_i     (u_dut.u_conv1.u_requant.in_fire),
-    .layer_i       (LayerConv1),
-    .big_i         (|u_dut.u_conv1.u_requant.s2_abs_q[32:24]),
-    .pm_i          (u_dut.u_conv1.u_requant.s10_pm_q),
-    .r_i           ($signed({u_dut.u_conv1.u_requant.s9_s_q[6], u_dut.u_conv1.u_requant.s9_s_q}) + 8'sd16),
-    .clamp_valid_i (u_dut.u_conv1.u_requant.valid_q[10]),
-    .sum_i         ($signed({{2{u_dut.u_conv1.u_requant.s11_side.neg && u_dut.u_conv1.u_requant.s11_sum[8]}}, u_dut.u_conv1.u_requant.s11_sum})),
-    .relu_neg_i    (u_dut.u_conv1.u_requant.s11_side.relu && u_dut.u_conv1.u_requant.s11_side.neg),
-    .lo_i          (u_dut.u_conv1.u_requant.side_q[10].relu ? $signed({3'b000, u_dut.u_conv1.u_requant.side_q[10].zp}) : 11'sd0),
-    .fire_o (mon_fire[0]), .layer_o (mon_layer[0]),
-    .sat_low_o (mon_ev[0][0]), .sat_high_o (mon_ev[0][1]), .big_o (mon_ev[0][2]), .tie_o (mon_ev[0][3])
+  // RQ: the requant instance's hierarchical path, M: the monitor's index
+`define REQUANT_MONITOR(RQ, LAYER, M) \
+  requant_monitor u_mon ( \
+    .clk_i (clk), .rst_ni (rst_n), \
+    .in_fire_i     (RQ.in_fire), \
+    .layer_i       (LAYER), \
+    .big_i         (|RQ.s2_abs_q[32:24]), \
+    .pm_i          (RQ.s10_pm_q), \
+    .r_i           ($signed({RQ.s9_s_q[6], RQ.s9_s_q}) + 8'sd16), \
+    .clamp_valid_i (RQ.valid_q[10]), \
+    .sum_i         ($signed({{2{RQ.s11_side.neg && RQ.s11_sum[8]}}, RQ.s11_sum})), \
+    .relu_neg_i    (RQ.s11_side.relu && RQ.s11_side.neg), \
+    .lo_i          (RQ.side_q[10].relu ? $signed({3'b000, RQ.side_q[10].zp}) : 11'sd0), \
+    .fire_o (mon_fire[M]), .layer_o (mon_layer[M]), \
+    .sat_low_o (mon_ev[M][0]), .sat_high_o (mon_ev[M][1]), .big_o (mon_ev[M][2]), .tie_o (mon_ev[M][3]) \
   );
 
-  requant_monitor u_mon_conv2 (
-    .clk_i (clk), .rst_ni (rst_n),
-    .in_fire_i     (u_dut.u_conv2.u_requant.in_fire),
-    .layer_i       (LayerConv2),
-    .big_i         (|u_dut.u_conv2.u_requant.s2_abs_q[32:24]),
-    .pm_i          (u_dut.u_conv2.u_requant.s10_pm_q),
-    .r_i           ($signed({u_dut.u_conv2.u_requant.s9_s_q[6], u_dut.u_conv2.u_requant.s9_s_q}) + 8'sd16),
-    .clamp_valid_i (u_dut.u_conv2.u_requant.valid_q[10]),
-    .sum_i         ($signed({{2{u_dut.u_conv2.u_requant.s11_side.neg && u_dut.u_conv2.u_requant.s11_sum[8]}}, u_dut.u_conv2.u_requant.s11_sum})),
-    .relu_neg_i    (u_dut.u_conv2.u_requant.s11_side.relu && u_dut.u_conv2.u_requant.s11_side.neg),
-    .lo_i          (u_dut.u_conv2.u_requant.side_q[10].relu ? $signed({3'b000, u_dut.u_conv2.u_requant.side_q[10].zp}) : 11'sd0),
-    .fire_o (mon_fire[1]), .layer_o (mon_layer[1]),
-    .sat_low_o (mon_ev[1][0]), .sat_high_o (mon_ev[1][1]), .big_o (mon_ev[1][2]), .tie_o (mon_ev[1][3])
-  );
-
-  requant_monitor u_mon_fc (
-    .clk_i (clk), .rst_ni (rst_n),
-    .in_fire_i     (u_dut.u_fc.u_requant.in_fire),
-    .layer_i       (layer_e'(LayerFc1 + u_dut.u_fc.u_sequencer.layer_q)),  // fc_layer_e -> layer_e
-    .big_i         (|u_dut.u_fc.u_requant.s2_abs_q[32:24]),
-    .pm_i          (u_dut.u_fc.u_requant.s10_pm_q),
-    .r_i           ($signed({u_dut.u_fc.u_requant.s9_s_q[6], u_dut.u_fc.u_requant.s9_s_q}) + 8'sd16),
-    .clamp_valid_i (u_dut.u_fc.u_requant.valid_q[10]),
-    .sum_i         ($signed({{2{u_dut.u_fc.u_requant.s11_side.neg && u_dut.u_fc.u_requant.s11_sum[8]}}, u_dut.u_fc.u_requant.s11_sum})),
-    .relu_neg_i    (u_dut.u_fc.u_requant.s11_side.relu && u_dut.u_fc.u_requant.s11_side.neg),
-    .lo_i          (u_dut.u_fc.u_requant.side_q[10].relu ? $signed({3'b000, u_dut.u_fc.u_requant.side_q[10].zp}) : 11'sd0),
-    .fire_o (mon_fire[2]), .layer_o (mon_layer[2]),
-    .sat_low_o (mon_ev[2][0]), .sat_high_o (mon_ev[2][1]), .big_o (mon_ev[2][2]), .tie_o (mon_ev[2][3])
-  );
+  for (genvar u = 0; u < Conv1OutChannelsPar; u++) begin : g_mon_conv1
+    `REQUANT_MONITOR(u_dut.u_conv1.g_rq[u].u_requant, LayerConv1, u)
+  end
+  for (genvar u = 0; u < Conv2OutChannelsPar; u++) begin : g_mon_conv2
+    `REQUANT_MONITOR(u_dut.u_conv2.g_rq[u].u_requant, LayerConv2, Conv1OutChannelsPar + u)
+  end
+  if (1) begin : g_mon_fc  // fc_layer_e -> layer_e
+    `REQUANT_MONITOR(u_dut.u_fc.u_requant, layer_e'(LayerFc1 + u_dut.u_fc.u_sequencer.layer_q), NumMon - 1)
+  end
+`undef REQUANT_MONITOR
 `endif
 
-  // per layer: the image its requant beats belong to (beats of one image leave in order)
-  logic                 lay_fire [NumLayers];
-  logic [NumEvents-1:0] lay_ev   [NumLayers];
+  // per layer: the image its requant beats belong to (beats of one image leave in order; the
+  // units of a conv layer take an output channel group together, so an image's beats end on
+  // a group)
+  logic [MonW-1:0]      lay_fire [NumLayers];  // beats of the layer this cycle
+  logic [MonW-1:0]      lay_ev   [NumLayers][NumEvents];
   logic [31:0]          rq_beat_q [NumLayers];
   logic [31:0]          rq_images [NumLayers] /* verilator public_flat_rd */;
   logic [15:0]          ev_q [NumLayers][NumEvents][MaxImages];
 
-  // conv1 and conv2 have a monitor each, the fc layers share fc_engine's
   always_comb begin
     for (int l = 0; l < NumLayers; l++) begin
-      lay_fire[l] = mon_fire[(l < 2) ? l : 2] && (mon_layer[(l < 2) ? l : 2] == layer_e'(l));
-      lay_ev[l]   = mon_ev[(l < 2) ? l : 2];
+      lay_fire[l] = '0;
+      for (int e = 0; e < NumEvents; e++) lay_ev[l][e] = '0;
+      for (int m = 0; m < NumMon; m++) begin
+        if (mon_fire[m] && mon_layer[m] == layer_e'(l)) begin
+          lay_fire[l] = lay_fire[l] + 1'b1;
+          for (int e = 0; e < NumEvents; e++) lay_ev[l][e] = lay_ev[l][e] + MonW'(mon_ev[m][e]);
+        end
+      end
     end
   end
 
@@ -430,15 +434,15 @@ module regress_harness import fashion_lenet_pkg::*; #(
       end
     end else begin
       for (int l = 0; l < NumLayers; l++) begin
-        if (lay_fire[l] && rq_images[l] < MaxImages) begin
+        if (lay_fire[l] != '0 && rq_images[l] < MaxImages) begin
           for (int e = 0; e < NumEvents; e++) begin
-            if (lay_ev[l][e]) ev_q[l][e][rq_images[l]] <= ev_q[l][e][rq_images[l]] + 16'd1;
+            ev_q[l][e][rq_images[l]] <= ev_q[l][e][rq_images[l]] + 16'(lay_ev[l][e]);
           end
-          if (rq_beat_q[l] == BeatsPerImage[l] - 1) begin
+          if (rq_beat_q[l] + 32'(lay_fire[l]) >= BeatsPerImage[l]) begin
             rq_beat_q[l] <= '0;
             rq_images[l] <= rq_images[l] + 32'd1;
           end else begin
-            rq_beat_q[l] <= rq_beat_q[l] + 32'd1;
+            rq_beat_q[l] <= rq_beat_q[l] + 32'(lay_fire[l]);
           end
         end
       end
