@@ -43,42 +43,56 @@ module mul_reg #(
   if (!UseDsp) begin : g_lut
     // Rows b[j] ? a << j : 0 (a extended to the product's width), summed by a balanced tree
     // of carry-chain adders; the row of a signed b's sign bit weighs -2^(BWidth-1), so the
-    // tree node above it subtracts it (a subtract is a carry chain like an add). Arithmetic
-    // is modulo 2^PWidth, exact because the product fits PWidth bits.
+    // first-level node above it subtracts it (a subtract is a carry chain like an add).
+    // Arithmetic is modulo 2^PWidth, exact because the product fits PWidth bits. The two
+    // registers split the work: the rows and the first adder level are formed from a_i / b_i
+    // and registered (a register of its own per multiplier, so that no operand register
+    // fans out into every row of many multipliers), the rest of the tree feeds p_q.
     localparam int unsigned Levels = (BWidth > 1) ? $clog2(BWidth) : 1;
     localparam int unsigned Leaves = 1 << Levels;
+    localparam int unsigned Half   = Leaves / 2;  // first-level nodes Half .. Leaves - 1
     localparam int unsigned MsbLeaf = Leaves + BWidth - 1;
 
-    logic [AWidth-1:0] a_q;
-    logic [BWidth-1:0] b_q;
     logic [PWidth-1:0] a_ext, p_q;
-    // heap order: node 1 = the product, leaf Leaves + j = row j. keep: every add stays its
-    // own carry-chain adder (Yosys would merge the tree into one $macc of plain LUTs)
-    (* keep *) logic [2*Leaves-1:0][PWidth-1:0] node;
+    // heap order: node 1 = the product, leaf Leaves + j = row j; nodes Half .. Leaves - 1
+    // come from level1_q. keep: every add stays its own carry-chain adder (Yosys would merge
+    // the tree into one $macc of plain LUTs)
+    (* keep *) logic [2*Leaves-1:0][PWidth-1:0] row;
+    (* keep *) logic [Half-1:0][PWidth-1:0]     level1, level1_q;
+    (* keep *) logic [2*Half-1:0][PWidth-1:0]   upper;
 
-    assign a_ext = ASigned ? PWidth'($signed(a_q)) : PWidth'(a_q);
+    assign a_ext = ASigned ? PWidth'($signed(a_i)) : PWidth'(a_i);
 
     always_comb begin
-      node = '0;
+      row = '0;
       for (int unsigned j = 0; j < BWidth; j++) begin
-        node[Leaves + j] = b_q[j] ? a_ext << j : '0;
+        row[Leaves + j] = b_i[j] ? a_ext << j : '0;
       end
-      for (int unsigned n = Leaves - 1; n >= 1; n--) begin
+      for (int unsigned n = Half; n < Leaves; n++) begin
         if (BSigned && n == MsbLeaf / 2 && MsbLeaf % 2 == 1) begin
-          node[n] = node[2 * n] - node[2 * n + 1];
+          level1[n - Half] = row[2 * n] - row[2 * n + 1];
         end else if (BSigned && n == MsbLeaf / 2) begin
-          node[n] = node[2 * n + 1] - node[2 * n];
+          level1[n - Half] = row[2 * n + 1] - row[2 * n];
         end else begin
-          node[n] = node[2 * n] + node[2 * n + 1];
+          level1[n - Half] = row[2 * n] + row[2 * n + 1];
         end
+      end
+    end
+
+    always_comb begin
+      upper = '0;
+      for (int unsigned n = Half; n < Leaves; n++) begin
+        upper[n] = level1_q[n - Half];
+      end
+      for (int unsigned n = Half - 1; n >= 1; n--) begin
+        upper[n] = upper[2 * n] + upper[2 * n + 1];
       end
     end
 
     always_ff @(posedge clk_i) begin
       if (en_i) begin
-        a_q <= a_i;
-        b_q <= b_i;
-        p_q <= node[1];
+        level1_q <= level1;
+        p_q      <= upper[1];
       end
     end
 
