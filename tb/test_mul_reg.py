@@ -157,9 +157,10 @@ async def test_latency(dut):
 # --------------------------------------------------------------------------- pytest runner
 
 @pytest.mark.parametrize("widths", [(9, 8, 1, 1, 1), (18, 18, 0, 0, 1), (7, 6, 0, 0, 1), (18, 17, 1, 0, 1),
-                                    (9, 8, 1, 1, 0), (7, 6, 0, 0, 0), (18, 17, 1, 0, 0), (5, 3, 0, 1, 0)],
+                                    (9, 8, 1, 1, 0), (7, 6, 0, 0, 0), (18, 17, 1, 0, 0), (5, 3, 0, 1, 0),
+                                    (6, 2, 1, 1, 0)],
                          ids=["9x8_ss", "18x18_uu", "7x6_uu", "18x17_su",
-                              "9x8_ss_lut", "7x6_uu_lut", "18x17_su_lut", "5x3_us_lut"])
+                              "9x8_ss_lut", "7x6_uu_lut", "18x17_su_lut", "5x3_us_lut", "6x2_ss_lut"])
 def test_mul_reg(widths):
     """The MAC shape, the requant partial products and mixed signedness, in DSP blocks
     (UseDsp = 1) and in logic (UseDsp = 0)."""
