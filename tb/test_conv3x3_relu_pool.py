@@ -79,7 +79,9 @@ class TB(StreamTB):
         self.layer = hdl_param("LayerName")
         self.cin, self.cout = hdl_param("InChannels"), hdl_param("OutChannels")
         self.cpar = hdl_param("InChannelsPar", self.cin)  # input channels per cycle
-        self.passes = self.cin // self.cpar               # MAC cycles per output channel
+        self.passes = self.cin // self.cpar               # MAC cycles per channel group
+        self.opar = hdl_param("OutChannelsPar", 1)         # output channels per cycle
+        self.groups = self.cout // self.opar
         self.width, self.height, self.padding = hdl_param("Width"), hdl_param("Height"), hdl_param("Padding")
         self.conv_h = self.height + 2 * self.padding - KERNEL + 1
         self.conv_w = self.width + 2 * self.padding - KERNEL + 1
@@ -140,10 +142,14 @@ class TB(StreamTB):
         return crops, f"crops at ({y0},{x0}) of test images {off}..", None
 
     def frame_cycles(self) -> int:
-        """Ideal cycles per frame: OutChannels * Passes per window, 1 per other padded pixel."""
-        padded = (self.height + 2 * self.padding) * (self.width + 2 * self.padding)
-        windows = self.conv_h * self.conv_w
-        return windows * self.cout * self.passes + padded - windows
+        """Ideal cycles per frame back to back: a window occupies the MACs n = Groups * Passes
+        cycles, and the k padded pixels between two windows enter meanwhile, so consecutive
+        windows are max(n, k + 1) cycles apart (k = 0 within a row, 2 between rows, two padded
+        rows + 2 between frames)."""
+        n = self.groups * self.passes
+        pad_w = self.width + 2 * self.padding
+        return (self.conv_h * (self.conv_w - 1) * n + (self.conv_h - 1) * max(n, 3)
+                + max(n, 2 * pad_w + 3))
 
     async def run_frames(self, p: LayerParams, x: torch.Tensor, what: str,
                          expected: torch.Tensor | None = None) -> int:
@@ -243,7 +249,8 @@ async def real_data(dut, idle: bool, backpressure: bool, pattern: str):
     if not (idle or backpressure):
         ideal = tb.frame_cycles()
         cocotb.log.info("%d frames in %d cycles: %.1f cycles/frame (ideal %d: InChannelsPar %d, "
-                        "%d passes)", count, cycles, cycles / count, ideal, tb.cpar, tb.passes)
+                        "%d passes, OutChannelsPar %d, %d groups)", count, cycles, cycles / count, ideal,
+                        tb.cpar, tb.passes, tb.opar, tb.groups)
         # back to back: only the pipeline fill/drain of one frame on top of the ideal
         assert cycles <= count * ideal + 200, f"throughput: {cycles} cycles for {count} frames"
 
@@ -346,16 +353,43 @@ async def trained_params(dut, backpressure: bool):
 # ----------------------------------------------------------------------------- pytest runner
 
 CONV1, CONV2 = LAYER["conv1"], LAYER["conv2"]
+
+
+def _conv(layer: str, cin: int, cpar: int, cout: int, width: int, height: int, padding: int,
+          opar: int = 1, use_dsp: int = 1, preload: bool = False) -> tuple[dict, bool]:
+    """(HDL parameters, preload) of a build; OutChannelsPar / UseDsp only when not the default."""
+    params = {"InChannels": cin, "InChannelsPar": cpar, "OutChannels": cout, "Width": width,
+              "Height": height, "Padding": padding, "LayerName": layer}
+    if opar != 1:
+        params["OutChannelsPar"] = opar
+    if not use_dsp:
+        params["UseDsp"] = 0
+    return params, preload
+
+
+def _conv2(cpar: int, opar: int = 1, use_dsp: int = 1) -> tuple[dict, bool]:
+    return _conv("conv2", CONV2.in_channels, cpar, CONV2.out_channels, CONV2.in_size, CONV2.in_size,
+                 CONV2.padding, opar, use_dsp)
+
+
 CONFIGS = {
-    # name: (LayerName, InChannels, InChannelsPar, OutChannels, Width, Height, Padding, preload)
-    "conv1": ("conv1", 1, 1, CONV1.out_channels, CONV1.in_size, CONV1.in_size, CONV1.padding, False),
-    "conv2": ("conv2", CONV2.in_channels, CONV2.in_channels, CONV2.out_channels, CONV2.in_size,
-              CONV2.in_size, CONV2.padding, False),
+    # name: (HDL parameters, preload)
+    "conv1": _conv("conv1", 1, 1, CONV1.out_channels, CONV1.in_size, CONV1.in_size, CONV1.padding),
+    "conv2": _conv2(CONV2.in_channels),
     # the top's default folding: 3 channels per cycle, 2 passes
-    "conv2_par3": ("conv2", CONV2.in_channels, 3, CONV2.out_channels, CONV2.in_size, CONV2.in_size,
-                   CONV2.padding, False),
-    "odd_preload": ("convx", 2, 2, 3, 8, 6, 1, True),
-    "odd_par1": ("convx", 4, 1, 3, 8, 6, 1, False),  # one channel per cycle: 4 passes
+    "conv2_par3": _conv2(3),
+    "odd_preload": _conv("convx", 2, 2, 3, 8, 6, 1, preload=True),
+    "odd_par1": _conv("convx", 4, 1, 3, 8, 6, 1),  # one channel per cycle: 4 passes
+    # output-channel parallelism: conv1 a window per cycle; conv2 at several foldings, some
+    # with the multipliers in logic
+    "conv1_opar6": _conv("conv1", 1, 1, CONV1.out_channels, CONV1.in_size, CONV1.in_size, CONV1.padding,
+                         opar=6),
+    "conv2_opar2": _conv2(6, opar=2),
+    "conv2_par3_opar4_lut": _conv2(3, opar=4, use_dsp=0),
+    "conv2_par2_opar8": _conv2(2, opar=8),
+    "conv2_par1_opar16_lut": _conv2(1, opar=16, use_dsp=0),
+    # 2 groups of 3 (not a power of two), 2 passes, preloaded: the row layout of both paths
+    "odd_opar3_preload": _conv("convx", 4, 2, 6, 8, 6, 1, opar=3, preload=True),
 }
 CONV_SOURCES = ("mul_reg.sv", "requant.sv", "conv/conv_padder.sv", "conv/line_buffer.sv",
                 "conv/maxpool2x2.sv", "conv/conv3x3_relu_pool.sv")
@@ -363,14 +397,14 @@ CONV_SOURCES = ("mul_reg.sv", "requant.sv", "conv/conv_padder.sv", "conv/line_bu
 
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_conv3x3_relu_pool(config):
-    layer, cin, cpar, cout, width, height, padding, preload = CONFIGS[config]
-    params = {"InChannels": cin, "InChannelsPar": cpar, "OutChannels": cout, "Width": width,
-              "Height": height, "Padding": padding, "LayerName": layer}
+    params, preload = CONFIGS[config]
+    params = dict(params)
     if preload:
         # Fixed folder (the path is a build parameter); the files are rewritten before every
         # run and only read by $readmemh at simulation start.
         pdir = SIM_BUILD / f"conv_preload_{config}"
-        p = random_layer_params(layer, (cout, cin, KERNEL, KERNEL), relu=True, padding=padding,
+        shape = (params["OutChannels"], params["InChannels"], KERNEL, KERNEL)
+        p = random_layer_params(params["LayerName"], shape, relu=True, padding=params["Padding"],
                                 gen=torch.Generator().manual_seed(int(os.environ.get("SEED", "1"))))
         write_layer(p, pdir)
         params["ParamDir"] = str(pdir)
@@ -378,14 +412,18 @@ def test_conv3x3_relu_pool(config):
             parameters=params, extra_env={"EXPORT_DIR": os.environ.get("EXPORT_DIR", DEFAULT_PARAMS)})
 
 
-@pytest.mark.parametrize("cpar", [0, 4, 7])
-def test_conv_bad_folding(cpar):
-    """An InChannelsPar that does not divide conv2's InChannels (6) stops the elaboration with a
-    message naming both (Verilator lint, warnings fatal as in ``make lint``)."""
-    cin = CONV2.in_channels
+@pytest.mark.parametrize("name,value", [("InChannelsPar", 0), ("InChannelsPar", 4), ("InChannelsPar", 7),
+                                        ("OutChannelsPar", 0), ("OutChannelsPar", 3), ("OutChannelsPar", 32)])
+def test_conv_bad_folding(name, value):
+    """An InChannelsPar that does not divide conv2's InChannels (6), or an OutChannelsPar that
+    does not divide its OutChannels (16), stops the elaboration with a message naming both
+    (Verilator lint, warnings fatal as in ``make lint``)."""
+    total = {"InChannelsPar": ("InChannels", CONV2.in_channels),
+             "OutChannelsPar": ("OutChannels", CONV2.out_channels)}[name]
     verilator_env()
     res = subprocess.run(["verilator", "--lint-only", "--top-module", "conv3x3_relu_pool",
-                          f"-GInChannels={cin}", f"-GInChannelsPar={cpar}", *hdl_sources(*CONV_SOURCES)],
+                          f"-GInChannels={CONV2.in_channels}", f"-GOutChannels={CONV2.out_channels}",
+                          f"-G{name}={value}", *hdl_sources(*CONV_SOURCES)],
                          capture_output=True, text=True, check=False)
-    assert res.returncode != 0, f"InChannelsPar={cpar} with InChannels={cin} was accepted"
-    assert f"InChannelsPar = {cpar} does not divide InChannels = {cin}" in res.stderr, res.stderr
+    assert res.returncode != 0, f"{name}={value} with {total[0]}={total[1]} was accepted"
+    assert f"{name} = {value} does not divide {total[0]} = {total[1]}" in res.stderr, res.stderr

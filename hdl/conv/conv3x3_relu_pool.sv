@@ -2,16 +2,23 @@
 //
 //   s_axis ifmap (InChannels codes per beat, raster order, tlast on a frame's last pixel)
 //   -> conv_padder (Padding pixels = zp_in) -> line_buffer (one 3x3 window per output pixel)
-//   -> 9*InChannelsPar MACs: InChannelsPar input channels per cycle, so one output channel
-//      takes Passes = InChannels / InChannelsPar cycles, acc = sum (x - zp_in) * w
-//   -> requant (bias, m24/shift, zp_out, ReLU) -> gather the OutChannels codes of a pixel
-//   -> maxpool2x2 -> m_axis pooled ofmap (OutChannels codes per beat).
+//   -> centred window register (9*InChannels values x - zp_in)
+//   -> 9*InChannelsPar*OutChannelsPar MACs: per cycle OutChannelsPar output channels (a
+//      channel group) x InChannelsPar input channels, so a group takes
+//      Passes = InChannels / InChannelsPar cycles, acc = sum (x - zp_in) * w
+//   -> OutChannelsPar requant units (bias, m24/shift, zp_out, ReLU), one per channel of the
+//      group -> gather the OutChannels codes of a pixel -> maxpool2x2
+//   -> m_axis pooled ofmap (OutChannels codes per beat).
 //
-// Cycle behaviour: a window occupies the MACs for OutChannels*Passes cycles; the line buffer
-// is stalled meanwhile (s_axis_tready low), so a frame takes about
-// Ho*Wo*OutChannels*Passes + (Hp*Wp - Ho*Wo) cycles (Hp/Wp padded, Ho/Wo conv output size),
-// with frames back to back. Latency window -> gathered pixel: 6 MAC stages + the requant
-// unit's stages + OutChannels*Passes cycles of gathering.
+// Cycle behaviour: a window occupies the MACs for N = Groups * Passes cycles
+// (Groups = OutChannels / OutChannelsPar). The window register frees the line buffer as soon
+// as the MACs take a window, so the pixels between two windows (k of them) enter while the
+// MACs work: consecutive windows issue max(N, k + 1) cycles apart. With Ho/Wo the conv
+// output size and Wp the padded width (k = 0 within a row, 2 between rows, 2*Wp + 2 between
+// frames), a frame takes, back to back,
+//   Ho*(Wo - 1)*N + (Ho - 1)*max(N, 3) + max(N, 2*Wp + 3)
+// cycles (= Hp*Wp, one per padded pixel, at N = 1). Latency window -> gathered pixel: the
+// window register, 6 MAC stages, the requant unit's stages and N cycles of gathering.
 //
 // Parameter memories are written through the parameter port (element index addressing,
 // PyTorch order) or preloaded with $readmemh when ParamDir != "". They are not reset (a
@@ -21,14 +28,16 @@
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*/m_axis_*) so cocotbext-axi binds by prefix.
 module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
-  parameter int unsigned InChannels    = Conv1In,
-  parameter int unsigned InChannelsPar = InChannels,  // input channels per cycle; divides InChannels
-  parameter int unsigned OutChannels   = Conv1Out,
-  parameter int unsigned Width         = Conv1Size,
-  parameter int unsigned Height        = Conv1Size,
-  parameter int unsigned Padding       = Conv1Padding,  // 0 or 1
-  parameter string       ParamDir      = "",
-  parameter string       LayerName     = "conv1"
+  parameter int unsigned InChannels     = Conv1In,
+  parameter int unsigned InChannelsPar  = InChannels,  // input channels per cycle; divides InChannels
+  parameter int unsigned OutChannels    = Conv1Out,
+  parameter int unsigned OutChannelsPar = 1,  // output channels per cycle; divides OutChannels
+  parameter int unsigned Width          = Conv1Size,
+  parameter int unsigned Height         = Conv1Size,
+  parameter int unsigned Padding        = Conv1Padding,  // 0 or 1
+  parameter bit          UseDsp         = 1'b1,  // MAC multipliers: DSP blocks, else logic
+  parameter string       ParamDir       = "",
+  parameter string       LayerName      = "conv1"
 ) (
   input  logic                     clk_i,
   input  logic                     rst_ni,
@@ -52,20 +61,26 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
 
   localparam int unsigned KernelElems = InChannels * 9;
   localparam int unsigned Passes      = (InChannelsPar > 0) ? InChannels / InChannelsPar : 1;
+  localparam int unsigned Groups      = (OutChannelsPar > 0) ? OutChannels / OutChannelsPar : 1;
+  localparam int unsigned Ocp         = (OutChannelsPar > 0) ? OutChannelsPar : 1;
   localparam int unsigned PassW       = (Passes > 1) ? $clog2(Passes) : 1;
+  localparam int unsigned GrpW        = (Groups > 1) ? $clog2(Groups) : 1;
+  localparam int unsigned UnitW       = (Ocp > 1) ? $clog2(Ocp) : 1;
   localparam int unsigned NumWeights  = OutChannels * KernelElems;
   localparam int unsigned WAddrW      = $clog2(NumWeights);
   localparam int unsigned PAddrW      = ParamIndexWidth;  // parameter element index bits
-  // Weights are stored one row per (output channel, pass): the 9*InChannelsPar int8 weights
-  // one MAC cycle multiplies, so a read is one row (oc_q*Passes + pass_q), not 9*InChannelsPar
-  // independently indexed bytes (which synthesis builds as NumWeights-to-1 multiplexers).
-  // Element index a = oc*KernelElems + ic*9 + k = row*RowElems + (ic mod InChannelsPar)*9 + k.
-  localparam int unsigned RowElems    = 9 * InChannelsPar;
-  localparam int unsigned NumRows     = OutChannels * Passes;
+  // Weights are stored one row per (channel group, pass): the 9*InChannelsPar*OutChannelsPar
+  // int8 weights one MAC cycle multiplies, so a read is one row (g*Passes + pass), not that
+  // many independently indexed bytes (which synthesis builds as NumWeights-to-1 multiplexers).
+  // Element index a = oc*KernelElems + ic*9 + k with oc = g*OutChannelsPar + u and
+  // ic = pass*InChannelsPar + j lands in row g*Passes + pass, lane u*PassElems + j*9 + k.
+  localparam int unsigned PassElems   = 9 * InChannelsPar;  // one output channel's share of a row
+  localparam int unsigned RowElems    = PassElems * Ocp;
+  localparam int unsigned NumRows     = Groups * Passes;
   localparam int unsigned RowW        = (NumRows > 1) ? $clog2(NumRows) : 1;
-  localparam int unsigned ElemW       = $clog2(RowElems);
+  localparam int unsigned ElemW       = $clog2(PassElems);
   localparam int unsigned OcW         = (OutChannels > 1) ? $clog2(OutChannels) : 1;
-  localparam int unsigned CntW        = $clog2(OutChannels + 1);
+  localparam int unsigned CntW        = $clog2(Groups + 1);
   localparam int unsigned PadW        = Width + 2 * Padding;
   localparam int unsigned PadH        = Height + 2 * Padding;
   localparam int unsigned OutW        = PadW - 2;
@@ -78,9 +93,13 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     $fatal(1, "conv3x3_relu_pool: InChannelsPar = %0d does not divide InChannels = %0d",
            InChannelsPar, InChannels);
   end
+  if (OutChannelsPar == 0 || Groups * OutChannelsPar != OutChannels) begin : g_err_opar
+    $fatal(1, "conv3x3_relu_pool: OutChannelsPar = %0d does not divide OutChannels = %0d",
+           OutChannelsPar, OutChannels);
+  end
 
   // ------------------------------------------------------------ parameter memories
-  logic [RowElems*8-1:0] weight_q [NumRows];  // row oc*Passes + pass: [j][ky][kx] int8, j = ic mod InChannelsPar
+  logic [RowElems*8-1:0] weight_q [NumRows];  // row g*Passes + pass: [u][j][ky][kx] int8
   logic [31:0] bias_q    [OutChannels];  // int32
   logic [31:0] requant_q [OutChannels];  // shift << 24 | m24
   logic [15:0] zp_q      [1];            // zp_out << 8 | zp_in (array for $readmemh)
@@ -88,9 +107,13 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   initial begin
     if (ParamDir != "") begin
       logic [7:0] weight_init [NumWeights];  // the export's order: [oc][ic][ky][kx]
+      int unsigned oc, e;
       $readmemh({ParamDir, "/", LayerName, "_weight.mem"}, weight_init);
       for (int unsigned a = 0; a < NumWeights; a++) begin
-        weight_q[a / RowElems][(a % RowElems) * 8 +: 8] = weight_init[a];
+        oc = a / KernelElems;
+        e  = a % KernelElems;  // ic*9 + k = pass*PassElems + j*9 + k
+        weight_q[(oc / Ocp) * Passes + e / PassElems][((oc % Ocp) * PassElems + e % PassElems) * 8 +: 8]
+          = weight_init[a];
       end
       $readmemh({ParamDir, "/", LayerName, "_bias.mem"}, bias_q);
       $readmemh({ParamDir, "/", LayerName, "_requant.mem"}, requant_q);
@@ -100,16 +123,20 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
 
   // Parameter writes, pipelined (writes are rare; the decode must not limit the clock):
   //   P0      the port, registered
-  //   D1..Dn  a weight's element index a split into row a / RowElems and byte lane
-  //           a % RowElems by restoring division, one quotient bit per stage (a subtraction of
-  //           a constant and a select): n = RowW stages, exact since a < NumWeights <=
-  //           RowElems << n
-  //   E       the lane decoded into byte enables
-  // then the row's byte is written: a weight lands RowW + 2 clock edges after the port sampled
+  //   D1..Dn  a weight's element index a split into its digits g (a / (OutChannelsPar *
+  //           KernelElems)), u (output channel in the group), pass and the remainder
+  //           j*9 + k by restoring division, one quotient bit per stage (a subtraction of a
+  //           constant and a select): n = GrpBits + UnitBits + PassBits stages, exact since
+  //           each digit's range fits its bits
+  //   E       the row g*Passes + pass, the lane decoded into byte enables
+  // then the row's byte is written: a weight lands n + 2 clock edges after the port sampled
   // it, a bias, requant or zero-point word 1 edge after. One write per cycle, in order.
   // Out-of-range addresses are ignored.
-  localparam int unsigned DivSteps = RowW;
-  localparam int unsigned DivW     = WAddrW + 2;  // RowElems << (RowW - 1) < 2^(WAddrW+1), a sign
+  localparam int unsigned GrpBits  = (Groups > 1) ? $clog2(Groups) : 0;
+  localparam int unsigned UnitBits = (Ocp > 1) ? $clog2(Ocp) : 0;
+  localparam int unsigned PassBits = (Passes > 1) ? $clog2(Passes) : 0;
+  localparam int unsigned DivSteps = GrpBits + UnitBits + PassBits;
+  localparam int unsigned DivW     = WAddrW + 2;  // every subtracted constant < NumWeights, a sign
 
   if (DivSteps + 2 > ParamWriteLatency) begin : g_err_latency
     $fatal(1, "conv3x3_relu_pool: %0d weight write stages exceed ParamWriteLatency = %0d",
@@ -149,29 +176,43 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     end
   end
 
-  // Division stage s holds the remainder after the quotient bits RowW-1 .. RowW-s; [0] is P0's.
+  // Division stage s holds the remainder after the quotient bits of stages 1..s; [0] is P0's.
   logic [DivSteps:0]             dv_we;
   logic [DivSteps:0][WAddrW-1:0] dv_rem;
-  logic [DivSteps:0][RowW-1:0]   dv_row;
+  logic [DivSteps:0][GrpW-1:0]   dv_grp;
+  logic [DivSteps:0][UnitW-1:0]  dv_unit;
+  logic [DivSteps:0][PassW-1:0]  dv_pass;
   logic [DivSteps:0][7:0]        dv_data;
 
   assign dv_we[0]   = p_we_q && (p_sel_q == ParamWeight) && (p_addr_q < PAddrW'(NumWeights));
   assign dv_rem[0]  = WAddrW'(p_addr_q);
-  assign dv_row[0]  = '0;
+  assign dv_grp[0]  = '0;
+  assign dv_unit[0] = '0;
+  assign dv_pass[0] = '0;
   assign dv_data[0] = p_wdata_q[7:0];
 
   for (genvar s = 1; s <= DivSteps; s++) begin : g_div
-    localparam int unsigned     Bit = DivSteps - s;
-    localparam logic [DivW-1:0] Sub = DivW'(RowElems) << Bit;
+    // the digit this stage resolves (0: g, 1: u, 2: pass), its bit and divisor
+    localparam int unsigned Digit = (s <= GrpBits) ? 0 : (s <= GrpBits + UnitBits) ? 1 : 2;
+    localparam int unsigned Bit   = (Digit == 0) ? GrpBits - s :
+                                    (Digit == 1) ? GrpBits + UnitBits - s : DivSteps - s;
+    localparam int unsigned Div   = (Digit == 0) ? Ocp * KernelElems :
+                                    (Digit == 1) ? KernelElems : PassElems;
+    localparam logic [DivW-1:0] Sub = DivW'(Div) << Bit;
 
-    // remainder < 2 * Sub (the stage before took the multiples of 2 * Sub)
+    // remainder < 2 * Sub (the stage before took the multiples of 2 * Sub, or of the
+    // previous digit's divisor, which is at most 2 * Sub)
     logic [DivW-1:0]   diff;
+    logic              take;
     logic              we_q;
     logic [WAddrW-1:0] rem_q;
-    logic [RowW-1:0]   row_q;
+    logic [GrpW-1:0]   grp_q;
+    logic [UnitW-1:0]  unit_q;
+    logic [PassW-1:0]  pass_q;
     logic [7:0]        data_q;
 
     assign diff = DivW'(dv_rem[s-1]) - Sub;
+    assign take = !diff[DivW-1];
 
     always_ff @(posedge clk_i or negedge rst_ni) begin
       if (!rst_ni) begin
@@ -182,18 +223,22 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     end
 
     always_ff @(posedge clk_i) begin
-      rem_q  <= diff[DivW-1] ? dv_rem[s-1] : WAddrW'(diff);
-      row_q  <= dv_row[s-1] | (RowW'(!diff[DivW-1]) << Bit);
+      rem_q  <= take ? WAddrW'(diff) : dv_rem[s-1];
+      grp_q  <= dv_grp[s-1]  | ((Digit == 0) ? GrpW'(take) << Bit : '0);
+      unit_q <= dv_unit[s-1] | ((Digit == 1) ? UnitW'(take) << Bit : '0);
+      pass_q <= dv_pass[s-1] | ((Digit == 2) ? PassW'(take) << Bit : '0);
       data_q <= dv_data[s-1];
     end
 
     assign dv_we[s]   = we_q;
     assign dv_rem[s]  = rem_q;
-    assign dv_row[s]  = row_q;
+    assign dv_grp[s]  = grp_q;
+    assign dv_unit[s] = unit_q;
+    assign dv_pass[s] = pass_q;
     assign dv_data[s] = data_q;
   end
 
-  // E: one write enable per byte lane of the row.
+  // E: the row, and one write enable per byte lane of it (lane u*PassElems + rem).
   logic [RowElems-1:0] w_en_q;
   logic [RowW-1:0]     w_row_q;
   logic [7:0]          w_data_q;
@@ -203,13 +248,14 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
       w_en_q <= '0;
     end else begin
       for (int unsigned e = 0; e < RowElems; e++) begin
-        w_en_q[e] <= dv_we[DivSteps] && (ElemW'(dv_rem[DivSteps]) == ElemW'(e));  // rem < RowElems
+        w_en_q[e] <= dv_we[DivSteps] && (dv_unit[DivSteps] == UnitW'(e / PassElems))
+                  && (ElemW'(dv_rem[DivSteps]) == ElemW'(e % PassElems));  // rem < PassElems
       end
     end
   end
 
   always_ff @(posedge clk_i) begin
-    w_row_q  <= dv_row[DivSteps];
+    w_row_q  <= RowW'(32'(dv_grp[DivSteps]) * Passes + 32'(dv_pass[DivSteps]));
     w_data_q <= dv_data[DivSteps];
   end
 
@@ -266,105 +312,158 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     .m_axis_tlast  (win_last)
   );
 
+  // ------------------------------------------------------------ centred window register
+  // x - zp_in once per window (the zero point fans out to these subtractors only, not to one
+  // in front of every multiplier), held while the MACs issue the window's N cycles; the line
+  // buffer meanwhile moves on to the next window. Element (k, ic) at [k*InChannels + ic].
+  logic [9*InChannels-1:0][8:0] xw_q;
+  logic                         xw_valid_q, xw_last_q, win_hs, issue_end;
+
+  assign win_hs = win_valid && win_ready;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      xw_valid_q <= 1'b0;
+    end else if (win_hs) begin
+      xw_valid_q <= 1'b1;
+    end else if (issue_end) begin
+      xw_valid_q <= 1'b0;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (win_hs) begin
+      for (int unsigned i = 0; i < 9 * InChannels; i++) begin
+        xw_q[i] <= {1'b0, win_data[i * 8 +: 8]} - {1'b0, zp_in};
+      end
+      xw_last_q <= win_last;
+    end
+  end
+
   // ------------------------------------------------------------ MACs (6 stages)
-  // Stall-all flow control: every MAC stage advances unless the requant unit refuses the
-  // accumulator's beat. Pass p of output channel oc multiplies input channels
-  // p*InChannelsPar .. +InChannelsPar-1. Stages after the issue cycle:
-  //   1, 2  the 9*InChannelsPar products, each a mul_reg (registered inputs and product)
-  //   3     per input channel, three sums of 3 products
-  //   4     per input channel, the sum of its 9 products
-  //   5     the sum over the pass's input channels
-  //   6     the accumulator: that sum added to the earlier passes' sum; handed to requant
-  //         after the last pass
+  // Stall-all flow control: every MAC stage advances unless the requant units refuse the
+  // accumulators' beat. Issue cycle (g, p) multiplies output channels g*OutChannelsPar ..
+  // +OutChannelsPar-1 (unit u = channel g*OutChannelsPar + u) by input channels
+  // p*InChannelsPar .. +InChannelsPar-1; the passes of a group issue back to back, the
+  // groups in order. Stages after the issue cycle:
+  //   1, 2  the 9*InChannelsPar*OutChannelsPar products, each a mul_reg (registered inputs
+  //         and product)
+  //   3     per unit and input channel, three sums of 3 products
+  //   4     per unit and input channel, the sum of its 9 products
+  //   5     per unit, the sum over the pass's input channels
+  //   6     the accumulators: that sum added to the earlier passes' sum; handed to the
+  //         requant units after the last pass
   // The control bits of a beat travel beside its data in ctl_q (stages 1..5).
   localparam int unsigned MacStages = 5;  // stages before the accumulator
   localparam int unsigned Prod3W    = ProdW + 2;
   localparam int unsigned ChSumW    = PsumW + ((InChannelsPar > 1) ? $clog2(InChannelsPar) : 0);
 
   typedef struct packed {
-    logic           valid;
-    logic           first;  // first pass of an output channel: restart the sum
-    logic           plast;  // last pass: hand the sum to requant
-    logic           last;   // the window is the frame's last
-    logic [OcW-1:0] oc;
+    logic            valid;
+    logic            first;  // first pass of a group: restart the sums
+    logic            plast;  // last pass: hand the sums to requant
+    logic            last;   // the window is the frame's last
+    logic [GrpW-1:0] grp;
   } ctl_t;
 
   // Pipeline registers are packed arrays: shift registers, not memories.
-  logic                 en, issue, rq_in_ready, pass_last;
-  logic [OcW-1:0]       oc_q;
+  logic                 en, issue, rq_in_ready, pass_last, grp_last;
+  logic [GrpW-1:0]      grp_q;
   logic [PassW-1:0]     pass_q;
+  logic [RowW-1:0]      row_q;  // grp_q * Passes + pass_q
   ctl_t                 ctl_in;
   ctl_t [MacStages-1:0] ctl_q;
   logic                 acc_valid_q, acc_last_q;
-  logic [OcW-1:0]       acc_oc_q;
-  logic signed [31:0]   acc, acc_q;
+  logic [GrpW-1:0]      acc_grp_q;
 
   assign en        = !acc_valid_q || rq_in_ready;
-  assign issue     = win_valid && en;
+  assign issue     = xw_valid_q && en;
   assign pass_last = (pass_q == PassW'(Passes - 1));
-  // The window is released with the last pass of its last output channel.
-  assign win_ready = en && (oc_q == OcW'(OutChannels - 1)) && pass_last;
-  assign ctl_in    = '{valid: issue, first: (pass_q == '0), plast: pass_last, last: win_last,
-                       oc: oc_q};
+  assign grp_last  = (grp_q == GrpW'(Groups - 1));
+  assign issue_end = issue && pass_last && grp_last;
+  // The register takes the next window when empty or with the last issue of its window.
+  assign win_ready = !xw_valid_q || issue_end;
+  assign ctl_in    = '{valid: issue, first: (pass_q == '0), plast: pass_last, last: xw_last_q,
+                       grp: grp_q};
 
-  // Issue: per input channel of pass pass_q, the 9 operand pairs of the window and kernel oc_q.
+  // Issue: the input channels of pass pass_q, the weights of row (grp_q, pass_q).
   logic [RowElems*8-1:0] w_rd;
-  assign w_rd = weight_q[RowW'(32'(oc_q) * Passes + 32'(pass_q))];
+  assign w_rd = weight_q[row_q];
 
   logic signed [8:0]       xc   [InChannelsPar][9];
-  logic signed [7:0]       wt   [InChannelsPar][9];
-  logic signed [ProdW-1:0] prod [InChannelsPar][9];
+  logic signed [7:0]       wt   [Ocp][InChannelsPar][9];
+  logic signed [ProdW-1:0] prod [Ocp][InChannelsPar][9];
 
   always_comb begin
     int unsigned ic;
     for (int j = 0; j < InChannelsPar; j++) begin
       ic = 32'(pass_q) * InChannelsPar + 32'(j);
       for (int k = 0; k < 9; k++) begin
-        xc[j][k] = $signed({1'b0, win_data[(32'(k) * InChannels + ic) * 8 +: 8]})
-                 - $signed({1'b0, zp_in});
-        wt[j][k] = $signed(w_rd[(j * 9 + k) * 8 +: 8]);
+        xc[j][k] = $signed(xw_q[32'(k) * InChannels + ic]);
+      end
+    end
+    for (int u = 0; u < Ocp; u++) begin
+      for (int j = 0; j < InChannelsPar; j++) begin
+        for (int k = 0; k < 9; k++) begin
+          wt[u][j][k] = $signed(w_rd[((u * InChannelsPar + j) * 9 + k) * 8 +: 8]);
+        end
       end
     end
   end
 
   // Stages 1, 2: |x - zp_in| <= 255, |w| <= 128: each product is exact in 17 bits.
-  for (genvar j = 0; j < InChannelsPar; j++) begin : g_ch
-    for (genvar k = 0; k < 9; k++) begin : g_tap
-      mul_reg #(
-        .AWidth  (9),
-        .BWidth  (8),
-        .ASigned (1'b1),
-        .BSigned (1'b1)
-      ) u_mul (
-        .clk_i,
-        .en_i (en),
-        .a_i  (xc[j][k]),
-        .b_i  (wt[j][k]),
-        .p_o  (prod[j][k])
-      );
+  for (genvar u = 0; u < Ocp; u++) begin : g_unit
+    for (genvar j = 0; j < InChannelsPar; j++) begin : g_ch
+      for (genvar k = 0; k < 9; k++) begin : g_tap
+        mul_reg #(
+          .AWidth  (9),
+          .BWidth  (8),
+          .ASigned (1'b1),
+          .BSigned (1'b1),
+          .UseDsp  (UseDsp)
+        ) u_mul (
+          .clk_i,
+          .en_i (en),
+          .a_i  (xc[j][k]),
+          .b_i  (wt[u][j][k]),
+          .p_o  (prod[u][j][k])
+        );
+      end
     end
   end
 
-  // Stages 3..5: the adder tree.
-  logic [InChannelsPar-1:0][2:0][Prod3W-1:0] sum3_q;
-  logic [InChannelsPar-1:0][PsumW-1:0]       psum_q;
-  logic signed [ChSumW-1:0]                  chsum, chsum_q;
+  // Stages 3..5: the adder trees.
+  logic [Ocp-1:0][InChannelsPar-1:0][2:0][Prod3W-1:0] sum3_q;
+  logic [Ocp-1:0][InChannelsPar-1:0][PsumW-1:0]       psum_q;
+  logic signed [ChSumW-1:0]                           chsum   [Ocp];
+  logic [Ocp-1:0][ChSumW-1:0]                         chsum_q;
 
   always_comb begin
-    chsum = '0;
-    for (int j = 0; j < InChannelsPar; j++) begin
-      chsum = chsum + ChSumW'($signed(psum_q[j]));
+    for (int u = 0; u < Ocp; u++) begin
+      chsum[u] = '0;
+      for (int j = 0; j < InChannelsPar; j++) begin
+        chsum[u] = chsum[u] + ChSumW'($signed(psum_q[u][j]));
+      end
     end
   end
 
-  // Stage 6: the accumulator. Only a real pass may touch the running sum (no bubble
+  // Stage 6: the accumulators. Only a real pass may touch the running sums (no bubble
   // arrives between passes: the window stays valid until its last pass has issued).
-  assign acc = (ctl_q[MacStages-1].first ? 32'sd0 : acc_q) + 32'(chsum_q);
+  logic signed [31:0]         acc [Ocp];
+  logic [Ocp-1:0][31:0]       acc_q;
+
+  always_comb begin
+    for (int u = 0; u < Ocp; u++) begin
+      acc[u] = (ctl_q[MacStages-1].first ? 32'sd0 : $signed(acc_q[u]))
+             + 32'($signed(chsum_q[u]));
+    end
+  end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      oc_q        <= '0;
+      grp_q       <= '0;
       pass_q      <= '0;
+      row_q       <= '0;
       ctl_q       <= '0;
       acc_valid_q <= 1'b0;
     end else if (en) begin
@@ -375,8 +474,9 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
       acc_valid_q <= ctl_q[MacStages-1].valid && ctl_q[MacStages-1].plast;
       if (issue) begin
         pass_q <= pass_last ? '0 : pass_q + 1'b1;
+        row_q  <= (pass_last && grp_last) ? '0 : row_q + 1'b1;
         if (pass_last) begin
-          oc_q <= (oc_q == OcW'(OutChannels - 1)) ? '0 : oc_q + 1'b1;
+          grp_q <= grp_last ? '0 : grp_q + 1'b1;
         end
       end
     end
@@ -384,69 +484,91 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i) begin
     if (en) begin
-      for (int j = 0; j < InChannelsPar; j++) begin
-        for (int m = 0; m < 3; m++) begin
-          sum3_q[j][m] <= Prod3W'(prod[j][3*m]) + Prod3W'(prod[j][3*m+1]) + Prod3W'(prod[j][3*m+2]);
+      for (int u = 0; u < Ocp; u++) begin
+        for (int j = 0; j < InChannelsPar; j++) begin
+          for (int m = 0; m < 3; m++) begin
+            sum3_q[u][j][m] <= Prod3W'(prod[u][j][3*m]) + Prod3W'(prod[u][j][3*m+1])
+                             + Prod3W'(prod[u][j][3*m+2]);
+          end
+          psum_q[u][j] <= PsumW'($signed(sum3_q[u][j][0])) + PsumW'($signed(sum3_q[u][j][1]))
+                        + PsumW'($signed(sum3_q[u][j][2]));
         end
-        psum_q[j] <= PsumW'($signed(sum3_q[j][0])) + PsumW'($signed(sum3_q[j][1]))
-                   + PsumW'($signed(sum3_q[j][2]));
+        chsum_q[u] <= chsum[u];
+        if (ctl_q[MacStages-1].valid) begin
+          acc_q[u] <= acc[u];
+        end
       end
-      chsum_q    <= chsum;
-      acc_oc_q   <= ctl_q[MacStages-1].oc;
+      acc_grp_q  <= ctl_q[MacStages-1].grp;
       acc_last_q <= ctl_q[MacStages-1].last;
-      if (ctl_q[MacStages-1].valid) begin
-        acc_q <= acc;
-      end
     end
   end
 
   // ------------------------------------------------------------ requantization
-  logic       rq_out_valid, rq_out_ready, rq_out_last;
-  logic [7:0] rq_out;
-  logic [31:0] rq_word;
-  assign rq_word = requant_q[acc_oc_q];
+  // One unit per channel of a group; they take and give beats together (lockstep), so each
+  // handshake is qualified by all of them. Unit u reads the words of channel
+  // g*OutChannelsPar + u: a Groups-to-1 selection by the accumulators' group.
+  logic [Ocp-1:0]       rq_in_rdy, rq_out_vld, rq_out_last;
+  logic [Ocp-1:0][7:0]  rq_out;
+  logic                 rq_in_valid, rq_out_valid, rq_out_ready, rq_out_take;
 
-  requant #(
-    .TagWidth (1)
-  ) u_requant (
-    .clk_i,
-    .rst_ni,
-    .in_valid_i  (acc_valid_q),
-    .in_ready_o  (rq_in_ready),
-    .acc_i       (acc_q),
-    .bias_i      (bias_q[acc_oc_q]),
-    .m24_i       (rq_word[23:0]),
-    .shift_i     (rq_word[29:24]),
-    .zp_out_i    (zp_out),
-    .relu_i      (1'b1),  // conv layers always fuse ReLU
-    .tag_i       (acc_last_q),
-    .out_valid_o (rq_out_valid),
-    .out_ready_i (rq_out_ready),
-    .out_o       (rq_out),
-    .tag_o       (rq_out_last)
-  );
+  assign rq_in_ready  = &rq_in_rdy;
+  assign rq_in_valid  = acc_valid_q && rq_in_ready;
+  assign rq_out_valid = &rq_out_vld;
+  assign rq_out_take  = rq_out_valid && rq_out_ready;
 
-  // rq_word[31:30] are always zero (shift <= 62).
-  logic unused_rq_word;
-  assign unused_rq_word = ^rq_word[31:30];
+  for (genvar u = 0; u < Ocp; u++) begin : g_rq
+    logic [31:0] bias_u [Groups];
+    logic [31:0] rq_u   [Groups];
+    logic [31:0] rq_word;
+
+    for (genvar g = 0; g < Groups; g++) begin : g_word
+      assign bias_u[g] = bias_q[g * Ocp + u];
+      assign rq_u[g]   = requant_q[g * Ocp + u];
+    end
+    assign rq_word = rq_u[acc_grp_q];
+
+    requant #(
+      .TagWidth (1)
+    ) u_requant (
+      .clk_i,
+      .rst_ni,
+      .in_valid_i  (rq_in_valid),
+      .in_ready_o  (rq_in_rdy[u]),
+      .acc_i       (acc_q[u]),
+      .bias_i      (bias_u[acc_grp_q]),
+      .m24_i       (rq_word[23:0]),
+      .shift_i     (rq_word[29:24]),
+      .zp_out_i    (zp_out),
+      .relu_i      (1'b1),  // conv layers always fuse ReLU
+      .tag_i       (acc_last_q),
+      .out_valid_o (rq_out_vld[u]),
+      .out_ready_i (rq_out_take),
+      .out_o       (rq_out[u]),
+      .tag_o       (rq_out_last[u])
+    );
+
+    // rq_word[31:30] are always zero (shift <= 62); the tags are all equal (unit 0's used).
+    logic unused_rq;
+    assign unused_rq = ^{rq_word[31:30], (u > 0) ? rq_out_last[u] : 1'b0};
+  end
 
   // ------------------------------------------------------------ gather one pixel
-  // Codes arrive in channel order and shift in from the top: after OutChannels shifts
-  // channel c sits at [8c +: 8]. The full beat may be replaced in the cycle it is taken.
+  // Groups arrive in order, OutChannelsPar codes each, and shift in from the top: after
+  // Groups shifts channel c sits at [8c +: 8]. The full beat may be replaced in the cycle it
+  // is taken.
   logic [OutChannels*8-1:0] beat_q;
   logic [CntW-1:0]          cnt_q;
-  logic                     beat_last_q, beat_full, rq_hs;
+  logic                     beat_last_q, beat_full;
   logic [OutChannels*8-1:0] pool_tdata;
   logic                     pool_tvalid, pool_tready, pool_tlast;
 
-  assign beat_full    = (cnt_q == CntW'(OutChannels));
+  assign beat_full    = (cnt_q == CntW'(Groups));
   assign rq_out_ready = !beat_full || pool_tready;
-  assign rq_hs        = rq_out_valid && rq_out_ready;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       cnt_q <= '0;
-    end else if (rq_hs) begin
+    end else if (rq_out_take) begin
       cnt_q <= beat_full ? CntW'(1) : cnt_q + 1'b1;
     end else if (beat_full && pool_tready) begin
       cnt_q <= '0;
@@ -454,9 +576,9 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    if (rq_hs) begin
-      beat_q      <= (OutChannels * 8)'({rq_out, beat_q} >> 8);
-      beat_last_q <= rq_out_last;
+    if (rq_out_take) begin
+      beat_q      <= (OutChannels * 8)'({rq_out, beat_q} >> (Ocp * 8));
+      beat_last_q <= rq_out_last[0];
     end
   end
 
