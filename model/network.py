@@ -215,9 +215,12 @@ class Folding:
     Attributes:
         lanes: fc_engine MAC lanes (``Lanes``): output neurons computed in parallel.
         conv2_par: conv2 input channels per cycle (``Conv2InChannelsPar``), a divisor of 6.
+        inputs_par: fc_engine activations per lane and cycle (``InputsPar``), a power of two
+            dividing conv2's 16 output channels.
     """
     lanes: int
     conv2_par: int
+    inputs_par: int = 1
 
     def hdl_parameters(self) -> dict[str, int]:
         """The top's parameters: ``{"Lanes": ..., "Conv2InChannelsPar": ...}``."""
@@ -225,18 +228,22 @@ class Folding:
 
     def multipliers(self) -> int:
         """Multipliers instantiated: conv1 9 (one input channel), conv2 9 per parallel input
-        channel, one per fc lane."""
+        channel, inputs_par per fc lane."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
-        return KERNEL * KERNEL * conv1.in_channels + KERNEL * KERNEL * self.conv2_par + self.lanes
+        return (KERNEL * KERNEL * conv1.in_channels + KERNEL * KERNEL * self.conv2_par
+                + self.lanes * self.inputs_par)
 
     def stage_cycles(self) -> dict[str, int]:
         """Cycles per image of each stage running alone, back to back, from the architecture.
 
         conv: a window takes OutChannels * InChannels / InChannelsPar cycles, every other padded
-        pixel one. fc: per layer ceil(Out / Lanes) groups of In cycles, then the last group's
-        sums pass the one requant unit serially (one cycle each) and FC_LAYER_DRAIN cycles of
-        pipeline drain; one more cycle per image to restart (the top's test measures it:
-        10,203 at Lanes 8, exactly this)."""
+        pixel one. fc: per layer ceil(Out / Lanes) groups of Steps = ceil(In / inputs_par)
+        cycles (fc1: 36 * 16 / inputs_par), a group after the first at least
+        Lanes + 6 + T cycles (its last step waits until the previous group's sums have left
+        the hold registers; T = ceil(log2(inputs_par) / 2) adder tree stages), then the last
+        group's sums pass the one requant unit serially (one cycle each) and
+        FC_LAYER_DRAIN + T cycles of pipeline drain; one more cycle per image to restart (the
+        top's test measures it: 10,203 at Lanes 8, exactly this)."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
         cycles = {}
         for layer, par in ((conv1, conv1.in_channels), (conv2, self.conv2_par)):
@@ -244,10 +251,13 @@ class Folding:
             windows = layer.out_size * layer.out_size
             cycles[layer.name] = (windows * layer.out_channels * (layer.in_channels // par)
                                   + padded * padded - windows)
+        tree = ((self.inputs_par - 1).bit_length() + 1) // 2
         fc = 1
         for layer in LAYERS[2:]:
             groups = -(-layer.out_channels // self.lanes)
-            fc += groups * layer.in_channels + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN
+            steps = -(-layer.in_channels // self.inputs_par)
+            fc += (steps + (groups - 1) * max(steps, self.lanes + 6 + tree)
+                   + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN + tree)
         cycles["fc"] = fc
         return cycles
 
