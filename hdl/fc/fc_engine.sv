@@ -23,15 +23,18 @@
 // Output: m_axis, 1 + Fc3Out beats per image: class index, then the Fc3Out fc3
 // codes; tlast on the last. fc3 of the next image waits until they are sent.
 //
-// Cycles per image back to back: 1 + per layer Steps + (G - 1) x max(Steps, Lanes + 6 + T)
-// for its G = ceil(Out / Lanes) groups (a group's last step waits until the previous
-// group's sums have left the hold registers: Lanes + 6 + T cycles after its last step), then
-// the last group's requant feed (a cycle per neuron) and the drain, FC_LAYER_DRAIN + T
-// (lane pipeline and requant's latency, model.network.FC_LAYER_DRAIN), T = TreeStages =
-// ceil(log2(K) / 2) adder tree stages; input/output beats overlap the MACs. The cycle
-// model (model.network.Folding.stage_cycles, checked by the top's test): Lanes = 8:
-// 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10194 per image; Lanes = 18 (the top's
-// default): 7 x 576 + 5 x 120 + 1 x 84 = 4716 MAC cycles, 4802 per image.
+// Cycles per image back to back (input/output beats overlap the MACs):
+//   1 + sum over the layers of Steps + (G - 1) * max(Steps, Lanes + 6 + T)
+//         + (Out - (G - 1) * Lanes) + FC_LAYER_DRAIN + T
+// with G = ceil(Out / Lanes) groups and T = ceil(log2(K) / 2) adder tree stages: a group's
+// last step waits until the previous group's sums have left the hold registers (Lanes + 6 + T
+// cycles after that group's last step; only when Steps is short, e.g. fc2 / fc3 at K = 16),
+// then the last group's requant feed (a cycle per neuron) and the drain (lane pipeline and
+// requant's latency, model.network.FC_LAYER_DRAIN). The cycle model
+// (model.network.Folding.stage_cycles): Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128
+// MAC cycles, 10203 per image; Lanes = 18 (the top's default): 7 x 576 + 5 x 120 + 1 x 84 =
+// 4716 MAC cycles, 4811 per image; Lanes = 6, K = 16: 20 x 36 + 8 + 13 x 14 + 6 + 14 = 930
+// MAC cycles, 1013 per image.
 //
 // Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
 // read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->
