@@ -284,9 +284,12 @@ class Folding:
 
         conv: a window takes (OutChannels / OutChannelsPar) * (InChannels / InChannelsPar)
         cycles, every other padded pixel one. fc: per layer ceil(Out / Lanes) groups of
-        ceil(In / InputsPar) steps, then the last group's sums pass the one requant unit
-        serially (one cycle each) and FC_LAYER_DRAIN cycles of pipeline drain; one more cycle
-        per image to restart (the top's test measures it: 10,203 at Lanes 8, exactly this)."""
+        Steps = ceil(In / InputsPar) cycles (fc1: 36 * 16 / InputsPar), a group after the first
+        at least Lanes + 6 + T cycles (its last step waits until the previous group's sums have
+        left the hold registers; T = ceil(log2(InputsPar) / 2) adder tree stages), then the
+        last group's sums pass the one requant unit serially (one cycle each) and
+        FC_LAYER_DRAIN + T cycles of pipeline drain; one more cycle per image to restart (the
+        top's test measures it: 10,203 at Lanes 8, exactly this)."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
         cycles = {}
         for layer, par, out_par in ((conv1, conv1.in_channels, self.conv1_out_par),
@@ -295,11 +298,13 @@ class Folding:
             windows = layer.out_size * layer.out_size
             per_window = (layer.out_channels // out_par) * (layer.in_channels // par)
             cycles[layer.name] = windows * per_window + padded * padded - windows
+        tree = ((self.fc_inputs_par - 1).bit_length() + 1) // 2
         fc = 1
         for layer in LAYERS[2:]:
             groups = -(-layer.out_channels // self.lanes)
             steps = -(-layer.in_channels // self.fc_inputs_par)
-            fc += groups * steps + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN
+            fc += (steps + (groups - 1) * max(steps, self.lanes + 6 + tree)
+                   + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN + tree)
         cycles["fc"] = fc
         return cycles
 

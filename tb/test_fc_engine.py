@@ -8,10 +8,14 @@ Expected values come only from ``model.reference`` (``linear_acc``,
 Runners:
 * ``test_fc_engine_small``: small sizes, Lanes 1 and 4 (partial last groups), random
   parameters written through the parameter port (seeded, shuffled address order);
+* ``test_fc_engine_small_inputs_par``: the same with InputsPar (K) 2 and 4 activations per
+  step (fc2 / fc3 tail steps with missing inputs);
 * ``test_fc_engine_real``: the real sizes, Lanes 18 (the top's default) and 8, parameters
   preloaded via ParamDir from a folder written by ``model.params.write_params`` (random,
   seeded), then, when the trained export exists, the same build on the real export with
-  the real pool2 activations of Fashion-MNIST test images.
+  the real pool2 activations of Fashion-MNIST test images;
+* ``test_fc_engine_real_inputs_par``: the same at (Lanes, InputsPar) pairs with K > 1; the
+  fast-path rate check is exact against ``model.network.Folding.stage_cycles``.
 
 The input buffer has two banks: back to back (no stalls), the next image must be taken in
 while fc1 still reads the current one (``run_images``' rate check), and with the output
@@ -38,7 +42,8 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamFrame
 
-from model.network import DEFAULT_FOLDING, LAYER, LAYERS, NUM_CLASSES, REGION, REGION_NAMES, SMALL_FOLDING
+from model.network import (DEFAULT_FOLDING, FC_LAYER_DRAIN, LAYER, LAYERS, NUM_CLASSES, REGION, REGION_NAMES,
+                           SMALL_FOLDING, Folding)
 from model.params import load_params, param_words, write_params
 from model.reference import LayerParams, argmax_first, forward, linear_acc, random_layer_params
 from tb.bench.axis_tb import CLK_NS, StreamTB
@@ -67,6 +72,7 @@ class Dims:
 
     def __init__(self, hdl: dict):
         self.lanes = int(hdl["Lanes"])
+        self.inputs_par = int(hdl.get("InputsPar", 1))  # K: activations per step
         self.cin = int(hdl["InChannels"])
         self.pix = int(hdl["InPixels"])
         self.outs = (int(hdl["Fc1Out"]), int(hdl["Fc2Out"]), int(hdl["Fc3Out"]))
@@ -75,15 +81,38 @@ class Dims:
     @classmethod
     def of_build(cls) -> "Dims":
         """The sizes of the build being simulated (its HDL parameters)."""
-        return cls({name: hdl_param(name) for name in ("Lanes", *SIZES)})
+        return cls({**{name: hdl_param(name) for name in ("Lanes", *SIZES)},
+                    "InputsPar": hdl_param("InputsPar", 1)})
+
+    def steps(self, k: int) -> int:
+        """Steps per group of layer k: fc1 InPixels * InChannels / K, else ceil(In / K)."""
+        if k == 0:
+            return self.pix * (self.cin // self.inputs_par)
+        return -(-self.ins[k] // self.inputs_par)
+
+    def tree_stages(self) -> int:
+        """fc_lane's adder tree stages: two levels of the K products each."""
+        return ((self.inputs_par - 1).bit_length() + 1) // 2
 
     def mac_cycles(self) -> int:
-        """MAC cycles of one image: ceil(Out / Lanes) groups of In cycles per layer."""
+        """MAC cycles of one image: ceil(Out / Lanes) groups of Steps cycles per layer."""
         return sum(self.layer_cycles(k) for k in range(3))
 
     def layer_cycles(self, k: int) -> int:
-        """MAC cycles of layer k (0 fc1, 1 fc2, 2 fc3) of one image."""
-        return -(-self.outs[k] // self.lanes) * self.ins[k]
+        """MAC cycles of layer k (0 fc1, 1 fc2, 2 fc3) of one image: a group's last step
+        waits for the previous group's sums to leave the hold registers (Lanes + 6 + tree
+        stages after that group's last step)."""
+        groups, steps = -(-self.outs[k] // self.lanes), self.steps(k)
+        return steps + (groups - 1) * max(steps, self.lanes + 6 + self.tree_stages())
+
+    def image_cycles(self) -> int:
+        """Cycles per image back to back (``model.network.Folding.stage_cycles``' fc model):
+        per layer its MAC cycles, the last group's requant feed and the drain, plus 1."""
+        total = 1
+        for k in range(3):
+            last = self.outs[k] - (-(-self.outs[k] // self.lanes) - 1) * self.lanes
+            total += self.layer_cycles(k) + last + FC_LAYER_DRAIN + self.tree_stages()
+        return total
 
     def shapes(self) -> dict[str, tuple[int, int]]:
         return {name: (o, i) for name, o, i in zip(FC, self.outs, self.ins)}
@@ -240,6 +269,10 @@ class TB(StreamTB):
                           label, steps, self.dims.mac_cycles(), lat)
             assert max(steps) <= bound, (
                 f"{label}: throughput {max(steps)} cycles/image exceeds {bound}")
+            if self.dims.inputs_par > 1:
+                assert set(steps) == {self.dims.image_cycles()}, (
+                    f"{label}: {steps} cycles/image, the cycle model says "
+                    f"{self.dims.image_cycles()}")
             # double buffer: image 1 fills the second bank while fc1 reads image 0
             gap = round((self.in_done_ns[-n_img + 1] - self.in_done_ns[-n_img]) / CLK_NS)
             fc1 = self.dims.layer_cycles(0)
@@ -408,23 +441,32 @@ def test_fc_engine_small(lanes):
             parameters={**SMALL, "Lanes": lanes}, extra_env={"FC_VARIANT": "random"})
 
 
-@pytest.mark.parametrize("lanes", [DEFAULT_FOLDING.lanes, SMALL_FOLDING.lanes])
-def test_fc_engine_real(lanes):
-    """Real sizes, parameters preloaded via ParamDir: random, then the trained export. Lanes 18
-    is the top's default folding, 8 the small one (``model.network``)."""
+@pytest.mark.parametrize("lanes,inputs_par", [(1, 4), (3, 2), (4, 4)])
+def test_fc_engine_small_inputs_par(lanes, inputs_par):
+    """Small sizes with K activations per step: fc1 reads K of the 4 channels per step, fc2
+    (In 13) and fc3 (In 7) end in tail steps with missing inputs; parameters through the port."""
+    run_sim("fc_engine", hdl_sources(*FC_SOURCES), module="tb.test_fc_engine",
+            parameters={**SMALL, "Lanes": lanes, "InputsPar": inputs_par},
+            extra_env={"FC_VARIANT": "random"})
+
+
+def _run_real(lanes: int, inputs_par: int = 1):
+    """Real sizes, parameters preloaded via ParamDir: random, then the trained export."""
     seed = _fresh_seed()
-    print(f"test_fc_engine_real: seed {seed} (replay with SEED={seed})")
+    print(f"real sizes Lanes {lanes} InputsPar {inputs_par}: seed {seed} (replay with SEED={seed})")
     # One fixed folder so both phases share one Verilator build ($readmemh runs at t=0).
-    param_dir = SIM_BUILD / f"fc_engine_params_{lanes}"
+    param_dir = SIM_BUILD / (f"fc_engine_params_{lanes}" if inputs_par == 1 else
+                             f"fc_engine_params_{lanes}_k{inputs_par}")
     if param_dir.exists():
         shutil.rmtree(param_dir)
     gen = torch.Generator().manual_seed(seed)
     rand = {name: random_layer_params(name, LAYER[name].weight_shape, relu=True, padding=LAYER[name].padding,
                                       gen=gen) for name in CONVS}
-    dims = Dims({**REAL, "Lanes": lanes})
+    par = {} if inputs_par == 1 else {"InputsPar": inputs_par}
+    dims = Dims({**REAL, "Lanes": lanes, **par})
     rand.update(random_fc_params(dims, gen))
     write_params(rand, param_dir)
-    hdl = {**REAL, "Lanes": lanes, "ParamDir": str(param_dir)}
+    hdl = {**REAL, "Lanes": lanes, **par, "ParamDir": str(param_dir)}
     run_sim("fc_engine", hdl_sources(*FC_SOURCES), module="tb.test_fc_engine", parameters=hdl,
             extra_env={"FC_VARIANT": "random"}, seed=seed)
 
@@ -437,3 +479,25 @@ def test_fc_engine_real(lanes):
         shutil.copy(f, param_dir / f.name)
     run_sim("fc_engine", hdl_sources(*FC_SOURCES), module="tb.test_fc_engine", parameters=hdl,
             extra_env={"FC_VARIANT": "export"}, testcase="run_stream", seed=seed)
+
+
+@pytest.mark.parametrize("lanes", [DEFAULT_FOLDING.lanes, SMALL_FOLDING.lanes])
+def test_fc_engine_real(lanes):
+    """Real sizes, parameters preloaded via ParamDir: random, then the trained export. Lanes 18
+    is the top's default folding, 8 the small one (``model.network``)."""
+    _run_real(lanes)
+
+
+REAL_INPUTS_PAR = [(6, 16), (5, 16), (12, 8), (15, 8), (7, 4)]
+
+
+@pytest.mark.parametrize("lanes,inputs_par", REAL_INPUTS_PAR)
+def test_fc_engine_real_inputs_par(lanes, inputs_par):
+    """Real sizes with K activations per step (fc2 In 120 and fc3 In 84 end in tail steps at
+    K = 16 and 8; fc2 groups shorter than the requant feed at K = 16): as test_fc_engine_real;
+    run_corners writes random fc1 / fc2 parameters through the port. The bench's cycle model
+    is the one of ``model.network.Folding.stage_cycles``."""
+    dims = Dims({**REAL, "Lanes": lanes, "InputsPar": inputs_par})
+    model = Folding(lanes, DEFAULT_FOLDING.conv2_par, inputs_par).stage_cycles()["fc"]
+    assert dims.image_cycles() == model, (dims.image_cycles(), model)
+    _run_real(lanes, inputs_par)

@@ -6,10 +6,15 @@
 // flattened activation i = c*InPixels + p (PyTorch flatten order) is byte c of word p.
 //
 // Compute: Lanes MAC lanes (fc_lane), lane l computes neuron o = g*Lanes + l of
-// group g; a group reads one activation per cycle for In cycles, all lanes share it.
+// group g; a group takes Steps = ceil(In / InputsPar) steps, one per cycle, each reading
+// InputsPar (K) activations that all lanes share (K multipliers and an adder tree per lane).
+// fc1: step s = j*InPixels + p reads channels j*K .. j*K+K-1 of input word p (K divides
+// InChannels); fc2 / fc3: act1 / act2 hold K codes per word (neuron o in word o / K, byte
+// o % K) and step s reads word s; the tail step of a layer whose In is not a multiple of K
+// zeroes its missing activations (the memories are not reset, the products must be 0).
 // acc = sum (x - zp_in) * w. At the end of a group the sums are copied to the lanes'
 // hold registers and fed serially through one shared `requant` unit (Lanes cycles,
-// hidden behind the next group's In cycles) into the next activation buffer:
+// hidden behind the next group's steps when there are enough) into the next activation buffer:
 //   input buffer --fc1--> act1 --fc2--> act2 --fc3--> result registers.
 // The input buffer has two banks (ping-pong): the producer fills one while fc1 reads the
 // other, so the next image is taken in while fc1..fc3 run on the current one; a bank is
@@ -18,12 +23,18 @@
 // Output: m_axis, 1 + Fc3Out beats per image: class index, then the Fc3Out fc3
 // codes; tlast on the last. fc3 of the next image waits until they are sent.
 //
-// Cycles per image back to back: per layer ceil(Out / Lanes) groups x In, then the last
-// group's requant feed (a cycle per neuron) and the drain (lane pipeline and requant's
-// latency, model.network.FC_LAYER_DRAIN); input/output beats overlap the MACs. The cycle
-// model (model.network.Folding.stage_cycles, checked by the top's test): Lanes = 8:
-// 15 x 576 + 11 x 120 + 2 x 84 = 10128 MAC cycles, 10194 per image; Lanes = 18 (the top's
-// default): 7 x 576 + 5 x 120 + 1 x 84 = 4716 MAC cycles, 4802 per image.
+// Cycles per image back to back (input/output beats overlap the MACs):
+//   1 + sum over the layers of Steps + (G - 1) * max(Steps, Lanes + 6 + T)
+//         + (Out - (G - 1) * Lanes) + FC_LAYER_DRAIN + T
+// with G = ceil(Out / Lanes) groups and T = ceil(log2(K) / 2) adder tree stages: a group's
+// last step waits until the previous group's sums have left the hold registers (Lanes + 6 + T
+// cycles after that group's last step; only when Steps is short, e.g. fc2 / fc3 at K = 16),
+// then the last group's requant feed (a cycle per neuron) and the drain (lane pipeline and
+// requant's latency, model.network.FC_LAYER_DRAIN). The cycle model
+// (model.network.Folding.stage_cycles): Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128
+// MAC cycles, 10203 per image; Lanes = 18 (the top's default): 7 x 576 + 5 x 120 + 1 x 84 =
+// 4716 MAC cycles, 4811 per image; Lanes = 6, K = 16: 20 x 36 + 8 + 13 x 14 + 6 + 14 = 930
+// MAC cycles, 1013 per image.
 //
 // Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
 // read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->
@@ -32,12 +43,13 @@
 //
 // Parameters: per-layer memories written through the parameter port (fc_param_decode: one
 // word per cycle, no backpressure; a word presented in cycle t is written at the end of
-// cycle t+7 if a weight, t+2 otherwise; write them while the engine is idle) or preloaded
-// from {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight address = o*In + i.
+// cycle t+9 if a weight, t+2 otherwise; write them while the engine is idle) or preloaded
+// from {ParamDir, "/fc<k>_{weight,bias,requant,zp}.mem"}. Weight index = o*In + i.
 //
 // AXI4-Stream ports keep their AMBA names (s_axis_*, m_axis_*) so cocotbext-axi binds by prefix.
 module fc_engine import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes      = 8,
+  parameter int unsigned InputsPar  = 1,   // K: activations per step, a power of two dividing InChannels
   parameter int unsigned InChannels = Conv2Out,                       // pool2 channels
   parameter int unsigned InPixels   = Conv2PoolSize * Conv2PoolSize,  // pool2 pixels
   /* verilator lint_off VARHIDDEN */  // the engine's own sizes hide the package's network sizes
@@ -86,11 +98,19 @@ module fc_engine import fashion_lenet_pkg::*; #(
   localparam int unsigned Fc1Groups = (Fc1Out + Lanes - 1) / Lanes;
   localparam int unsigned Fc2Groups = (Fc2Out + Lanes - 1) / Lanes;
   localparam int unsigned Fc3Groups = (Fc3Out + Lanes - 1) / Lanes;
+  localparam int unsigned K         = InputsPar;
+  localparam int unsigned Chunks    = InChannels / K;  // fc1 steps per input word
+  localparam int unsigned Fc1Steps  = Chunks * InPixels;
+  localparam int unsigned Fc2Steps  = (Fc2In + K - 1) / K;
+  localparam int unsigned Fc3Steps  = (Fc3In + K - 1) / K;
+  // inputs of the tail step (K when In is a multiple of K)
+  localparam int unsigned Fc2Tail   = Fc2In - (Fc2Steps - 1) * K;
+  localparam int unsigned Fc3Tail   = Fc3In - (Fc3Steps - 1) * K;
 
-  // Weight bank address map (per lane): fc1 groups, then fc2, then fc3.
-  localparam int unsigned WBase2 = Fc1Groups * Fc1In;
-  localparam int unsigned WBase3 = WBase2 + Fc2Groups * Fc2In;
-  localparam int unsigned WDepth = WBase3 + Fc3Groups * Fc3In;
+  // Weight bank address map (per lane, K bytes per word): fc1 groups, then fc2, then fc3.
+  localparam int unsigned WBase2 = Fc1Groups * Fc1Steps;
+  localparam int unsigned WBase3 = WBase2 + Fc2Groups * Fc2Steps;
+  localparam int unsigned WDepth = WBase3 + Fc3Groups * Fc3Steps;
   // Bias / requant memories: fc1 neurons, then fc2, then fc3.
   localparam int unsigned BBase2 = Fc1Out;
   localparam int unsigned BBase3 = Fc1Out + Fc2Out;
@@ -104,19 +124,23 @@ module fc_engine import fashion_lenet_pkg::*; #(
 
   localparam int unsigned WAddrW = cw(WDepth);
   localparam int unsigned BAddrW = cw(BDepth);
-  localparam int unsigned IdxW   = cw(MaxIn);
+  localparam int unsigned IdxW   = cw(max3(Fc1Steps, Fc2Steps, Fc3Steps));
   localparam int unsigned GrpW   = cw(MaxGroups);
   localparam int unsigned NW     = cw(MaxGroups * Lanes);  // neuron index incl. padding lanes
   localparam int unsigned OutW   = cw(MaxOut);
-  localparam int unsigned A1W    = cw(Fc1Out);   // act1 index
-  localparam int unsigned A2W    = cw(Fc2Out);   // act2 index
+  localparam int unsigned A1W    = cw(Fc2Steps);  // act1 word index
+  localparam int unsigned A2W    = cw(Fc3Steps);  // act2 word index
   localparam int unsigned A3W    = cw(Fc3Out);   // result index
   localparam int unsigned ActW   = (A1W > A2W) ? A1W : A2W;
   localparam int unsigned LaneW  = cw(Lanes);
   localparam int unsigned PixW   = cw(InPixels);
   localparam int unsigned InAW   = cw(2 * InPixels);  // input buffer address (two banks)
-  localparam int unsigned ChW    = cw(InChannels);
+  localparam int unsigned ChW    = cw(Chunks);
+  localparam int unsigned ByteW  = cw(K);            // byte of a K-byte word
 
+  if ((K & (K - 1)) != 0 || InChannels % K != 0) begin : g_err_par
+    $fatal(1, "fc_engine: InputsPar = %0d must be a power of two dividing InChannels", K);
+  end
   if (AccW > 32) begin : g_err_acc
     $fatal(1, "fc_engine: In = %0d too large for 32-bit accumulators", MaxIn);
   end
@@ -133,17 +157,20 @@ module fc_engine import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ parameter port
-  logic              w_we;
-  logic [LaneW-1:0]  w_lane;
-  logic [WAddrW-1:0] w_addr;
-  logic [7:0]        w_data;
+  logic [Lanes-1:0]             w_we;
+  logic [Lanes-1:0][WAddrW-1:0] w_addr;
+  logic [Lanes-1:0][ByteW-1:0]  w_byte;
+  logic [Lanes-1:0][7:0]        w_data;
   logic              bias_we, rq_we, zp_we;
   logic [BAddrW-1:0] b_waddr;
   fc_layer_e         zp_wlayer;
   logic [31:0]       p_wdata;
 
   fc_param_decode #(
-    .Lanes  (Lanes),
+    .Lanes     (Lanes),
+    .InputsPar (K),
+    .InPixels  (InPixels),
+    .ByteW     (ByteW),
     .Fc1In  (Fc1In),
     .Fc1Out (Fc1Out),
     .Fc2Out (Fc2Out),
@@ -165,8 +192,8 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .param_addr_i,
     .param_wdata_i,
     .w_we_o     (w_we),
-    .w_lane_o   (w_lane),
     .w_addr_o   (w_addr),
+    .w_byte_o   (w_byte),
     .w_data_o   (w_data),
     .bias_we_o  (bias_we),
     .rq_we_o    (rq_we),
@@ -273,12 +300,14 @@ module fc_engine import fashion_lenet_pkg::*; #(
   logic [WAddrW-1:0] lane_raddr;
   logic              s2_valid, s2_first, s2_last;
   logic [ChW-1:0]    sa_ch;
+  logic              sa_last;
   logic [NW-1:0]     s2_obase;
   logic              hold_valid, feeder_idle;
   logic              out_busy, out_start;
 
   fc_sequencer #(
     .Lanes      (Lanes),
+    .InputsPar  (K),
     .InChannels (InChannels),
     .InPixels   (InPixels),
     .Fc1Out     (Fc1Out),
@@ -309,6 +338,7 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .waddr_o       (lane_raddr),
     .fc1_release_o (fc1_release),
     .sa_ch_o       (sa_ch),
+    .sa_last_o     (sa_last),
     .s2_valid_o    (s2_valid),
     .s2_first_o    (s2_first),
     .s2_last_o     (s2_last),
@@ -330,12 +360,13 @@ module fc_engine import fashion_lenet_pkg::*; #(
 
   // ------------------------------------------------------------ activation buffers
   // Stages as in fc_sequencer: the buffers' read data (S1) is copied into plain registers
-  // (SA) before the byte select and the zero-point subtraction (SB): the input buffer is a
-  // block RAM without output register.
+  // (SA) before the chunk select and the zero-point subtraction (SB): the input buffer is a
+  // block RAM without output register. act1 / act2: K codes per word (neuron o: word o / K,
+  // byte o % K).
   logic [InChannels*8-1:0] in_rd_q, in_sa_q;
-  logic [7:0]              act1 [Fc1Out];   // fc1 out / fc2 in
-  logic [7:0]              act2 [Fc2Out];   // fc2 out / fc3 in
-  logic [7:0]              act1_rd_q, act2_rd_q, act1_sa_q, act2_sa_q;
+  logic [8*K-1:0]          act1 [Fc2Steps];  // fc1 out / fc2 in
+  logic [8*K-1:0]          act2 [Fc3Steps];  // fc2 out / fc3 in
+  logic [8*K-1:0]          act1_rd_q, act2_rd_q, act1_sa_q, act2_sa_q;
   logic [7:0]              res_q [Fc3Out];  // fc3 out
   logic                    rq_out_valid;
   logic [7:0]              rq_out;
@@ -357,31 +388,42 @@ module fc_engine import fashion_lenet_pkg::*; #(
     act2_sa_q <= act2_rd_q;
     if (rq_out_valid) begin
       unique case (layer)
-        FcLayerFc1: act1[A1W'(rq_tag)] <= rq_out;
-        FcLayerFc2: act2[A2W'(rq_tag)] <= rq_out;
+        FcLayerFc1: act1[A1W'(rq_tag / OutW'(K))][8*(rq_tag % OutW'(K)) +: 8] <= rq_out;
+        FcLayerFc2: act2[A2W'(rq_tag / OutW'(K))][8*(rq_tag % OutW'(K)) +: 8] <= rq_out;
         default:    res_q[A3W'(rq_tag)] <= rq_out;
       endcase
     end
   end
 
   // ------------------------------------------------------------ MAC lanes
-  // SB: the centred activation, shared by all lanes; the weight read is issued a cycle
-  // later (S1) than the activation read so that both reach the multipliers together.
-  logic [7:0]        x_sa;
-  logic signed [8:0] xc_sb_q;
+  // SB: the K centred activations, shared by all lanes (0 past the tail step's last input);
+  // the weight read is issued a cycle later (S1) than the activation read so that both
+  // reach the multipliers together.
+  logic [K-1:0][7:0] x_sa;
+  logic [K-1:0]      x_keep;
+  logic [K-1:0][8:0] xc_sb_q;
   logic              w_re_q;
   logic [WAddrW-1:0] w_raddr_q;
 
   always_comb begin
     unique case (layer)
-      FcLayerFc1: x_sa = in_sa_q[8*sa_ch +: 8];
+      FcLayerFc1: x_sa = in_sa_q[8*K*sa_ch +: 8*K];
       FcLayerFc2: x_sa = act1_sa_q;
       default:    x_sa = act2_sa_q;
     endcase
+    for (int unsigned b = 0; b < K; b++) begin
+      unique case (layer)
+        FcLayerFc2: x_keep[b] = !sa_last || (b < Fc2Tail);
+        FcLayerFc3: x_keep[b] = !sa_last || (b < Fc3Tail);
+        default:    x_keep[b] = 1'b1;
+      endcase
+    end
   end
 
   always_ff @(posedge clk_i) begin
-    xc_sb_q   <= $signed({1'b0, x_sa}) - $signed({1'b0, cur_zp_in});
+    for (int unsigned b = 0; b < K; b++) begin
+      xc_sb_q[b] <= x_keep[b] ? 9'($signed({1'b0, x_sa[b]}) - $signed({1'b0, cur_zp_in})) : '0;
+    end
     w_re_q    <= issue;
     w_raddr_q <= lane_raddr;
   end
@@ -390,8 +432,11 @@ module fc_engine import fashion_lenet_pkg::*; #(
 
   for (genvar l = 0; l < Lanes; l++) begin : g_lane
     fc_lane #(
-      .Lane     (l),
-      .Lanes    (Lanes),
+      .Lane      (l),
+      .Lanes     (Lanes),
+      .InputsPar (K),
+      .InPixels  (InPixels),
+      .ByteW     (ByteW),
       .Fc1In    (Fc1In),
       .Fc1Out   (Fc1Out),
       .Fc2Out   (Fc2Out),
@@ -404,9 +449,10 @@ module fc_engine import fashion_lenet_pkg::*; #(
       .ParamDir (ParamDir)
     ) u_lane (
       .clk_i      (clk_i),
-      .we_i       (w_we && (w_lane == LaneW'(l))),
-      .waddr_i    (w_addr),
-      .wdata_i    (w_data),
+      .we_i       (w_we[l]),
+      .waddr_i    (w_addr[l]),
+      .wbyte_i    (w_byte[l]),
+      .wdata_i    (w_data[l]),
       .re_i       (w_re_q),
       .raddr_i    (w_raddr_q),
       .xc_i       (xc_sb_q),

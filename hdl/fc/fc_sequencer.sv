@@ -1,10 +1,12 @@
 // Sequencer of fc_engine: walks fc1, fc2, fc3 group by group and issues one MAC step per
 // cycle, and carries the step's valid/first/last flags down the lanes' pipeline.
 //
-// A group is Lanes neurons (group g, lane l: neuron g*Lanes + l); a step reads activation
-// idx of the running layer (fc1: input bank word pix, byte ch, for idx = ch*InPixels + pix)
+// A group is Lanes neurons (group g, lane l: neuron g*Lanes + l); a step reads InputsPar
+// activations of the running layer (fc1: input bank word pix, channel chunk ch, i.e. bytes
+// ch*InputsPar .. +InputsPar-1, for step idx = ch*InPixels + pix; fc2 / fc3: act word idx)
 // and weight address waddr_o in every lane; waddr runs through fc_lane's bank map (fc1
-// groups from 0, fc2 from WBase2, fc3 from WBase3).
+// groups from 0, fc2 from WBase2, fc3 from WBase3). A layer has Steps = ceil(In / InputsPar)
+// steps per group (fc1: InPixels * InChannels / InputsPar).
 //
 // States: Idle until the read bank holds an image; Issue (one step per cycle; the last step
 // of a group waits while the previous group's sums still occupy the lanes' hold registers);
@@ -16,15 +18,18 @@
 //   issue  (cycle t: issue_o, the activation read address)
 //   S1     (t+1: the activation word is out of its buffer; the weight banks register the
 //          weight address)
-//   SA     (t+2: the activation word in a plain register, sa_ch_o selects its byte; the
+//   SA     (t+2: the activation word in a plain register, sa_ch_o selects its chunk, sa_last_o
+//          marks a group's last step (fc_engine masks a tail step's missing inputs); the
 //          weight is out of its bank)
 //   SB     (t+3: the centred activation and the weight in plain registers)
 //   SM     (t+4: inside the lanes' registered multipliers)
-//   S2     (t+5: s2_*; the lanes accumulate; on s2_last_o the sums go to the hold
-//          registers, group base s2_obase_o).
+//   S2     (t+5: the products; then TreeStages adder tree stages)
+//   ACC    (t+5+TreeStages: s2_*; the lanes accumulate; on s2_last_o the sums go to the
+//          hold registers, group base s2_obase_o).
 // fc1_release_o pulses with fc1's last issue: the input bank is free from the next cycle.
 module fc_sequencer import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes      = 8,
+  parameter int unsigned InputsPar  = 1,     // activations per step (divides InChannels)
   parameter int unsigned InChannels = 16,
   parameter int unsigned InPixels   = 36,
   /* verilator lint_off VARHIDDEN */  // fc_engine's sizes hide the package's network sizes
@@ -34,12 +39,12 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   parameter int unsigned WBase2     = 8640,  // fc_engine's weight bank map
   parameter int unsigned WBase3     = 9960,
   parameter int unsigned WAddrW     = 14,
-  parameter int unsigned IdxW       = 10,    // bits of an activation index (max In)
+  parameter int unsigned IdxW       = 10,    // bits of a step index (max Steps)
   parameter int unsigned ActW       = 7,     // bits of an act1 / act2 address
   parameter int unsigned GrpW       = 4,     // bits of a group index (max groups)
   parameter int unsigned NW         = 7,     // bits of a neuron index incl. padding lanes
   parameter int unsigned PixW       = 6,     // bits of a pixel index (InPixels)
-  parameter int unsigned ChW        = 4,     // bits of a channel index (InChannels)
+  parameter int unsigned ChW        = 4,     // bits of a chunk index (InChannels / InputsPar)
   parameter int unsigned InAW       = 7      // bits of an input buffer address (two banks)
 ) (
   input  logic              clk_i,
@@ -58,7 +63,8 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   output logic [WAddrW-1:0] waddr_o,        // weight bank address
   output logic              fc1_release_o,
 
-  output logic [ChW-1:0]    sa_ch_o,        // fc1: byte of the input word (stage SA)
+  output logic [ChW-1:0]    sa_ch_o,        // fc1: chunk of the input word (stage SA)
+  output logic              sa_last_o,      // stage SA: the last step of a group
   output logic              s2_valid_o,
   output logic              s2_first_o,     // first step of a group: restart the sums
   output logic              s2_last_o,      // last step of a group: sums to hold
@@ -67,12 +73,16 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   output logic              out_start_o
 );
 
-  localparam int unsigned Fc1In     = InChannels * InPixels;
   localparam int unsigned Fc2In     = Fc1Out;
   localparam int unsigned Fc3In     = Fc2Out;  /* verilator lint_on VARHIDDEN */
   localparam int unsigned Fc1Groups = (Fc1Out + Lanes - 1) / Lanes;
   localparam int unsigned Fc2Groups = (Fc2Out + Lanes - 1) / Lanes;
   localparam int unsigned Fc3Groups = (Fc3Out + Lanes - 1) / Lanes;
+  localparam int unsigned Chunks    = InChannels / InputsPar;  // fc1 steps per pixel
+  localparam int unsigned Fc1Steps  = Chunks * InPixels;
+  localparam int unsigned Fc2Steps  = (Fc2In + InputsPar - 1) / InputsPar;
+  localparam int unsigned Fc3Steps  = (Fc3In + InputsPar - 1) / InputsPar;
+  localparam int unsigned TreeStages = ($clog2(InputsPar) + 1) / 2;  // fc_lane's adder tree
 
   typedef enum logic [1:0] {
     StIdle  = 2'd0,
@@ -90,12 +100,12 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   logic              out_start_q, out_start_d;
 
   // Constants of the running layer.
-  // The last activation index and group of a layer.
+  // The last step and group of a layer.
   function automatic logic [IdxW-1:0] in_last_of(input fc_layer_e layer);
     unique case (layer)
-      FcLayerFc2: return IdxW'(Fc2In - 1);
-      FcLayerFc3: return IdxW'(Fc3In - 1);
-      default:    return IdxW'(Fc1In - 1);
+      FcLayerFc2: return IdxW'(Fc2Steps - 1);
+      FcLayerFc3: return IdxW'(Fc3Steps - 1);
+      default:    return IdxW'(Fc1Steps - 1);
     endcase
   endfunction
 
@@ -111,8 +121,8 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   // decide every issue, which fans out to all read enables.
   logic idx_last_q, idx_last_d, grp_last_q, grp_last_d;
 
-  // The step's flags down the lanes' pipeline: pipe_q[0] = S1 .. pipe_q[LaneStages-1] = S2.
-  localparam int unsigned LaneStages = 5;
+  // The step's flags down the lanes' pipeline: pipe_q[0] = S1 .. pipe_q[LaneStages-1] = ACC.
+  localparam int unsigned LaneStages = 5 + TreeStages;
 
   typedef struct packed {
     logic            valid;
@@ -143,7 +153,7 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
 
   assign issue_last  = idx_last_q;
   // A group's sums may enter the hold registers only once the previous group's have been
-  // fed to requant (never waits when In >= Lanes + 4).
+  // fed to requant (waits when Steps < Lanes + LaneStages + 1, see fc_engine).
   assign issue_stall = issue_last && (hold_valid_i || pipe_last_q);
   assign issue       = (state_q == StIssue) && !issue_stall;
   assign drained     = !pipe_busy && feeder_idle_i;
@@ -191,7 +201,7 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
           end else begin
             idx_d = idx_q + IdxW'(1);
             idx_last_d = (idx_q == in_last_of(layer_q) - IdxW'(1));
-            // fc1 walks idx = ch*InPixels + pix: pixel inner, channel outer
+            // fc1 walks idx = ch*InPixels + pix: pixel inner, chunk outer
             if (pix_q == PixW'(InPixels - 1)) begin
               pix_d = '0;
               ch_d  = ch_q + ChW'(1);
@@ -277,6 +287,7 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   assign waddr_o       = waddr_q;
   assign fc1_release_o = issue && issue_last && grp_last_q && (layer_q == FcLayerFc1);
   assign sa_ch_o       = pipe_q[1].ch;
+  assign sa_last_o     = pipe_q[1].last;
   assign s2_valid_o    = pipe_q[LaneStages-1].valid;
   assign s2_first_o    = pipe_q[LaneStages-1].first;
   assign s2_last_o     = pipe_q[LaneStages-1].last;
