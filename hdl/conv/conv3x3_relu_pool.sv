@@ -506,7 +506,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   // ------------------------------------------------------------ requantization
   // One unit per channel of a group; they take and give beats together (lockstep), so each
   // handshake is qualified by all of them. Unit u reads the words of channel
-  // g*OutChannelsPar + u: a Groups-to-1 selection by the accumulators' group.
+  // g*OutChannelsPar + u: one read port per unit (as one memory, not flip-flops).
   logic [Ocp-1:0]       rq_in_rdy, rq_out_vld, rq_out_last;
   logic [Ocp-1:0][7:0]  rq_out;
   logic                 rq_in_valid, rq_out_valid, rq_out_ready, rq_out_take;
@@ -517,15 +517,11 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   assign rq_out_take  = rq_out_valid && rq_out_ready;
 
   for (genvar u = 0; u < Ocp; u++) begin : g_rq
-    logic [31:0] bias_u [Groups];
-    logic [31:0] rq_u   [Groups];
-    logic [31:0] rq_word;
+    logic [OcW-1:0] oc;
+    logic [31:0]    rq_word;
 
-    for (genvar g = 0; g < Groups; g++) begin : g_word
-      assign bias_u[g] = bias_q[g * Ocp + u];
-      assign rq_u[g]   = requant_q[g * Ocp + u];
-    end
-    assign rq_word = rq_u[acc_grp_q];
+    assign oc      = OcW'(32'(acc_grp_q) * Ocp + u);
+    assign rq_word = requant_q[oc];
 
     requant #(
       .TagWidth (1)
@@ -535,7 +531,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
       .in_valid_i  (rq_in_valid),
       .in_ready_o  (rq_in_rdy[u]),
       .acc_i       (acc_q[u]),
-      .bias_i      (bias_u[acc_grp_q]),
+      .bias_i      (bias_q[oc]),
       .m24_i       (rq_word[23:0]),
       .shift_i     (rq_word[29:24]),
       .zp_out_i    (zp_out),
