@@ -282,8 +282,9 @@ class Folding:
     def stage_cycles(self) -> dict[str, int]:
         """Cycles per image of each stage running alone, back to back, from the architecture.
 
-        conv: a window takes (OutChannels / OutChannelsPar) * (InChannels / InChannelsPar)
-        cycles, every other padded pixel one. fc: per layer ceil(Out / Lanes) groups of
+        conv: a window takes N = (OutChannels / OutChannelsPar) * (InChannels / InChannelsPar)
+        cycles, the padded pixels between windows enter meanwhile (conv3x3_relu_pool's
+        header). fc: per layer ceil(Out / Lanes) groups of
         Steps = ceil(In / InputsPar) cycles (fc1: 36 * 16 / InputsPar), a group after the first
         at least Lanes + 6 + T cycles (its last step waits until the previous group's sums have
         left the hold registers; T = ceil(log2(InputsPar) / 2) adder tree stages), then the
@@ -295,9 +296,10 @@ class Folding:
         for layer, par, out_par in ((conv1, conv1.in_channels, self.conv1_out_par),
                                     (conv2, self.conv2_par, self.conv2_out_par)):
             padded = layer.in_size + 2 * layer.padding
-            windows = layer.out_size * layer.out_size
-            per_window = (layer.out_channels // out_par) * (layer.in_channels // par)
-            cycles[layer.name] = windows * per_window + padded * padded - windows
+            n, size = (layer.out_channels // out_par) * (layer.in_channels // par), layer.out_size
+            # windows issue max(N, k + 1) cycles apart, k the padded pixels between them (0 in a
+            # row, 2 between rows, 2 * padded + 2 between frames): they enter while the MACs work
+            cycles[layer.name] = size * (size - 1) * n + (size - 1) * max(n, 3) + max(n, 2 * padded + 3)
         tree = ((self.fc_inputs_par - 1).bit_length() + 1) // 2
         fc = 1
         for layer in LAYERS[2:]:
@@ -309,6 +311,8 @@ class Folding:
         return cycles
 
 
-DEFAULT_FOLDING = Folding(lanes=18, conv2_par=3)  # the top's HDL defaults: 54 multipliers
-SMALL_FOLDING = Folding(lanes=8, conv2_par=6)     # conv2 unfolded, 8 fc lanes: 71 multipliers
+# the top's HDL defaults: 294 multipliers (conv1 54, conv2 144 in logic; fc 96), ~970 cycles per image
+DEFAULT_FOLDING = Folding(lanes=12, conv2_par=2, fc_inputs_par=8, conv1_out_par=6, conv2_out_par=8,
+                          conv_use_dsp=0)
+SMALL_FOLDING = Folding(lanes=18, conv2_par=3)  # one output channel per cycle: 54 multipliers, 4,820 cycles
 FOLDINGS = {"default": DEFAULT_FOLDING, "small": SMALL_FOLDING}  # by name, for the tools' --folding

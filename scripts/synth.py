@@ -134,7 +134,7 @@ FPGA = {
 TARGETS = ("generic", *FPGA)
 LONGEST = ("top", "conv2", "fc_engine")   # started first with --jobs > 1
 # memories holding parameters (last component of the hierarchical name)
-PARAM_MEMORY = re.compile(r"(weight_q|bias_q|requant_q|zp_q|u_lane\.g_slice\[\d\]\.mem|bias_mem|rq_mem|zp_mem)$")
+PARAM_MEMORY = re.compile(r"(weight_q|bias_q|requant_q|zp_q|u_lane\.g_slice\[\d+\]\.mem|bias_mem|rq_mem|zp_mem)$")
 # synth's "fine" stage without the global memory_map: only non-RAM-like memories become FFs
 GENERIC_FINE = """opt -fast -full
 memory_map t:$mem_v2 r:RD_PORTS>1 %i t:$mem_v2 r:WR_PORTS>1 %i %u t:$mem_v2 r:SIZE<2 %i %u

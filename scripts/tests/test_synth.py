@@ -16,7 +16,8 @@ from scripts import synth
 
 def test_synth_generic_requant_conv1(tmp_path, capsys):
     out = tmp_path / "report"
-    assert synth.main(["--blocks", "requant,conv1", "--targets", "generic",
+    # the small folding: conv1 with one output channel per cycle, its MACs multiply operators
+    assert synth.main(["--blocks", "requant,conv1", "--targets", "generic", "--folding", "small",
                        "--out", str(out), "--work", str(tmp_path / "work")]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "synth.json").read_text())
