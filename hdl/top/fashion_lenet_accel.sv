@@ -15,12 +15,12 @@
 // Every link is a valid/ready stream, so consecutive images overlap in the pipeline.
 //
 // Folding: the stages work on consecutive images at once, so the slowest one sets the cycles
-// per image back to back. conv1 (9 multipliers): 4,820 cycles; conv2 (9*Conv2InChannelsPar
-// multipliers): 2,304 * 6 / Conv2InChannelsPar + 52; fc_engine (Lanes multipliers): the sum
-// over fc1..fc3 of ceil(Out / Lanes) * In, + ~40. The defaults (DefaultLanes = 18,
-// DefaultConv2InChannelsPar = 3) balance them at 4,820 / 4,660 / ~4,760 (54 multipliers,
-// measured 4,820 cycles per image); Lanes = 8, Conv2InChannelsPar = 6 (71 multipliers) is
-// fc-bound at 10,167.
+// per image back to back; each stage's multipliers are HDL parameters (model.network.Folding
+// and its cycle model, stage_cycles). conv1: 9 * Conv1OutChannelsPar MACs; conv2:
+// 9 * Conv2InChannelsPar * Conv2OutChannelsPar (in logic with ConvUseDsp = 0, leaving the DSP
+// blocks to fc and requant); fc_engine: Lanes * FcInputsPar. The defaults (6; 2 x 8 in logic;
+// 12 x 8: 294 multipliers) run conv1 / conv2 / fc at 900 / 889 / 967 cycles per image
+// (measured 967); the small folding (1; 3 x 1; 18 x 1: 54 multipliers) at 4,761 / 4,608 / 4,811.
 // s_axil: AXI4-Lite CSRs and parameter writes (docs/register-map.md, decoded in axil_regs.sv).
 // Parameters may also be preloaded from ParamDir (model/export.py .mem files). Parameter
 // memories must only be written while STATUS.busy is 0 (no image in flight).
