@@ -210,8 +210,10 @@ module requant import fashion_lenet_pkg::*; #(
 
   // ------------------------------------------------------------ stages 5, 6: T * m24
   // T < 2^24 = {a_hi 6, a_lo 18}, m24 = {b_hi 6, b_lo 18}: four partial products of at
-  // most 18 x 18 bits, one MULT18X18D each with its registers (the free-running pipeline
-  // keeps them always enabled).
+  // most 18 x 18 bits (the free-running pipeline keeps them always enabled). a_lo * b_lo is a
+  // MULT18X18D with its registers; the three with a 6-bit operand are multipliers in logic
+  // (6 rows each), so that a requant unit takes one DSP block and the conv layers' units
+  // (one per parallel output channel) leave the DSP blocks to the fc lanes.
   logic [35:0] pp_ll;  // a_lo * b_lo
   logic [23:0] pp_hl;  // a_hi * b_lo
   logic [23:0] pp_lh;  // a_lo * b_hi
@@ -220,13 +222,13 @@ module requant import fashion_lenet_pkg::*; #(
   mul_reg #(.AWidth(18), .BWidth(18), .ASigned(1'b0), .BSigned(1'b0)) u_mul_ll (
     .clk_i, .en_i (1'b1), .a_i (s4_t[17:0]),  .b_i (s4_m24_q[17:0]),  .p_o (pp_ll)
   );
-  mul_reg #(.AWidth(6), .BWidth(18), .ASigned(1'b0), .BSigned(1'b0)) u_mul_hl (
-    .clk_i, .en_i (1'b1), .a_i (s4_t[23:18]), .b_i (s4_m24_q[17:0]),  .p_o (pp_hl)
+  mul_reg #(.AWidth(18), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0), .UseDsp(1'b0)) u_mul_hl (
+    .clk_i, .en_i (1'b1), .a_i (s4_m24_q[17:0]), .b_i (s4_t[23:18]), .p_o (pp_hl)
   );
-  mul_reg #(.AWidth(18), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0)) u_mul_lh (
+  mul_reg #(.AWidth(18), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0), .UseDsp(1'b0)) u_mul_lh (
     .clk_i, .en_i (1'b1), .a_i (s4_t[17:0]),  .b_i (s4_m24_q[23:18]), .p_o (pp_lh)
   );
-  mul_reg #(.AWidth(6), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0)) u_mul_hh (
+  mul_reg #(.AWidth(6), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0), .UseDsp(1'b0)) u_mul_hh (
     .clk_i, .en_i (1'b1), .a_i (s4_t[23:18]), .b_i (s4_m24_q[23:18]), .p_o (pp_hh)
   );
 

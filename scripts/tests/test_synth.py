@@ -25,9 +25,9 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
     assert [(r["block"], r["target"]) for r in report["results"]] == [("requant", "generic"), ("conv1", "generic")]
 
     # requant: the 24x24 mantissa product (|x| normalized to 24 bits, m24) as four partial
-    # products of at most 18x18 (mul_reg each)
-    assert rq["multipliers"] == {"18x18->36": 1, "18x6->24": 2, "6x6->12": 1}  # operands as Yosys orders them
-    assert rq["dsps"] == 4
+    # products of at most 18x18 (mul_reg each), the three with a 6-bit operand in logic
+    assert rq["multipliers"] == {"18x18->36": 1}
+    assert rq["dsps"] == 1
     assert 400 < rq["ffs"] < 1200, rq["ffs"]
     assert rq["cells"] > 5 * rq["ffs"]  # mostly logic, pipelined: about 7 gates per flip-flop
     assert rq["memory_bits"] == 16 * (8 + 1)  # the output FIFO: 16 codes with a 1-bit tag
@@ -36,7 +36,7 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
     # conv1: 9 MAC products + the requant partial products; parameter memories 54 int8 weights,
     # 6 int32 biases, 6 requant words, one 16-bit zero-point word = 832 bits
     assert sum(n for k, n in conv1["multipliers"].items() if k.startswith("9x8")) == 9
-    assert conv1["multipliers"].get("18x18->36") == 1 and conv1["dsps"] == 9 + 4
+    assert conv1["multipliers"].get("18x18->36") == 1 and conv1["dsps"] == 9 + 1
     assert conv1["param_bits"] == 54 * 8 + 6 * 32 + 6 * 32 + 16
     params = {m["name"] for m in conv1["memories"] if m["param"]}
     assert params == {"weight_q", "bias_q", "requant_q", "zp_q"}
@@ -51,7 +51,7 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
     assert conv1["memory_bits"] > conv1["param_bits"]
 
     md = (out / "synth.md").read_text()
-    assert f"| requant | generic | {rq['cells']:,} | {rq['ffs']:,} | - | 4 mult |" in md
+    assert f"| requant | generic | {rq['cells']:,} | {rq['ffs']:,} | - | 1 mult |" in md
     assert "requant" in printed and "report:" in printed
 
 
