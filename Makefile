@@ -66,8 +66,8 @@ PNR   ?= 0
 bench: venv ## speed and cost side by side: cycles, MAC utilization, synthesis, CPU baselines, simulator throughput (reports/bench)
 	$(PY) scripts/bench.py --out $(REPORTS)/bench
 
-synth: venv ## Yosys area estimates per block and of the top (generic, ECP5, 7 series; PNR=1: nextpnr Fmax, FREQ= its constraint in MHz, SEED= its seed; LANES=, CONV2_PAR=: another folding), reports/synth
-	$(PY) scripts/synth.py $(if $(LANES),--lanes $(LANES),) $(if $(CONV2_PAR),--conv2-par $(CONV2_PAR),) --jobs $(JOBS) --out $(REPORTS)/synth $(if $(filter 1,$(PNR)),--pnr $(if $(FREQ),--freq $(FREQ),) $(if $(SEED),--seed $(SEED),),)
+synth: venv ## Yosys area estimates per block and of the top (generic, ECP5, 7 series; PNR=1: nextpnr Fmax, FREQ= its constraint in MHz, SEED= its seed; FOLDING=small: the small folding; LANES=, CONV2_PAR=: override its lanes, conv2 input channels), reports/synth
+	$(PY) scripts/synth.py $(if $(FOLDING),--folding $(FOLDING),) $(if $(LANES),--lanes $(LANES),) $(if $(CONV2_PAR),--conv2-par $(CONV2_PAR),) --jobs $(JOBS) --out $(REPORTS)/synth $(if $(filter 1,$(PNR)),--pnr $(if $(FREQ),--freq $(FREQ),) $(if $(SEED),--seed $(SEED),),)
 
 model: venv ## retrain the float model, quantize it and re-export the RTL parameters
 	$(PY) -m model.train --out model/artifacts/fashion_lenet.pt
