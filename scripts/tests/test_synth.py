@@ -11,6 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+from model.network import DEFAULT_FOLDING
 from scripts import synth
 
 
@@ -142,12 +143,12 @@ def test_ecp5_dsp_registers_real(tmp_path, monkeypatch):
     (work / "src" / "mul_inferred.sv").write_text(INFERRED)
     monkeypatch.setitem(synth.BLOCKS, "mul_reg", ("mul_reg", {"AWidth": "9", "BWidth": "8"}))
     monkeypatch.setitem(synth.BLOCKS, "mul_inferred", ("mul_inferred", {}))
-    generic, ecp5 = synth.synth_block(work, "mul_reg", 18, sources, ["generic", "ecp5"], False)
+    generic, ecp5 = synth.synth_block(work, "mul_reg", DEFAULT_FOLDING, sources, ["generic", "ecp5"], False)
     assert generic["multipliers"] == {"9x8->17": 1} and generic["ffs"] == 9 + 8 + 17, generic
     assert ecp5["dsps"] == 1 and ecp5["ffs"] == 0, ecp5
     assert (ecp5["dsps_registered"], ecp5["dsps_unregistered"], ecp5["dsps_partly"]) == (1, 0, 0), ecp5
     assert ecp5["lut_mults"] == 0
-    inferred, = synth.synth_block(work, "mul_inferred", 18, sources + ["src/mul_inferred.sv"], ["ecp5"], False)
+    inferred, = synth.synth_block(work, "mul_inferred", DEFAULT_FOLDING, sources + ["src/mul_inferred.sv"], ["ecp5"], False)
     assert inferred["dsps"] == 1 and inferred["ffs"] == 9 + 8 + 17, inferred
     assert (inferred["dsps_registered"], inferred["dsps_unregistered"]) == (0, 1), inferred
     row = synth.table_rows([ecp5, inferred])
