@@ -12,6 +12,7 @@ fc1 576->120, ReLU; fc2 120->84, ReLU; fc3 84->10; the class is the first maximu
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 # ------------------------------------------------------------------ the network
@@ -261,6 +262,11 @@ class Folding:
         tag += f"-c1o{self.conv1_out_par}" if self.conv1_out_par > 1 else ""
         tag += f"-par{self.conv2_par}" + (f"x{self.conv2_out_par}" if self.conv2_out_par > 1 else "")
         return tag + ("" if self.conv_use_dsp else "-lut")
+
+    def overridden(self, **values: int | None) -> "Folding":
+        """This folding with the given fields replaced, those given as None kept (a tool's
+        unset command-line options). Raises ValueError for an invalid result."""
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def hdl_parameters(self) -> dict[str, int]:
         """The top's parameters, e.g. ``{"Lanes": 18, "FcInputsPar": 1, ...}`` (every one)."""

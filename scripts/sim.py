@@ -26,7 +26,6 @@ the hardware cannot hold, a quantized_state_dict.pt that does not load).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -122,8 +121,7 @@ def main(argv=None) -> int:
     except ValueError as exc:  # SettingError, ParamsError, CheckpointError: one line, no traceback
         print_error(exc)
         return 2
-    overrides = {k: v for k, v in (("lanes", args.lanes), ("conv2_par", args.conv2_par)) if v is not None}
-    folding = dataclasses.replace(DEFAULT_FOLDING, **overrides)
+    folding = DEFAULT_FOLDING.overridden(lanes=args.lanes, conv2_par=args.conv2_par)
     os.environ["PARAMS"] = str(params if params is not None else random_params_dir())
 
     handler = logging.StreamHandler(sys.stdout)

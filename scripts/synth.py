@@ -489,8 +489,7 @@ def args_folding(args: argparse.Namespace) -> Folding:
     Raises:
         ValueError: the result is not a valid folding (model.network.Folding).
     """
-    overrides = {k: v for k, v in (("lanes", args.lanes), ("conv2_par", args.conv2_par)) if v is not None}
-    return dataclasses.replace(FOLDINGS[args.folding], **overrides)
+    return FOLDINGS[args.folding].overridden(lanes=args.lanes, conv2_par=args.conv2_par)
 
 
 def tool_version(name: str) -> str:
