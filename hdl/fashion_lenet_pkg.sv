@@ -125,12 +125,13 @@ package fashion_lenet_pkg;
   localparam int unsigned StatusFrameErrorBit  = 1;
 
   // ------------------------------------------------------------ default folding
-  localparam int unsigned DefaultLanes               = 12;  // the top's Lanes
+  localparam int unsigned DefaultLanes               = 10;  // the top's Lanes
   localparam int unsigned DefaultFcInputsPar         = 8;   // the top's FcInputsPar
   localparam int unsigned DefaultConv1OutChannelsPar = 6;   // the top's Conv1OutChannelsPar
-  localparam int unsigned DefaultConv2InChannelsPar  = 2;   // the top's Conv2InChannelsPar
-  localparam int unsigned DefaultConv2OutChannelsPar = 8;   // the top's Conv2OutChannelsPar
-  localparam int unsigned DefaultConvUseDsp          = 0;   // the top's ConvUseDsp
+  localparam int unsigned DefaultConv2InChannelsPar  = 6;   // the top's Conv2InChannelsPar
+  localparam int unsigned DefaultConv2OutChannelsPar = 2;   // the top's Conv2OutChannelsPar
+  localparam int unsigned DefaultConv1UseDsp         = 1;   // the top's Conv1UseDsp
+  localparam int unsigned DefaultConv2UseDsp         = 0;   // the top's Conv2UseDsp
 
   // ------------------------------------------------------------ pipeline latencies
   localparam int unsigned RequantLatency = 12;  // requant's stages (the fc cycle model counts them)

@@ -217,7 +217,8 @@ FOLDING_PARAMETERS = {
     "conv1_out_par": "Conv1OutChannelsPar",
     "conv2_par": "Conv2InChannelsPar",
     "conv2_out_par": "Conv2OutChannelsPar",
-    "conv_use_dsp": "ConvUseDsp",
+    "conv1_use_dsp": "Conv1UseDsp",
+    "conv2_use_dsp": "Conv2UseDsp",
 }
 
 
@@ -232,15 +233,17 @@ class Folding:
             pool2 channels one input word holds).
         conv1_out_par: conv1 output channels per cycle (``Conv1OutChannelsPar``), a divisor of 6.
         conv2_out_par: conv2 output channels per cycle (``Conv2OutChannelsPar``), a divisor of 16.
-        conv_use_dsp: 1: the conv MACs are DSP multipliers (MULT18X18D on ECP5); 0: multipliers
-            in logic (``ConvUseDsp``), so that the DSP blocks are left to fc and requant.
+        conv1_use_dsp: 1: conv1's MACs are DSP multipliers (MULT18X18D on ECP5); 0: multipliers
+            in logic (``Conv1UseDsp``), for the products beyond the device's DSP blocks.
+        conv2_use_dsp: the same for conv2 (``Conv2UseDsp``).
     """
     lanes: int
     conv2_par: int
     fc_inputs_par: int = 1
     conv1_out_par: int = 1
     conv2_out_par: int = 1
-    conv_use_dsp: int = 1
+    conv1_use_dsp: int = 1
+    conv2_use_dsp: int = 1
 
     def __post_init__(self):
         conv1, conv2 = LAYERS[0], LAYERS[1]
@@ -249,7 +252,8 @@ class Folding:
                   ("conv1_out_par", self.conv1_out_par >= 1 and conv1.out_channels % self.conv1_out_par == 0),
                   ("conv2_par", self.conv2_par >= 1 and conv2.in_channels % self.conv2_par == 0),
                   ("conv2_out_par", self.conv2_out_par >= 1 and conv2.out_channels % self.conv2_out_par == 0),
-                  ("conv_use_dsp", self.conv_use_dsp in (0, 1)))
+                  ("conv1_use_dsp", self.conv1_use_dsp in (0, 1)),
+                  ("conv2_use_dsp", self.conv2_use_dsp in (0, 1)))
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"Folding.{name} = {getattr(self, name)} is not a valid folding")
@@ -257,11 +261,12 @@ class Folding:
     @property
     def tag(self) -> str:
         """A short name (pytest ids, build folders, reports): ``lanes18-par3`` when only
-        ``Lanes`` and ``Conv2InChannelsPar`` differ from 1, else e.g. ``lanes6x16-c1o6-par2x8-lut``."""
+        ``Lanes`` and ``Conv2InChannelsPar`` differ from 1, else e.g. ``lanes10x8-c1o6-par6x2-lut2`` (``-lut<n>``: conv<n>'s MACs in logic)."""
         tag = f"lanes{self.lanes}" + (f"x{self.fc_inputs_par}" if self.fc_inputs_par > 1 else "")
         tag += f"-c1o{self.conv1_out_par}" if self.conv1_out_par > 1 else ""
         tag += f"-par{self.conv2_par}" + (f"x{self.conv2_out_par}" if self.conv2_out_par > 1 else "")
-        return tag + ("" if self.conv_use_dsp else "-lut")
+        lut = "".join(f"{n}" for n, dsp in ((1, self.conv1_use_dsp), (2, self.conv2_use_dsp)) if not dsp)
+        return tag + (f"-lut{lut}" if lut else "")
 
     def overridden(self, **values: int | None) -> "Folding":
         """This folding with the given fields replaced, those given as None kept (a tool's
@@ -317,8 +322,9 @@ class Folding:
         return cycles
 
 
-# the top's HDL defaults: 294 multipliers (conv1 54, conv2 144 in logic; fc 96), ~970 cycles per image
-DEFAULT_FOLDING = Folding(lanes=12, conv2_par=2, fc_inputs_par=8, conv1_out_par=6, conv2_out_par=8,
-                          conv_use_dsp=0)
+# the top's HDL defaults: 242 multipliers (conv1 54 and fc 80 in DSP blocks, conv2 108 in logic),
+# 1,175 cycles per image (conv2-bound)
+DEFAULT_FOLDING = Folding(lanes=10, conv2_par=6, fc_inputs_par=8, conv1_out_par=6, conv2_out_par=2,
+                          conv2_use_dsp=0)
 SMALL_FOLDING = Folding(lanes=18, conv2_par=3)  # one output channel per cycle: 54 multipliers, 4,820 cycles
 FOLDINGS = {"default": DEFAULT_FOLDING, "small": SMALL_FOLDING}  # by name, for the tools' --folding

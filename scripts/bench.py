@@ -206,7 +206,7 @@ def synth_figures(work: Path, report: Path = SYNTH_REPORT) -> tuple[list[dict], 
     for stage, block in (("conv1", "conv1"), ("conv2", "conv2"), ("fc", "fc_engine")):
         row, = synth.synth_block(work / "synth", block, DEFAULT_FOLDING, sources, ["generic"], False)
         # multipliers in logic (mul_reg UseDsp 0) have no multiply operator to count
-        in_logic = stage.startswith("conv") and not DEFAULT_FOLDING.conv_use_dsp
+        in_logic = stage.startswith("conv") and not getattr(DEFAULT_FOLDING, f"{stage}_use_dsp")
         found = mac_multipliers(row["multipliers"])
         if found != (0 if in_logic else mults[stage]):
             raise RuntimeError(f"{block}: synthesis has {found} MAC multiply operators, the folding "

@@ -97,8 +97,8 @@ def _padded(name: str) -> int:
 # block name -> (module, HDL parameters as fashion_lenet_accel instantiates it, from model.network);
 # "{<field>}" is that field of the synthesized model.network.Folding (--folding, default
 # DEFAULT_FOLDING, which the top's defaults in fashion_lenet_pkg are generated from).
-CONV1 = dict(_conv("conv1"), OutChannelsPar="{conv1_out_par}", UseDsp="{conv_use_dsp}")
-CONV2 = dict(_conv("conv2"), InChannelsPar="{conv2_par}", OutChannelsPar="{conv2_out_par}", UseDsp="{conv_use_dsp}")
+CONV1 = dict(_conv("conv1"), OutChannelsPar="{conv1_out_par}", UseDsp="{conv1_use_dsp}")
+CONV2 = dict(_conv("conv2"), InChannelsPar="{conv2_par}", OutChannelsPar="{conv2_out_par}", UseDsp="{conv2_use_dsp}")
 _C1, _C2, _FC3 = LAYER["conv1"], LAYER["conv2"], LAYER["fc3"]
 BLOCKS: dict[str, tuple[str, dict]] = {
     "requant": ("requant", {}),

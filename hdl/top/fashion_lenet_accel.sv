@@ -17,10 +17,11 @@
 // Folding: the stages work on consecutive images at once, so the slowest one sets the cycles
 // per image back to back; each stage's multipliers are HDL parameters (model.network.Folding
 // and its cycle model, stage_cycles). conv1: 9 * Conv1OutChannelsPar MACs; conv2:
-// 9 * Conv2InChannelsPar * Conv2OutChannelsPar (in logic with ConvUseDsp = 0, leaving the DSP
-// blocks to fc and requant); fc_engine: Lanes * FcInputsPar. The defaults (6; 2 x 8 in logic;
-// 12 x 8: 294 multipliers) run conv1 / conv2 / fc at 900 / 889 / 967 cycles per image
-// (measured 967); the small folding (1; 3 x 1; 18 x 1: 54 multipliers) at 4,761 / 4,608 / 4,811.
+// 9 * Conv2InChannelsPar * Conv2OutChannelsPar; fc_engine: Lanes * FcInputsPar. Conv<n>UseDsp
+// = 0 builds that conv's MACs in logic, for the products beyond the device's DSP blocks. The
+// defaults (conv1 6 in DSP blocks; conv2 6 x 2 in logic; fc 10 x 8: 242 multipliers) run
+// conv1 / conv2 / fc at 900 / 1,175 / 1,125 cycles per image; the small folding (1; 3 x 1;
+// 18 x 1: 54 multipliers) at 4,761 / 4,608 / 4,811.
 // s_axil: AXI4-Lite CSRs and parameter writes (docs/register-map.md, decoded in axil_regs.sv).
 // Parameters may also be preloaded from ParamDir (model/export.py .mem files). Parameter
 // memories must only be written while STATUS.busy is 0 (no image in flight).
@@ -34,7 +35,8 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
   parameter int unsigned Conv1OutChannelsPar = DefaultConv1OutChannelsPar,  // 1, 2, 3 or 6
   parameter int unsigned Conv2InChannelsPar  = DefaultConv2InChannelsPar,   // 1, 2, 3 or 6
   parameter int unsigned Conv2OutChannelsPar = DefaultConv2OutChannelsPar,  // 1, 2, 4, 8 or 16
-  parameter int unsigned ConvUseDsp          = DefaultConvUseDsp,  // 1: conv MACs in DSP blocks, 0: in logic
+  parameter int unsigned Conv1UseDsp         = DefaultConv1UseDsp,  // 1: conv1 MACs in DSP blocks, 0: in logic
+  parameter int unsigned Conv2UseDsp         = DefaultConv2UseDsp,  // the same for conv2
   parameter string       ParamDir            = ""   // preload folder; "" = load through AXI4-Lite
 ) (
   input  logic        clk_i,
@@ -216,7 +218,7 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
     .InChannelsPar  (Conv1In),
     .OutChannels    (Conv1Out),
     .OutChannelsPar (Conv1OutChannelsPar),
-    .UseDsp         (ConvUseDsp != 0),
+    .UseDsp         (Conv1UseDsp != 0),
     .Width         (Conv1Size),
     .Height        (Conv1Size),
     .Padding       (Conv1Padding),
@@ -263,7 +265,7 @@ module fashion_lenet_accel import fashion_lenet_pkg::*; #(
     .InChannelsPar  (Conv2InChannelsPar),
     .OutChannels    (Conv2Out),
     .OutChannelsPar (Conv2OutChannelsPar),
-    .UseDsp         (ConvUseDsp != 0),
+    .UseDsp         (Conv2UseDsp != 0),
     .Width         (Conv2Size),
     .Height        (Conv2Size),
     .Padding       (Conv2Padding),

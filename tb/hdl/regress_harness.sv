@@ -37,7 +37,8 @@ module regress_harness import fashion_lenet_pkg::*; #(
   parameter int unsigned Conv1OutChannelsPar = DefaultConv1OutChannelsPar,
   parameter int unsigned Conv2InChannelsPar  = DefaultConv2InChannelsPar,
   parameter int unsigned Conv2OutChannelsPar = DefaultConv2OutChannelsPar,
-  parameter int unsigned ConvUseDsp          = DefaultConvUseDsp,
+  parameter int unsigned Conv1UseDsp         = DefaultConv1UseDsp,
+  parameter int unsigned Conv2UseDsp         = DefaultConv2UseDsp,
   parameter string       ParamDir           = "",
   parameter int unsigned MaxImages          = 10000,
   parameter int unsigned MaxWrites          = 131072
@@ -132,7 +133,8 @@ module regress_harness import fashion_lenet_pkg::*; #(
     .Conv1OutChannelsPar (Conv1OutChannelsPar),
     .Conv2InChannelsPar  (Conv2InChannelsPar),
     .Conv2OutChannelsPar (Conv2OutChannelsPar),
-    .ConvUseDsp          (ConvUseDsp),
+    .Conv1UseDsp         (Conv1UseDsp),
+    .Conv2UseDsp         (Conv2UseDsp),
     .ParamDir            (ParamDir)
   ) u_dut (
 `endif
