@@ -202,8 +202,13 @@ def make_netlist(work: Path, folding: Folding, count: int, seed: int) -> tuple[P
         raise MutateError(f"yosys listed {len(mutants)} mutations, {count} asked for")
     lines = ["read_rtlil base.il"]
     lines += [f"mutate -ctrl mutsel {CTRL_WIDTH} {m.id} {m.spec}" for m in mutants]
-    # $bwmux has no Verilog form in write_verilog: lower it to gates first
-    lines += ["bwmuxmap", "opt_clean", "write_verilog -noattr mutated.v"]
+    # $bwmux has no Verilog form in write_verilog: lower it to gates first. $shiftx (a dynamic
+    # part-select, e.g. fc_engine's byte write into a K-byte activation word) is written as an
+    # indexed part-select whose base may be negative or run past the vector, x for those bits
+    # by IEEE 1800 11.5.1, but Verilator reads such a partly out-of-range select wrongly
+    # (a known Verilator limitation): lowered to multiplexers first, the netlist simulates as Yosys
+    # means it (the FPGA flow never writes Verilog and is not affected).
+    lines += ["bwmuxmap", "techmap t:$shiftx", "opt_clean", "write_verilog -noattr mutated.v"]
     (work / "apply.ys").write_text("\n".join(lines) + "\n")
     _run_yosys(work, "apply.ys")
     return work / "mutated.v", mutants
