@@ -49,7 +49,8 @@
 // The prefix ORs of sticky bits are carries of an add with a constant (a short carry chain),
 // not LUT trees, which synthesis tends to map as long LUT chains.
 module requant import fashion_lenet_pkg::*; #(
-  parameter int unsigned TagWidth = 1
+  parameter int unsigned TagWidth = 1,
+  parameter int unsigned Depth    = 16  // output FIFO entries, a power of two >= Stages + 1
 ) (
   input  logic                clk_i,
   input  logic                rst_ni,
@@ -69,7 +70,6 @@ module requant import fashion_lenet_pkg::*; #(
 );
 
   localparam int unsigned Stages = 12;
-  localparam int unsigned Depth  = 16;  // one LUT RAM deep
   localparam int unsigned PtrW   = $clog2(Depth);
   localparam int unsigned CntW   = $clog2(Depth + 1);
 
@@ -78,8 +78,8 @@ module requant import fashion_lenet_pkg::*; #(
     $fatal(1, "requant: %0d stages, fashion_lenet_pkg::RequantLatency = %0d", Stages,
            RequantLatency);
   end
-  if (Depth < Stages + 1) begin : g_err_depth
-    $fatal(1, "requant: Depth = %0d below Stages + 1 = %0d: no full throughput", Depth,
+  if (Depth < Stages + 1 || (Depth & (Depth - 1)) != 0) begin : g_err_depth
+    $fatal(1, "requant: Depth = %0d not a power of two >= Stages + 1 = %0d", Depth,
            Stages + 1);
   end
 

@@ -99,22 +99,18 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ parameter memories
-  logic [RowElems*8-1:0] weight_q [NumRows];  // row g*Passes + pass: [u][j][ky][kx] int8
+  // The weights are NumMems memories (g_wmem[m].weight_q), one per MAC group of 9 taps
+  // (m = u*InChannelsPar + j, row lanes m*9 .. m*9+8), each with its own row counter: one
+  // shared row address would fan out to every weight cell of the layer and limit the clock.
+  // Memory m keeps row r at (r + m) mod NumRows, so that its counters (read and write) hold
+  // other values than the other memories' and synthesis keeps them apart.
+  localparam int unsigned NumMems = Ocp * InChannelsPar;
   logic [31:0] bias_q    [OutChannels];  // int32
   logic [31:0] requant_q [OutChannels];  // shift << 24 | m24
   logic [15:0] zp_q      [1];            // zp_out << 8 | zp_in (array for $readmemh)
 
   initial begin
     if (ParamDir != "") begin
-      logic [7:0] weight_init [NumWeights];  // the export's order: [oc][ic][ky][kx]
-      int unsigned oc, e;
-      $readmemh({ParamDir, "/", LayerName, "_weight.mem"}, weight_init);
-      for (int unsigned a = 0; a < NumWeights; a++) begin
-        oc = a / KernelElems;
-        e  = a % KernelElems;  // ic*9 + k = pass*PassElems + j*9 + k
-        weight_q[(oc / Ocp) * Passes + e / PassElems][((oc % Ocp) * PassElems + e % PassElems) * 8 +: 8]
-          = weight_init[a];
-      end
       $readmemh({ParamDir, "/", LayerName, "_bias.mem"}, bias_q);
       $readmemh({ParamDir, "/", LayerName, "_requant.mem"}, requant_q);
       $readmemh({ParamDir, "/", LayerName, "_zp.mem"}, zp_q);
@@ -238,9 +234,9 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     assign dv_data[s] = data_q;
   end
 
-  // E: the row, and one write enable per byte lane of it (lane u*PassElems + rem).
+  // E: one write enable per byte lane of a row (lane u*PassElems + rem); each memory's row
+  // (its own register, with its offset) in g_wmem.
   logic [RowElems-1:0] w_en_q;
-  logic [RowW-1:0]     w_row_q;
   logic [7:0]          w_data_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -255,15 +251,56 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    w_row_q  <= RowW'(32'(dv_grp[DivSteps]) * Passes + 32'(dv_pass[DivSteps]));
     w_data_q <= dv_data[DivSteps];
   end
 
-  always_ff @(posedge clk_i) begin
-    // constant byte lanes with a select each: a byte-enable write of one row
-    for (int unsigned e = 0; e < RowElems; e++) begin
-      if (w_en_q[e]) weight_q[w_row_q][e * 8 +: 8] <= w_data_q;
+  // Row counters advance with the issue cycles (declared with the MACs below).
+  logic                  issue, pass_last, grp_last;
+  logic [NumMems*72-1:0] w_rd;  // memory m's row: taps [m*72 + k*8 +: 8]
+
+  for (genvar m = 0; m < NumMems; m++) begin : g_wmem
+    localparam int unsigned Off = m % NumRows;
+    logic [71:0]     weight_q [NumRows];  // row (g*Passes + pass + Off) mod NumRows: [ky][kx] int8
+    logic [RowW-1:0] wr_row_q, rd_row_q;
+    logic [31:0]     wr_row;
+
+    initial begin
+      if (ParamDir != "") begin
+        logic [7:0] weight_init [NumWeights];  // the export's order: [oc][ic][ky][kx]
+        int unsigned oc, e, lane;
+        $readmemh({ParamDir, "/", LayerName, "_weight.mem"}, weight_init);
+        for (int unsigned a = 0; a < NumWeights; a++) begin
+          oc   = a / KernelElems;
+          e    = a % KernelElems;  // ic*9 + k = pass*PassElems + j*9 + k
+          lane = (oc % Ocp) * PassElems + e % PassElems;
+          if (lane / 9 == m) begin
+            weight_q[((oc / Ocp) * Passes + e / PassElems + Off) % NumRows][(lane % 9) * 8 +: 8]
+              = weight_init[a];
+          end
+        end
+      end
     end
+
+    assign wr_row = 32'(dv_grp[DivSteps]) * Passes + 32'(dv_pass[DivSteps]) + Off;
+
+    always_ff @(posedge clk_i) begin
+      wr_row_q <= RowW'((wr_row >= NumRows) ? wr_row - NumRows : wr_row);
+      // constant byte lanes with a select each: a byte-enable write of one row
+      for (int unsigned k = 0; k < 9; k++) begin
+        if (w_en_q[m * 9 + k]) weight_q[wr_row_q][k * 8 +: 8] <= w_data_q;
+      end
+    end
+
+    // the row of the next issue cycle: (g*Passes + pass + Off) mod NumRows
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        rd_row_q <= RowW'(Off);
+      end else if (issue) begin
+        rd_row_q <= (32'(rd_row_q) == NumRows - 1) ? '0 : rd_row_q + 1'b1;
+      end
+    end
+
+    assign w_rd[m * 72 +: 72] = weight_q[rd_row_q];
   end
 
   logic [7:0] zp_in, zp_out;
@@ -341,8 +378,13 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ MACs (6 stages)
-  // Stall-all flow control: every MAC stage advances unless the requant units refuse the
-  // accumulators' beat. Issue cycle (g, p) multiplies output channels g*OutChannelsPar ..
+  // The MAC pipeline free-runs (no clock enable: a stall signal would fan out to every
+  // multiplier and adder register). Flow control is by credits instead: a group issues its
+  // first pass only while the requant units have room for its result, so the accumulators'
+  // beat is always taken. credits_q counts RqDepth minus the groups issued and not yet taken
+  // from the requant units; RqDepth covers the issue -> take round trip (6 MAC stages, the
+  // requant stages, the output register), so credits do not limit one group per cycle.
+  // Issue cycle (g, p) multiplies output channels g*OutChannelsPar ..
   // +OutChannelsPar-1 (unit u = channel g*OutChannelsPar + u) by input channels
   // p*InChannelsPar .. +InChannelsPar-1; the passes of a group issue back to back, the
   // groups in order. Stages after the issue cycle:
@@ -353,8 +395,12 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   //   5     per unit, the sum over the pass's input channels
   //   6     the accumulators: that sum added to the earlier passes' sum; handed to the
   //         requant units after the last pass
-  // The control bits of a beat travel beside its data in ctl_q (stages 1..5).
-  localparam int unsigned MacStages = 5;  // stages before the accumulator
+  // With the multipliers in logic, a stage 0 of operand registers comes first. The control
+  // bits of a beat travel beside its data in ctl_q (stages 1..MacStages).
+  localparam int unsigned OpStages  = UseDsp ? 0 : 1;  // operand registers in logic
+  localparam int unsigned MacStages = 5 + OpStages;  // stages before the accumulator
+  localparam int unsigned RqDepth   = 32;  // requant output FIFO: >= 7 + RequantLatency + 2
+  localparam int unsigned CredW     = $clog2(RqDepth + 1);
   localparam int unsigned Prod3W    = ProdW + 2;
   localparam int unsigned ChSumW    = PsumW + ((InChannelsPar > 1) ? $clog2(InChannelsPar) : 0);
 
@@ -367,17 +413,18 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   } ctl_t;
 
   // Pipeline registers are packed arrays: shift registers, not memories.
-  logic                 en, issue, rq_in_ready, pass_last, grp_last;
+  logic                 grp_start, credit_ok, rq_in_ready;
+  logic [CredW-1:0]     credits_q;
   logic [GrpW-1:0]      grp_q;
   logic [PassW-1:0]     pass_q;
-  logic [RowW-1:0]      row_q;  // grp_q * Passes + pass_q
   ctl_t                 ctl_in;
   ctl_t [MacStages-1:0] ctl_q;
   logic                 acc_valid_q, acc_last_q;
   logic [GrpW-1:0]      acc_grp_q;
 
-  assign en        = !acc_valid_q || rq_in_ready;
-  assign issue     = xw_valid_q && en;
+  assign credit_ok = (credits_q != '0);
+  assign issue     = xw_valid_q && (pass_q != '0 || credit_ok);
+  assign grp_start = issue && (pass_q == '0);
   assign pass_last = (pass_q == PassW'(Passes - 1));
   assign grp_last  = (grp_q == GrpW'(Groups - 1));
   assign issue_end = issue && pass_last && grp_last;
@@ -387,9 +434,6 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
                        grp: grp_q};
 
   // Issue: the input channels of pass pass_q, the weights of row (grp_q, pass_q).
-  logic [RowElems*8-1:0] w_rd;
-  assign w_rd = weight_q[row_q];
-
   logic signed [8:0]       xc   [InChannelsPar][9];
   logic signed [7:0]       wt   [Ocp][InChannelsPar][9];
   logic signed [ProdW-1:0] prod [Ocp][InChannelsPar][9];
@@ -405,13 +449,44 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     for (int u = 0; u < Ocp; u++) begin
       for (int j = 0; j < InChannelsPar; j++) begin
         for (int k = 0; k < 9; k++) begin
-          wt[u][j][k] = $signed(w_rd[((u * InChannelsPar + j) * 9 + k) * 8 +: 8]);
+          wt[u][j][k] = $signed(w_rd[((u * InChannelsPar + j) * 9 + k) * 8 +: 8]);  // memory u*ICP + j
         end
       end
     end
   end
 
-  // Stages 1, 2: |x - zp_in| <= 255, |w| <= 128: each product is exact in 17 bits.
+  // Multipliers in logic get operand registers of their own first (stage 0): the window
+  // register and the weight memories then drive registers, not the rows of several
+  // multipliers spread over the device. A DSP block has its input registers inside.
+  logic signed [8:0] xm [Ocp][InChannelsPar][9];
+  logic signed [7:0] wm [Ocp][InChannelsPar][9];
+
+  if (UseDsp) begin : g_op_direct
+    always_comb begin
+      for (int u = 0; u < Ocp; u++) begin
+        for (int j = 0; j < InChannelsPar; j++) begin
+          for (int k = 0; k < 9; k++) begin
+            xm[u][j][k] = xc[j][k];
+            wm[u][j][k] = wt[u][j][k];
+          end
+        end
+      end
+    end
+  end else begin : g_op_reg
+    always_ff @(posedge clk_i) begin
+      for (int u = 0; u < Ocp; u++) begin
+        for (int j = 0; j < InChannelsPar; j++) begin
+          for (int k = 0; k < 9; k++) begin
+            xm[u][j][k] <= xc[j][k];
+            wm[u][j][k] <= wt[u][j][k];
+          end
+        end
+      end
+    end
+  end
+
+  // Stages 1, 2 (after stage 0 in logic): |x - zp_in| <= 255, |w| <= 128: each product is
+  // exact in 17 bits.
   for (genvar u = 0; u < Ocp; u++) begin : g_unit
     for (genvar j = 0; j < InChannelsPar; j++) begin : g_ch
       for (genvar k = 0; k < 9; k++) begin : g_tap
@@ -423,9 +498,9 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
           .UseDsp  (UseDsp)
         ) u_mul (
           .clk_i,
-          .en_i (en),
-          .a_i  (xc[j][k]),
-          .b_i  (wt[u][j][k]),
+          .en_i (1'b1),
+          .a_i  (xm[u][j][k]),
+          .b_i  (wm[u][j][k]),
           .p_o  (prod[u][j][k])
         );
       end
@@ -463,18 +538,18 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     if (!rst_ni) begin
       grp_q       <= '0;
       pass_q      <= '0;
-      row_q       <= '0;
       ctl_q       <= '0;
       acc_valid_q <= 1'b0;
-    end else if (en) begin
+      credits_q   <= CredW'(RqDepth);
+    end else begin
       ctl_q[0] <= ctl_in;
       for (int s = 1; s < MacStages; s++) begin
         ctl_q[s] <= ctl_q[s - 1];
       end
       acc_valid_q <= ctl_q[MacStages-1].valid && ctl_q[MacStages-1].plast;
+      credits_q   <= credits_q - CredW'(grp_start) + CredW'(rq_out_take);
       if (issue) begin
         pass_q <= pass_last ? '0 : pass_q + 1'b1;
-        row_q  <= (pass_last && grp_last) ? '0 : row_q + 1'b1;
         if (pass_last) begin
           grp_q <= grp_last ? '0 : grp_q + 1'b1;
         end
@@ -483,36 +558,47 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    if (en) begin
-      for (int u = 0; u < Ocp; u++) begin
-        for (int j = 0; j < InChannelsPar; j++) begin
-          for (int m = 0; m < 3; m++) begin
-            sum3_q[u][j][m] <= Prod3W'(prod[u][j][3*m]) + Prod3W'(prod[u][j][3*m+1])
-                             + Prod3W'(prod[u][j][3*m+2]);
-          end
-          psum_q[u][j] <= PsumW'($signed(sum3_q[u][j][0])) + PsumW'($signed(sum3_q[u][j][1]))
-                        + PsumW'($signed(sum3_q[u][j][2]));
+    for (int u = 0; u < Ocp; u++) begin
+      for (int j = 0; j < InChannelsPar; j++) begin
+        for (int m = 0; m < 3; m++) begin
+          sum3_q[u][j][m] <= Prod3W'(prod[u][j][3*m]) + Prod3W'(prod[u][j][3*m+1])
+                           + Prod3W'(prod[u][j][3*m+2]);
         end
-        chsum_q[u] <= chsum[u];
-        if (ctl_q[MacStages-1].valid) begin
-          acc_q[u] <= acc[u];
-        end
+        psum_q[u][j] <= PsumW'($signed(sum3_q[u][j][0])) + PsumW'($signed(sum3_q[u][j][1]))
+                      + PsumW'($signed(sum3_q[u][j][2]));
       end
-      acc_grp_q  <= ctl_q[MacStages-1].grp;
-      acc_last_q <= ctl_q[MacStages-1].last;
+      chsum_q[u] <= chsum[u];
+      if (ctl_q[MacStages-1].valid) begin
+        acc_q[u] <= acc[u];
+      end
     end
+    acc_grp_q  <= ctl_q[MacStages-1].grp;
+    acc_last_q <= ctl_q[MacStages-1].last;
   end
 
   // ------------------------------------------------------------ requantization
   // One unit per channel of a group; they take and give beats together (lockstep), so each
-  // handshake is qualified by all of them. Unit u reads the words of channel
+  // handshake is qualified by all of them. The credits guarantee rq_in_ready whenever
+  // acc_valid_q is high: a beat that met a full unit would be lost. Unit u reads the words of channel
   // g*OutChannelsPar + u: one read port per unit (as one memory, not flip-flops).
   logic [Ocp-1:0]       rq_in_rdy, rq_out_vld, rq_out_last;
   logic [Ocp-1:0][7:0]  rq_out;
   logic                 rq_in_valid, rq_out_valid, rq_out_ready, rq_out_take;
 
   assign rq_in_ready  = &rq_in_rdy;
-  assign rq_in_valid  = acc_valid_q && rq_in_ready;
+  assign rq_in_valid  = acc_valid_q;
+
+`ifndef SYNTHESIS
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+    end else if (acc_valid_q && !rq_in_ready) begin
+      $error("conv3x3_relu_pool: an accumulator beat met a full requant unit (credits broken)");
+    end
+  end
+`else
+  logic unused_rq_in_ready;
+  assign unused_rq_in_ready = rq_in_ready;
+`endif
   assign rq_out_valid = &rq_out_vld;
   assign rq_out_take  = rq_out_valid && rq_out_ready;
 
@@ -524,7 +610,8 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     assign rq_word = requant_q[oc];
 
     requant #(
-      .TagWidth (1)
+      .TagWidth (1),
+      .Depth    (RqDepth)
     ) u_requant (
       .clk_i,
       .rst_ni,
