@@ -17,8 +17,10 @@
 // output size and Wp the padded width (k = 0 within a row, 2 between rows, 2*Wp + 2 between
 // frames), a frame takes, back to back,
 //   Ho*(Wo - 1)*N + (Ho - 1)*max(N, 3) + max(N, 2*Wp + 3)
-// cycles (= Hp*Wp, one per padded pixel, at N = 1). Latency window -> gathered pixel: the
-// window register, 6 MAC stages, the requant unit's stages and N cycles of gathering.
+// cycles (= Hp*Wp, one per padded pixel, at N = 1), as long as the output is taken. Latency
+// window -> gathered pixel: the window register, 6 MAC stages (7 with the multipliers in
+// logic), the requant unit's stages and N cycles of gathering. The MAC pipeline has no stall:
+// a group issues only with a credit, a free place in the requant units' output FIFOs.
 //
 // Parameter memories are written through the parameter port (element index addressing,
 // PyTorch order) or preloaded with $readmemh when ParamDir != "". They are not reset (a
@@ -413,7 +415,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   } ctl_t;
 
   // Pipeline registers are packed arrays: shift registers, not memories.
-  logic                 grp_start, credit_ok, rq_in_ready;
+  logic                 grp_start, credit_ok, rq_in_ready, rq_out_take;
   logic [CredW-1:0]     credits_q;
   logic [GrpW-1:0]      grp_q;
   logic [PassW-1:0]     pass_q;
@@ -583,7 +585,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   // g*OutChannelsPar + u: one read port per unit (as one memory, not flip-flops).
   logic [Ocp-1:0]       rq_in_rdy, rq_out_vld, rq_out_last;
   logic [Ocp-1:0][7:0]  rq_out;
-  logic                 rq_in_valid, rq_out_valid, rq_out_ready, rq_out_take;
+  logic                 rq_in_valid, rq_out_valid, rq_out_ready;
 
   assign rq_in_ready  = &rq_in_rdy;
   assign rq_in_valid  = acc_valid_q;
