@@ -376,7 +376,7 @@ CONFIGS = {
     # name: (HDL parameters, preload)
     "conv1": _conv("conv1", 1, 1, CONV1.out_channels, CONV1.in_size, CONV1.in_size, CONV1.padding),
     "conv2": _conv2(CONV2.in_channels),
-    # the top's default folding: 3 channels per cycle, 2 passes
+    # the small folding's conv2: 3 channels per cycle, 2 passes
     "conv2_par3": _conv2(3),
     "odd_preload": _conv("convx", 2, 2, 3, 8, 6, 1, preload=True),
     "odd_par1": _conv("convx", 4, 1, 3, 8, 6, 1),  # one channel per cycle: 4 passes
@@ -384,7 +384,7 @@ CONFIGS = {
     # with the multipliers in logic
     "conv1_opar6": _conv("conv1", 1, 1, CONV1.out_channels, CONV1.in_size, CONV1.in_size, CONV1.padding,
                          opar=6),
-    "conv2_opar2": _conv2(6, opar=2),
+    "conv2_opar2_lut": _conv2(6, opar=2, use_dsp=0),  # the default folding's conv2
     "conv2_par3_opar4_lut": _conv2(3, opar=4, use_dsp=0),
     "conv2_par2_opar8": _conv2(2, opar=8),
     "conv2_par1_opar16_lut": _conv2(1, opar=16, use_dsp=0),

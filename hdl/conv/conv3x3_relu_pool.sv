@@ -18,8 +18,8 @@
 // frames), a frame takes, back to back,
 //   Ho*(Wo - 1)*N + (Ho - 1)*max(N, 3) + max(N, 2*Wp + 3)
 // cycles (= Hp*Wp, one per padded pixel, at N = 1), as long as the output is taken. Latency
-// window -> gathered pixel: the window register, 6 MAC stages (7 with the multipliers in
-// logic), the requant unit's stages and N cycles of gathering. The MAC pipeline has no stall:
+// window -> gathered pixel: the window register, 6 MAC stages (one more with the multipliers
+// in logic, one more with over 3 input channels per cycle), the requant unit's stages and N cycles of gathering. The MAC pipeline has no stall:
 // a group issues only with a credit, a free place in the requant units' output FIFOs.
 //
 // Parameter memories are written through the parameter port (element index addressing,
@@ -237,23 +237,24 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   // E: one write enable per byte lane of a row (lane u*PassElems + rem); each memory's row
-  // (its own register, with its offset) in g_wmem.
-  logic [RowElems-1:0] w_en_q;
-  logic [7:0]          w_data_q;
+  // and data (its own registers, loaded only with its writes: registers loaded every cycle
+  // with the same value would be merged by synthesis into one, fanning out to every memory)
+  // in g_wmem.
+  logic [RowElems-1:0] w_en_d, w_en_q;
+
+  always_comb begin
+    for (int unsigned e = 0; e < RowElems; e++) begin
+      w_en_d[e] = dv_we[DivSteps] && (dv_unit[DivSteps] == UnitW'(e / PassElems))
+               && (ElemW'(dv_rem[DivSteps]) == ElemW'(e % PassElems));  // rem < PassElems
+    end
+  end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       w_en_q <= '0;
     end else begin
-      for (int unsigned e = 0; e < RowElems; e++) begin
-        w_en_q[e] <= dv_we[DivSteps] && (dv_unit[DivSteps] == UnitW'(e / PassElems))
-                  && (ElemW'(dv_rem[DivSteps]) == ElemW'(e % PassElems));  // rem < PassElems
-      end
+      w_en_q <= w_en_d;
     end
-  end
-
-  always_ff @(posedge clk_i) begin
-    w_data_q <= dv_data[DivSteps];
   end
 
   // Row counters advance with the issue cycles (declared with the MACs below).
@@ -264,6 +265,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     localparam int unsigned Off = m % NumRows;
     logic [71:0]     weight_q [NumRows];  // row (g*Passes + pass + Off) mod NumRows: [ky][kx] int8
     logic [RowW-1:0] wr_row_q, rd_row_q;
+    logic [7:0]      wr_data_q;
     logic [31:0]     wr_row;
 
     initial begin
@@ -286,10 +288,13 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     assign wr_row = 32'(dv_grp[DivSteps]) * Passes + 32'(dv_pass[DivSteps]) + Off;
 
     always_ff @(posedge clk_i) begin
-      wr_row_q <= RowW'((wr_row >= NumRows) ? wr_row - NumRows : wr_row);
+      if (|w_en_d[m * 9 +: 9]) begin
+        wr_row_q  <= RowW'((wr_row >= NumRows) ? wr_row - NumRows : wr_row);
+        wr_data_q <= dv_data[DivSteps];
+      end
       // constant byte lanes with a select each: a byte-enable write of one row
       for (int unsigned k = 0; k < 9; k++) begin
-        if (w_en_q[m * 9 + k]) weight_q[wr_row_q][k * 8 +: 8] <= w_data_q;
+        if (w_en_q[m * 9 + k]) weight_q[wr_row_q][k * 8 +: 8] <= wr_data_q;
       end
     end
 
@@ -394,14 +399,18 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   //         and product)
   //   3     per unit and input channel, three sums of 3 products
   //   4     per unit and input channel, the sum of its 9 products
-  //   5     per unit, the sum over the pass's input channels
+  //   5     per unit, the sum over the pass's input channels (5, 5b with more than 3: partial
+  //         sums of 3 channels, then their sum)
   //   6     the accumulators: that sum added to the earlier passes' sum; handed to the
   //         requant units after the last pass
   // With the multipliers in logic, a stage 0 of operand registers comes first. The control
   // bits of a beat travel beside its data in ctl_q (stages 1..MacStages).
   localparam int unsigned OpStages  = UseDsp ? 0 : 1;  // operand registers in logic
-  localparam int unsigned MacStages = 5 + OpStages;  // stages before the accumulator
-  localparam int unsigned RqDepth   = 32;  // requant output FIFO: >= 7 + RequantLatency + 2
+  // the sum over a pass's input channels: one stage for up to 3, else partial sums of 3 first
+  localparam int unsigned ChParts   = (InChannelsPar + 2) / 3;
+  localparam int unsigned ChStages  = (ChParts > 1) ? 2 : 1;
+  localparam int unsigned MacStages = 4 + ChStages + OpStages;  // stages before the accumulator
+  localparam int unsigned RqDepth   = 32;  // requant output FIFO: >= 8 + RequantLatency + 2
   localparam int unsigned CredW     = $clog2(RqDepth + 1);
   localparam int unsigned Prod3W    = ProdW + 2;
   localparam int unsigned ChSumW    = PsumW + ((InChannelsPar > 1) ? $clog2(InChannelsPar) : 0);
@@ -509,17 +518,47 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     end
   end
 
-  // Stages 3..5: the adder trees.
+  // Stages 3..5 (5 and 5b with more than 3 input channels per pass): the adder trees.
   logic [Ocp-1:0][InChannelsPar-1:0][2:0][Prod3W-1:0] sum3_q;
   logic [Ocp-1:0][InChannelsPar-1:0][PsumW-1:0]       psum_q;
+  logic signed [ChSumW-1:0]                           chpart  [Ocp][ChParts];
   logic signed [ChSumW-1:0]                           chsum   [Ocp];
   logic [Ocp-1:0][ChSumW-1:0]                         chsum_q;
 
   always_comb begin
     for (int u = 0; u < Ocp; u++) begin
-      chsum[u] = '0;
-      for (int j = 0; j < InChannelsPar; j++) begin
-        chsum[u] = chsum[u] + ChSumW'($signed(psum_q[u][j]));
+      for (int p = 0; p < ChParts; p++) begin
+        chpart[u][p] = '0;
+        for (int j = 3 * p; j < 3 * p + 3 && j < InChannelsPar; j++) begin
+          chpart[u][p] = chpart[u][p] + ChSumW'($signed(psum_q[u][j]));
+        end
+      end
+    end
+  end
+
+  if (ChStages == 2) begin : g_chsum2
+    logic [Ocp-1:0][ChParts-1:0][ChSumW-1:0] chpart_q;
+
+    always_ff @(posedge clk_i) begin
+      for (int u = 0; u < Ocp; u++) begin
+        for (int p = 0; p < ChParts; p++) begin
+          chpart_q[u][p] <= chpart[u][p];
+        end
+      end
+    end
+
+    always_comb begin
+      for (int u = 0; u < Ocp; u++) begin
+        chsum[u] = '0;
+        for (int p = 0; p < ChParts; p++) begin
+          chsum[u] = chsum[u] + $signed(chpart_q[u][p]);
+        end
+      end
+    end
+  end else begin : g_chsum1
+    always_comb begin
+      for (int u = 0; u < Ocp; u++) begin
+        chsum[u] = chpart[u][0];
       end
     end
   end

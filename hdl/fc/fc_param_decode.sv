@@ -446,7 +446,9 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   // ------------------------------------------------------------ P8: per-lane write registers
   // Each lane's bank gets its own enable, address and data flip-flops (no one register
-  // fanning out to every lane's block RAMs).
+  // fanning out to every lane's block RAMs). A lane's address and data registers load only
+  // with that lane's writes: loaded every cycle they would be copies of one another, which
+  // synthesis merges back into one register.
   logic [Lanes-1:0]             p8_we_q;
   logic [Lanes-1:0][WAddrW-1:0] p8_addr_q;
   logic [Lanes-1:0][ByteW-1:0]  p8_byte_q;
@@ -464,9 +466,11 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i) begin
     for (int unsigned l = 0; l < Lanes; l++) begin
-      p8_addr_q[l] <= p7_addr_q;
-      p8_byte_q[l] <= p7_byte_q;
-      p8_data_q[l] <= p7_data_q;
+      if (p7_we_q && (p7_lane_q == LaneW'(l))) begin
+        p8_addr_q[l] <= p7_addr_q;
+        p8_byte_q[l] <= p7_byte_q;
+        p8_data_q[l] <= p7_data_q;
+      end
     end
   end
 

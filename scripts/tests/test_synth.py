@@ -40,10 +40,11 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
     assert conv1["multipliers"].get("18x18->36") == 1 and conv1["dsps"] == 9 + 1
     assert conv1["param_bits"] == 54 * 8 + 6 * 32 + 6 * 32 + 16
     params = {m["name"] for m in conv1["memories"] if m["param"]}
-    assert params == {"weight_q", "bias_q", "requant_q", "zp_q"}
-    # the weights are one 72-bit row per output channel, read as one word: a one-port memory
-    # (RAM), like the biases and requant words, not 54 x 8 flip-flops
-    weight, = [m for m in conv1["memories"] if m["name"] == "weight_q"]
+    assert params == {"g_wmem[0].weight_q", "bias_q", "requant_q", "zp_q"}
+    # the weights (one memory per 9-tap MAC group: one at this folding) are one 72-bit row per
+    # output channel, read as one word: a one-port memory (RAM), like the biases and requant
+    # words, not 54 x 8 flip-flops
+    weight, = [m for m in conv1["memories"] if m["name"] == "g_wmem[0].weight_q"]
     assert (weight["width"], weight["words"], weight["read_ports"]) == (72, 6, 1), weight
     assert conv1["rams"]["$mem_v2"] >= 4
     # its own flip-flops besides requant's (line buffer, MAC pipeline, pool, the parameter-write
