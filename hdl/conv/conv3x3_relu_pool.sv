@@ -71,11 +71,12 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   localparam int unsigned NumWeights  = OutChannels * KernelElems;
   localparam int unsigned WAddrW      = $clog2(NumWeights);
   localparam int unsigned PAddrW      = ParamIndexWidth;  // parameter element index bits
-  // Weights are stored one row per (channel group, pass): the 9*InChannelsPar*OutChannelsPar
+  // Weights are read one row per (channel group, pass): the 9*InChannelsPar*OutChannelsPar
   // int8 weights one MAC cycle multiplies, so a read is one row (g*Passes + pass), not that
   // many independently indexed bytes (which synthesis builds as NumWeights-to-1 multiplexers).
   // Element index a = oc*KernelElems + ic*9 + k with oc = g*OutChannelsPar + u and
-  // ic = pass*InChannelsPar + j lands in row g*Passes + pass, lane u*PassElems + j*9 + k.
+  // ic = pass*InChannelsPar + j lands in row g*Passes + pass, lane u*PassElems + j*9 + k; a
+  // row's lanes m*9 .. m*9+8 are held by weight memory m (g_wmem, below).
   localparam int unsigned PassElems   = 9 * InChannelsPar;  // one output channel's share of a row
   localparam int unsigned RowElems    = PassElems * Ocp;
   localparam int unsigned NumRows     = Groups * Passes;
