@@ -261,11 +261,12 @@ class Folding:
     @property
     def tag(self) -> str:
         """A short name (pytest ids, build folders, reports): ``lanes18-par3`` when only
-        ``Lanes`` and ``Conv2InChannelsPar`` differ from 1, else e.g. ``lanes10x8-c1o6-par6x2-lut2`` (``-lut<n>``: conv<n>'s MACs in logic)."""
+        ``Lanes`` and ``Conv2InChannelsPar`` differ from 1, else e.g.
+        ``lanes10x8-c1o6-par6x2-lut2`` (``-lut<n>``: conv<n>'s MACs in logic)."""
         tag = f"lanes{self.lanes}" + (f"x{self.fc_inputs_par}" if self.fc_inputs_par > 1 else "")
         tag += f"-c1o{self.conv1_out_par}" if self.conv1_out_par > 1 else ""
         tag += f"-par{self.conv2_par}" + (f"x{self.conv2_out_par}" if self.conv2_out_par > 1 else "")
-        lut = "".join(f"{n}" for n, dsp in ((1, self.conv1_use_dsp), (2, self.conv2_use_dsp)) if not dsp)
+        lut = "".join(str(n) for n, dsp in ((1, self.conv1_use_dsp), (2, self.conv2_use_dsp)) if not dsp)
         return tag + (f"-lut{lut}" if lut else "")
 
     def overridden(self, **values: int | None) -> "Folding":

@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO))
 
 from model.data import load_images  # noqa: E402
 from model.network import FOLDINGS, Folding  # noqa: E402
-from scripts.synth import SynthError, copy_sources, tool  # noqa: E402
+from scripts.synth import SynthError, args_folding, copy_sources, tool  # noqa: E402
 from tb.bench import harness  # noqa: E402
 from tb.bench.harness import HarnessRun, make_run  # noqa: E402
 from tb.bench.paramsets import resolve_params_dir, stress_params_dir  # noqa: E402
@@ -414,7 +414,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
     try:
-        args.fold = FOLDINGS[args.folding].overridden(lanes=args.lanes, conv2_par=args.conv2_par)
+        args.fold = args_folding(args)
     except ValueError as exc:
         ap.error(str(exc))
     return args

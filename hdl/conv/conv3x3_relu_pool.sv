@@ -19,8 +19,9 @@
 //   Ho*(Wo - 1)*N + (Ho - 1)*max(N, 3) + max(N, 2*Wp + 3)
 // cycles (= Hp*Wp, one per padded pixel, at N = 1), as long as the output is taken. Latency
 // window -> gathered pixel: the window register, 6 MAC stages (one more with the multipliers
-// in logic, one more with over 3 input channels per cycle), the requant unit's stages and N cycles of gathering. The MAC pipeline has no stall:
-// a group issues only with a credit, a free place in the requant units' output FIFOs.
+// in logic, one more with over 3 input channels per cycle), the requant unit's stages and N
+// cycles of gathering. The MAC pipeline has no stall: a group issues only with a credit, a
+// free place in the requant units' output FIFOs.
 //
 // Parameter memories are written through the parameter port (element index addressing,
 // PyTorch order) or preloaded with $readmemh when ParamDir != "". They are not reset (a
@@ -390,7 +391,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   // multiplier and adder register). Flow control is by credits instead: a group issues its
   // first pass only while the requant units have room for its result, so the accumulators'
   // beat is always taken. credits_q counts RqDepth minus the groups issued and not yet taken
-  // from the requant units; RqDepth covers the issue -> take round trip (6 MAC stages, the
+  // from the requant units; RqDepth covers the issue -> take round trip (MacStages + 1, the
   // requant stages, the output register), so credits do not limit one group per cycle.
   // Issue cycle (g, p) multiplies output channels g*OutChannelsPar ..
   // +OutChannelsPar-1 (unit u = channel g*OutChannelsPar + u) by input channels
@@ -467,9 +468,11 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     end
   end
 
-  // Multipliers in logic get operand registers of their own first (stage 0): the window
-  // register and the weight memories then drive registers, not the rows of several
-  // multipliers spread over the device. A DSP block has its input registers inside.
+  // Multipliers in logic get operand registers first (stage 0): the window register and the
+  // weight memories then drive registers, not the rows of several multipliers spread over the
+  // device. A DSP block has its input registers inside. Synthesis keeps the weight registers
+  // apart (their data differ) but merges the output channels' copies of an x operand into
+  // one register, which then drives OutChannelsPar multipliers.
   logic signed [8:0] xm [Ocp][InChannelsPar][9];
   logic signed [7:0] wm [Ocp][InChannelsPar][9];
 
