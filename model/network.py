@@ -202,11 +202,35 @@ CSR_BY_NAME = {c.name: c for c in CSRS}
 # fashion_lenet_pkg::RequantLatency, generated from this)
 REQUANT_LATENCY = 12
 
-# fc_engine's drain per layer: the lane and feeder registers (8: fc_sequencer's S1, SA, SB,
-# SM, S2, the hold copy, the feeder, the RQ stage in front of requant) and requant's latency,
+# fc_engine's drain per layer: the lane and feeder registers (9: the lanes' input registers,
+# fc_sequencer's S1, SA, SB, SM, S2, the hold copy, the feeder, the RQ stage in front of
+# requant) and requant's latency,
 # which a layer's last sums pass before the next layer may start (the fc activation buffers
 # always accept, so requant's output FIFO stays empty)
-FC_LAYER_DRAIN = 8 + REQUANT_LATENCY
+FC_LAYER_DRAIN = 9 + REQUANT_LATENCY
+
+# fc_engine: a group's last step issues at least Lanes + FC_HOLD_WAIT + T cycles after the
+# previous group's (its sums reach the hold registers after the lane pipeline: the lanes'
+# input registers, S1, SA, SB, SM, S2, T adder tree stages, ACC; then they are fed to requant
+# one lane per cycle)
+FC_HOLD_WAIT = 7
+
+
+def fc_tree_stages(inputs_par: int) -> int:
+    """fc_lane's adder tree stages T for InputsPar = ``inputs_par`` products a step (two
+    levels of the tree per stage): ceil(log2(inputs_par) / 2)."""
+    return ((inputs_par - 1).bit_length() + 1) // 2
+
+
+def fc_layer_cycles(out_features: int, steps: int, lanes: int, inputs_par: int) -> tuple[int, int]:
+    """(MAC cycles, all cycles) of one fc layer of one image in fc_engine, back to back:
+    ceil(out_features / lanes) groups of ``steps`` cycles, a group after the first at least
+    lanes + FC_HOLD_WAIT + T cycles; then the last group's sums pass the one requant unit
+    serially (one cycle each) and FC_LAYER_DRAIN + T cycles of pipeline drain."""
+    tree = fc_tree_stages(inputs_par)
+    groups = -(-out_features // lanes)
+    mac = steps + (groups - 1) * max(steps, lanes + FC_HOLD_WAIT + tree)
+    return mac, mac + (out_features - (groups - 1) * lanes) + FC_LAYER_DRAIN + tree
 
 
 # Folding field -> the top's HDL parameter (fashion_lenet_accel, defaults Default<Name> in the
@@ -297,12 +321,9 @@ class Folding:
         conv: a window takes N = (OutChannels / OutChannelsPar) * (InChannels / InChannelsPar)
         cycles, the padded pixels between windows enter meanwhile (conv3x3_relu_pool's
         header). fc: per layer ceil(Out / Lanes) groups of
-        Steps = ceil(In / InputsPar) cycles (fc1: 36 * 16 / InputsPar), a group after the first
-        at least Lanes + 6 + T cycles (its last step waits until the previous group's sums have
-        left the hold registers; T = ceil(log2(InputsPar) / 2) adder tree stages), then the
-        last group's sums pass the one requant unit serially (one cycle each) and
-        FC_LAYER_DRAIN + T cycles of pipeline drain; one more cycle per image to restart (the
-        top's test measures it: 10,203 at Lanes 8, exactly this)."""
+        Steps = ceil(In / InputsPar) cycles (fc1: 36 * 16 / InputsPar), :func:`fc_layer_cycles`;
+        one more cycle per image to restart (the
+        top's test measures it: 10,206 at Lanes 8, exactly this)."""
         conv1, conv2 = LAYERS[0], LAYERS[1]
         cycles = {}
         for layer, par, out_par in ((conv1, conv1.in_channels, self.conv1_out_par),
@@ -312,13 +333,10 @@ class Folding:
             # windows issue max(N, k + 1) cycles apart, k the padded pixels between them (0 in a
             # row, 2 between rows, 2 * padded + 2 between frames): they enter while the MACs work
             cycles[layer.name] = size * (size - 1) * n + (size - 1) * max(n, 3) + max(n, 2 * padded + 3)
-        tree = ((self.fc_inputs_par - 1).bit_length() + 1) // 2
         fc = 1
         for layer in LAYERS[2:]:
-            groups = -(-layer.out_channels // self.lanes)
             steps = -(-layer.in_channels // self.fc_inputs_par)
-            fc += (steps + (groups - 1) * max(steps, self.lanes + 6 + tree)
-                   + (layer.out_channels - (groups - 1) * self.lanes) + FC_LAYER_DRAIN + tree)
+            fc += fc_layer_cycles(layer.out_channels, steps, self.lanes, self.fc_inputs_par)[1]
         cycles["fc"] = fc
         return cycles
 

@@ -212,13 +212,19 @@ def ecp5_blackboxes(modules: tuple[str, ...] = (ECP5_DSP,)) -> str:
     return "\n\n".join(out) + "\n"
 
 
+# Registers named *_rep_q are per-destination copies of one value (fc_lane's input registers):
+# Yosys would merge them into one register (same inputs), which then drives every destination
+# across the device again. keep on their driving cells stops the merge.
+KEEP_REPLICAS = "setattr -set keep 1 w:*_rep_q %ci1 w:* %d"
+
+
 def yosys_script(block: str, module: str, params: dict, sources: list[str], targets: list[str],
                  netlist: bool) -> str:
     """One Yosys run per block: elaborate, inventory memories and multipliers, then every target
     from the saved RTL. Outputs in ``<block>/`` of the work folder."""
     gen = " ".join(f"-G {k}={v}" for k, v in params.items())
     lines = [f"read_slang -j 1 --top {module} {gen} {' '.join(sources)}",
-             f"hierarchy -top {module}", "design -save rtl",
+             f"hierarchy -top {module}", KEEP_REPLICAS, "design -save rtl",
              f"synth -top {module} -flatten -run :fine",
              f"tee -q -o {block}/coarse.il dump t:$mem_v2 t:$mul t:$macc_v2"]
     for t in targets:
@@ -239,7 +245,7 @@ def yosys_script(block: str, module: str, params: dict, sources: list[str], targ
         lines += ["design -reset",
                   f"read_slang -j 1 -D {ECP5_DEFINE} -Wno-unconnected-output-port -Wno-unconnected-input-port "
                   f"--top {module} {gen} src/{ECP5_BB} {' '.join(sources)}",
-                  f"hierarchy -top {module}",
+                  f"hierarchy -top {module}", KEEP_REPLICAS,
                   f"{spec['synth']} -top {module} -run :map_ram",
                   f"tee -q -o {block}/ecp5_lutmul.il dump t:$mul t:$macc_v2",
                   f"{spec['synth']} -top {module} -run map_ram:{json_out}",

@@ -42,8 +42,8 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamFrame
 
-from model.network import (DEFAULT_FOLDING, FC_LAYER_DRAIN, LAYER, LAYERS, NUM_CLASSES, REGION, REGION_NAMES,
-                           SMALL_FOLDING, Folding)
+from model.network import (DEFAULT_FOLDING, LAYER, LAYERS, NUM_CLASSES, REGION, REGION_NAMES,
+                           SMALL_FOLDING, Folding, fc_layer_cycles)
 from model.params import load_params, param_words, write_params
 from model.reference import LayerParams, argmax_first, forward, linear_acc, random_layer_params
 from tb.bench.axis_tb import CLK_NS, StreamTB
@@ -90,29 +90,19 @@ class Dims:
             return self.pix * (self.cin // self.inputs_par)
         return -(-self.ins[k] // self.inputs_par)
 
-    def tree_stages(self) -> int:
-        """fc_lane's adder tree stages: two levels of the K products each."""
-        return ((self.inputs_par - 1).bit_length() + 1) // 2
-
     def mac_cycles(self) -> int:
         """MAC cycles of one image: ceil(Out / Lanes) groups of Steps cycles per layer."""
-        return sum(self.layer_cycles(k) for k in range(3))
+        return sum(self.layer_cycles(k)[0] for k in range(3))
 
-    def layer_cycles(self, k: int) -> int:
-        """MAC cycles of layer k (0 fc1, 1 fc2, 2 fc3) of one image: a group's last step
-        waits for the previous group's sums to leave the hold registers (Lanes + 6 + tree
-        stages after that group's last step)."""
-        groups, steps = -(-self.outs[k] // self.lanes), self.steps(k)
-        return steps + (groups - 1) * max(steps, self.lanes + 6 + self.tree_stages())
+    def layer_cycles(self, k: int) -> tuple[int, int]:
+        """(MAC cycles, all cycles) of layer k (0 fc1, 1 fc2, 2 fc3) of one image
+        (``model.network.fc_layer_cycles``)."""
+        return fc_layer_cycles(self.outs[k], self.steps(k), self.lanes, self.inputs_par)
 
     def image_cycles(self) -> int:
         """Cycles per image back to back (``model.network.Folding.stage_cycles``' fc model):
         per layer its MAC cycles, the last group's requant feed and the drain, plus 1."""
-        total = 1
-        for k in range(3):
-            last = self.outs[k] - (-(-self.outs[k] // self.lanes) - 1) * self.lanes
-            total += self.layer_cycles(k) + last + FC_LAYER_DRAIN + self.tree_stages()
-        return total
+        return 1 + sum(self.layer_cycles(k)[1] for k in range(3))
 
     def shapes(self) -> dict[str, tuple[int, int]]:
         return {name: (o, i) for name, o, i in zip(FC, self.outs, self.ins)}
@@ -275,7 +265,7 @@ class TB(StreamTB):
                     f"{self.dims.image_cycles()}")
             # double buffer: image 1 fills the second bank while fc1 reads image 0
             gap = round((self.in_done_ns[-n_img + 1] - self.in_done_ns[-n_img]) / CLK_NS)
-            fc1 = self.dims.layer_cycles(0)
+            fc1 = self.dims.layer_cycles(0)[0]
             assert gap < fc1, (
                 f"{label}: image 1 was taken in {gap} cycles after image 0, fc1 takes {fc1}: "
                 f"the input is not double-buffered (conv2 would wait for fc1)")

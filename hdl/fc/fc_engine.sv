@@ -24,17 +24,17 @@
 // codes; tlast on the last. fc3 of the next image waits until they are sent.
 //
 // Cycles per image back to back (input/output beats overlap the MACs):
-//   1 + sum over the layers of Steps + (G - 1) * max(Steps, Lanes + 6 + T)
+//   1 + sum over the layers of Steps + (G - 1) * max(Steps, Lanes + 7 + T)
 //         + (Out - (G - 1) * Lanes) + FC_LAYER_DRAIN + T
 // with G = ceil(Out / Lanes) groups and T = ceil(log2(K) / 2) adder tree stages: a group's
-// last step waits until the previous group's sums have left the hold registers (Lanes + 6 + T
+// last step waits until the previous group's sums have left the hold registers (Lanes + 7 + T
 // cycles after that group's last step; only when Steps is short, e.g. fc2 / fc3 at K = 16),
 // then the last group's requant feed (a cycle per neuron) and the drain (lane pipeline and
 // requant's latency, model.network.FC_LAYER_DRAIN). The cycle model
 // (model.network.Folding.stage_cycles): Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128
-// MAC cycles, 10203 per image; Lanes = 18 (the top's default): 7 x 576 + 5 x 120 + 1 x 84 =
-// 4716 MAC cycles, 4811 per image; Lanes = 6, K = 16: 20 x 36 + 8 + 13 x 14 + 6 + 14 = 930
-// MAC cycles, 1013 per image.
+// MAC cycles, 10206 per image; Lanes = 18: 7 x 576 + 5 x 120 + 1 x 84 =
+// 4716 MAC cycles, 4814 per image; Lanes = 6, K = 16: 20 x 36 + 8 + 13 x 15 + 6 + 15 = 944
+// MAC cycles, 1030 per image.
 //
 // Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
 // read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->
@@ -298,10 +298,10 @@ module fc_engine import fashion_lenet_pkg::*; #(
   logic [ActW-1:0]   act_idx;
   logic [InAW-1:0]   in_raddr;
   logic [WAddrW-1:0] lane_raddr;
-  logic              s2_valid, s2_first, s2_last;
+  logic              lane_valid, lane_first, lane_last, acc_load;
   logic [ChW-1:0]    sa_ch;
   logic              sa_last;
-  logic [NW-1:0]     s2_obase;
+  logic [NW-1:0]     acc_obase;
   logic              hold_valid, feeder_idle;
   logic              out_busy, out_start;
 
@@ -339,10 +339,11 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .fc1_release_o (fc1_release),
     .sa_ch_o       (sa_ch),
     .sa_last_o     (sa_last),
-    .s2_valid_o    (s2_valid),
-    .s2_first_o    (s2_first),
-    .s2_last_o     (s2_last),
-    .s2_obase_o    (s2_obase),
+    .lane_valid_o  (lane_valid),
+    .lane_first_o  (lane_first),
+    .lane_last_o   (lane_last),
+    .acc_load_o    (acc_load),
+    .acc_obase_o   (acc_obase),
     .out_start_o   (out_start)
   );
 
@@ -456,9 +457,9 @@ module fc_engine import fashion_lenet_pkg::*; #(
       .re_i       (w_re_q),
       .raddr_i    (w_raddr_q),
       .xc_i       (xc_sb_q),
-      .s2_valid_i (s2_valid),
-      .s2_first_i (s2_first),
-      .s2_last_i  (s2_last),
+      .s2_valid_i (lane_valid),
+      .s2_first_i (lane_first),
+      .s2_last_i  (lane_last),
       .hold_o     (hold[l])
     );
   end
@@ -484,8 +485,8 @@ module fc_engine import fashion_lenet_pkg::*; #(
     .clk_i,
     .rst_ni,
     .layer_i        (layer),
-    .load_i         (s2_valid && s2_last),
-    .obase_i        (s2_obase),
+    .load_i         (acc_load),
+    .obase_i        (acc_obase),
     .hold_i         (hold),
     .hold_valid_o   (hold_valid),
     .idle_o         (feeder_idle),

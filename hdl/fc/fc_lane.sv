@@ -10,13 +10,16 @@
 // b = i % InputsPar. A group of Lanes neurons reads all banks at the same, sequentially
 // increasing address.
 //
-// Pipeline (fc_sequencer's stages): S1 (re_i, raddr_i) -> SA (the bank's read data)
-// -> SB (w_sb_q: the weights in plain registers; xc_i arrives in the same cycle; both enter
-// mul_reg) -> SM (inside mul_reg) -> S2 (the products) -> TreeStages adder stages (two
-// levels of the adder tree each; none when InputsPar = 1) -> accumulator (s2_*_i);
-// the group's final sum is copied into hold_o so the next group can start at once. The
-// bank's output drives only a register: an ECP5 DP16KD without its output register takes
-// about 5.6 ns from the clock to its data.
+// Pipeline (fc_sequencer's stages): every input of the read side (re_i, raddr_i, xc_i,
+// s2_*_i) first enters a register of the lane's own (LI), so the engine's broadcast to all
+// lanes, which lie apart on the device, has a whole cycle; the stages below are then one
+// cycle later than fc_sequencer's names for them. S1 (the registered re, raddr) -> SA (the
+// bank's read data) -> SB (w_sb_q: the weights in plain registers; the registered xc_i in
+// the same cycle; both enter mul_reg) -> SM (inside mul_reg) -> S2 (the products) ->
+// TreeStages adder stages (two levels of the adder tree each; none when InputsPar = 1) ->
+// accumulator (the registered s2_*_i); the group's final sum is copied into hold_o so the
+// next group can start at once. The bank's output drives only a register: an ECP5 DP16KD
+// without its output register takes about 5.6 ns from the clock to its data.
 module fc_lane #(
   parameter int unsigned Lane       = 0,
   parameter int unsigned Lanes      = 8,
@@ -44,9 +47,9 @@ module fc_lane #(
   // S1: weight read
   input  logic                   re_i,
   input  logic [WAddrW-1:0]      raddr_i,
-  // SB: centred activations x - zp_in (shared by all lanes; 0 for a missing tail input)
+  // SB (before LI): centred activations x - zp_in (shared by all lanes; 0 for a missing tail input)
   input  logic [K-1:0][8:0]      xc_i,
-  // accumulate (S2 + TreeStages)
+  // accumulate (before LI: fc_sequencer's stage in front of ACC)
   input  logic                   s2_valid_i,
   input  logic                   s2_first_i,  // first step of a group: restart the sum
   input  logic                   s2_last_i,   // last step of a group: copy the sum to hold
@@ -73,6 +76,23 @@ module fc_lane #(
   logic [8*K-1:0]    w_rd;
   logic [K-1:0][7:0] w_sb_q;
 
+  // ------------------------------------------------------------ LI: the lane's input registers
+  // The _rep_q suffix asks synthesis (scripts/synth.py) to keep each lane's copy: merged into
+  // one, they would be the broadcast again.
+  logic              re_rep_q;
+  logic [WAddrW-1:0] raddr_rep_q;
+  logic [K-1:0][8:0] xc_rep_q;
+  logic              valid_rep_q, first_rep_q, last_rep_q;
+
+  always_ff @(posedge clk_i) begin
+    re_rep_q    <= re_i;
+    raddr_rep_q <= raddr_i;
+    xc_rep_q    <= xc_i;
+    valid_rep_q <= s2_valid_i;
+    first_rep_q <= s2_first_i;
+    last_rep_q  <= s2_last_i;
+  end
+
   // Weight of fc<layer>'s neuron o, input i: its bank address and byte (the layout above).
   function automatic int unsigned w_addr(input int unsigned layer, input int unsigned o,
                                          input int unsigned i);
@@ -97,8 +117,8 @@ module fc_lane #(
       if (we_i && (wbyte_i == ByteW'(Byte))) begin
         mem[waddr_i] <= wdata_i[Lsb +: SliceW];
       end
-      if (re_i) begin
-        rd_q <= mem[raddr_i];
+      if (re_rep_q) begin
+        rd_q <= mem[raddr_rep_q];
       end
     end
 
@@ -154,7 +174,7 @@ module fc_lane #(
     ) u_mul (
       .clk_i,
       .en_i (1'b1),
-      .a_i  (xc_i[b]),
+      .a_i  (xc_rep_q[b]),
       .b_i  (w_sb_q[b]),
       .p_o  (p)
     );
@@ -197,14 +217,14 @@ module fc_lane #(
   end
 
   always_comb begin
-    acc_prev = s2_first_i ? '0 : acc_q;
+    acc_prev = first_rep_q ? '0 : acc_q;
     acc_sum  = acc_prev + AccW'($signed(tree_sum));
   end
 
   always_ff @(posedge clk_i) begin
-    if (s2_valid_i) begin
+    if (valid_rep_q) begin
       acc_q <= acc_sum;
-      if (s2_last_i) begin
+      if (last_rep_q) begin
         hold_q <= acc_sum;
       end
     end

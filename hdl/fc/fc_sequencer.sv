@@ -24,8 +24,11 @@
 //   SB     (t+3: the centred activation and the weight in plain registers)
 //   SM     (t+4: inside the lanes' registered multipliers)
 //   S2     (t+5: the products; then TreeStages adder tree stages)
-//   ACC    (t+5+TreeStages: s2_*; the lanes accumulate; on s2_last_o the sums go to the
-//          hold registers, group base s2_obase_o).
+//   ACC    (t+5+TreeStages: the lanes accumulate; on a last step the sums go to the hold
+//          registers (acc_load_o), group base acc_obase_o).
+// Each lane first registers what the engine broadcasts to all lanes (fc_lane's LI: the
+// weight read, the activations, the lane_* flags one stage before ACC), so from S1 on its
+// stages are one cycle later than above and pipe_q has one more stage than their count.
 // fc1_release_o pulses with fc1's last issue: the input bank is free from the next cycle.
 module fc_sequencer import fashion_lenet_pkg::*; #(
   parameter int unsigned Lanes      = 8,
@@ -65,10 +68,11 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
 
   output logic [ChW-1:0]    sa_ch_o,        // fc1: chunk of the input word (stage SA)
   output logic              sa_last_o,      // stage SA: the last step of a group
-  output logic              s2_valid_o,
-  output logic              s2_first_o,     // first step of a group: restart the sums
-  output logic              s2_last_o,      // last step of a group: sums to hold
-  output logic [NW-1:0]     s2_obase_o,     // neuron of lane 0 of that group
+  output logic              lane_valid_o,   // to the lanes' input registers: ACC next cycle
+  output logic              lane_first_o,   // first step of a group: restart the sums
+  output logic              lane_last_o,    // last step of a group: sums to hold
+  output logic              acc_load_o,     // ACC: a group's sums go to the hold registers
+  output logic [NW-1:0]     acc_obase_o,    // neuron of lane 0 of that group
 
   output logic              out_start_o
 );
@@ -121,8 +125,9 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   // decide every issue, which fans out to all read enables.
   logic idx_last_q, idx_last_d, grp_last_q, grp_last_d;
 
-  // The step's flags down the lanes' pipeline: pipe_q[0] = S1 .. pipe_q[LaneStages-1] = ACC.
-  localparam int unsigned LaneStages = 5 + TreeStages;
+  // The step's flags down the lanes' pipeline: pipe_q[0] = S1 .. pipe_q[LaneStages-1] = ACC
+  // (the lanes' input register is the one stage more than S1 .. S2 and the tree).
+  localparam int unsigned LaneStages = 6 + TreeStages;
 
   typedef struct packed {
     logic            valid;
@@ -288,10 +293,11 @@ module fc_sequencer import fashion_lenet_pkg::*; #(
   assign fc1_release_o = issue && issue_last && grp_last_q && (layer_q == FcLayerFc1);
   assign sa_ch_o       = pipe_q[1].ch;
   assign sa_last_o     = pipe_q[1].last;
-  assign s2_valid_o    = pipe_q[LaneStages-1].valid;
-  assign s2_first_o    = pipe_q[LaneStages-1].first;
-  assign s2_last_o     = pipe_q[LaneStages-1].last;
-  assign s2_obase_o    = pipe_q[LaneStages-1].obase;
+  assign lane_valid_o  = pipe_q[LaneStages-2].valid;
+  assign lane_first_o  = pipe_q[LaneStages-2].first;
+  assign lane_last_o   = pipe_q[LaneStages-2].last;
+  assign acc_load_o    = pipe_q[LaneStages-1].valid && pipe_q[LaneStages-1].last;
+  assign acc_obase_o   = pipe_q[LaneStages-1].obase;
   assign out_start_o   = out_start_q;
 
 endmodule
