@@ -405,9 +405,9 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   //         sums of 3 channels, then their sum)
   //   6     the accumulators: that sum added to the earlier passes' sum; handed to the
   //         requant units after the last pass
-  // With the multipliers in logic, a stage 0 of operand registers comes first. The control
-  // bits of a beat travel beside its data in ctl_q (stages 1..MacStages).
-  localparam int unsigned OpStages  = UseDsp ? 0 : 1;  // operand registers in logic
+  // A stage 0 of operand registers comes first. The control bits of a beat travel beside its
+  // data in ctl_q (stages 1..MacStages).
+  localparam int unsigned OpStages  = 1;  // operand registers
   // the sum over a pass's input channels: one stage for up to 3, else partial sums of 3 first
   localparam int unsigned ChParts   = (InChannelsPar + 2) / 3;
   localparam int unsigned ChStages  = (ChParts > 1) ? 2 : 1;
@@ -468,39 +468,26 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
     end
   end
 
-  // Multipliers in logic get operand registers first (stage 0): the window register and the
-  // weight memories then drive registers, not the rows of several multipliers spread over the
-  // device. A DSP block has its input registers inside. Synthesis keeps the weight registers
-  // apart (their data differ) but merges the output channels' copies of an x operand into
-  // one register, which then drives OutChannelsPar multipliers.
-  logic signed [8:0] xm [Ocp][InChannelsPar][9];
-  logic signed [7:0] wm [Ocp][InChannelsPar][9];
+  // Stage 0: operand registers, one set per multiplier. The window register and the weight
+  // memories then drive registers, not the multipliers of several output channels spread over
+  // the device (DSP blocks sit at fixed sites); a multiplier's own operands are a whole cycle
+  // away from their source. The x copies of the output channels hold equal values: the
+  // _rep_q suffix asks synthesis (scripts/synth.py) to keep them apart.
+  logic signed [8:0] xm_rep_q [Ocp][InChannelsPar][9];
+  logic signed [7:0] wm_q     [Ocp][InChannelsPar][9];
 
-  if (UseDsp) begin : g_op_direct
-    always_comb begin
-      for (int u = 0; u < Ocp; u++) begin
-        for (int j = 0; j < InChannelsPar; j++) begin
-          for (int k = 0; k < 9; k++) begin
-            xm[u][j][k] = xc[j][k];
-            wm[u][j][k] = wt[u][j][k];
-          end
-        end
-      end
-    end
-  end else begin : g_op_reg
-    always_ff @(posedge clk_i) begin
-      for (int u = 0; u < Ocp; u++) begin
-        for (int j = 0; j < InChannelsPar; j++) begin
-          for (int k = 0; k < 9; k++) begin
-            xm[u][j][k] <= xc[j][k];
-            wm[u][j][k] <= wt[u][j][k];
-          end
+  always_ff @(posedge clk_i) begin
+    for (int u = 0; u < Ocp; u++) begin
+      for (int j = 0; j < InChannelsPar; j++) begin
+        for (int k = 0; k < 9; k++) begin
+          xm_rep_q[u][j][k] <= xc[j][k];
+          wm_q[u][j][k]     <= wt[u][j][k];
         end
       end
     end
   end
 
-  // Stages 1, 2 (after stage 0 in logic): |x - zp_in| <= 255, |w| <= 128: each product is
+  // Stages 1, 2: |x - zp_in| <= 255, |w| <= 128: each product is
   // exact in 17 bits.
   for (genvar u = 0; u < Ocp; u++) begin : g_unit
     for (genvar j = 0; j < InChannelsPar; j++) begin : g_ch
@@ -514,8 +501,8 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
         ) u_mul (
           .clk_i,
           .en_i (1'b1),
-          .a_i  (xm[u][j][k]),
-          .b_i  (wm[u][j][k]),
+          .a_i  (xm_rep_q[u][j][k]),
+          .b_i  (wm_q[u][j][k]),
           .p_o  (prod[u][j][k])
         );
       end
@@ -569,13 +556,22 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
 
   // Stage 6: the accumulators. Only a real pass may touch the running sums (no bubble
   // arrives between passes: the window stays valid until its last pass has issued).
+  // Each unit has its own copy of the stage's valid and first bits (kept apart in synthesis,
+  // _rep_q), so that one register does not drive the accumulators of all units.
   logic signed [31:0]         acc [Ocp];
   logic [Ocp-1:0][31:0]       acc_q;
+  logic [Ocp-1:0]             acc_en_rep_q, acc_first_rep_q;
+
+  always_ff @(posedge clk_i) begin
+    for (int u = 0; u < Ocp; u++) begin
+      acc_en_rep_q[u]    <= ctl_q[MacStages-2].valid;
+      acc_first_rep_q[u] <= ctl_q[MacStages-2].first;
+    end
+  end
 
   always_comb begin
     for (int u = 0; u < Ocp; u++) begin
-      acc[u] = (ctl_q[MacStages-1].first ? 32'sd0 : $signed(acc_q[u]))
-             + 32'($signed(chsum_q[u]));
+      acc[u] = (acc_first_rep_q[u] ? 32'sd0 : $signed(acc_q[u])) + 32'($signed(chsum_q[u]));
     end
   end
 
@@ -632,7 +628,7 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
                       + PsumW'($signed(sum3_q[u][j][2]));
       end
       chsum_q[u] <= chsum[u];
-      if (ctl_q[MacStages-1].valid) begin
+      if (acc_en_rep_q[u]) begin
         acc_q[u] <= acc[u];
       end
     end
