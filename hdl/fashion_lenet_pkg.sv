@@ -134,7 +134,7 @@ package fashion_lenet_pkg;
   localparam int unsigned DefaultConv2UseDsp         = 0;   // the top's Conv2UseDsp
 
   // ------------------------------------------------------------ pipeline latencies
-  localparam int unsigned RequantLatency = 12;  // requant's stages (the fc cycle model counts them)
+  localparam int unsigned RequantLatency = 13;  // requant's stages (the fc cycle model counts them)
 
   /* verilator lint_on UNUSEDPARAM */
 

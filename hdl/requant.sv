@@ -14,7 +14,7 @@
 // positions): r <= 15 gives |y| >= 256 (clamped like 256), r >= 25 gives y = 0.
 //
 // Latency: RequantLatency (fashion_lenet_pkg, from model.network.REQUANT_LATENCY) = Stages
-// = 12: a beat accepted on clock edge t is on out_o/out_valid_o after edge t+11 when the
+// = 13: a beat accepted on clock edge t is on out_o/out_valid_o after edge t+12 when the
 // output FIFO is empty, one result per cycle sustained. Users must not rely on it
 // (valid/ready); the fc cycle model (FC_LAYER_DRAIN) does. tag_i travels with its beat.
 //
@@ -34,8 +34,9 @@
 //      x < 0: the same byte, or one lower with |x| a power of two, which still fits)
 //   3  c = |x| << 8k (33 bits, the leading one in c[32:24]); sh = shift - 48 + 8k
 //   4  fine shift f (0..8): the leading one of c[32:24], one-hot; sticky prefixes of c[7:0]
-//   5  T = (c << f)[32:9] with round and sticky bits: up (mx = T + up, RNE), into the
-//      multipliers' input registers; sh += f
+//   5  T = (c << f)[32:9] with round and sticky bits: up (mx = T + up, RNE), in plain
+//      registers; sh += f
+//   5b the multipliers' input registers
 //   6  four partial products of T (24 bits) x m24 (24 bits), each a registered
 //      MULT18X18D-sized mul_reg (18/6 x 18/6 bits)
 //   7  lo = the outer partial products (disjoint) + up * m24; mid = the middle two
@@ -69,7 +70,7 @@ module requant import fashion_lenet_pkg::*; #(
   output logic [TagWidth-1:0] tag_o
 );
 
-  localparam int unsigned Stages = 12;
+  localparam int unsigned Stages = 13;
   localparam int unsigned PtrW   = $clog2(Depth);
   localparam int unsigned CntW   = $clog2(Depth + 1);
 
@@ -208,7 +209,7 @@ module requant import fashion_lenet_pkg::*; #(
     s4_sh = s4_sh_q + $signed({3'b000, s4_f});
   end
 
-  // ------------------------------------------------------------ stages 5, 6: T * m24
+  // ------------------------------------------------------------ stages 5b, 6: T * m24
   // T < 2^24 = {a_hi 6, a_lo 18}, m24 = {b_hi 6, b_lo 18}: four partial products of at
   // most 18 x 18 bits (the free-running pipeline keeps them always enabled). a_lo * b_lo is a
   // MULT18X18D with its registers; the three with a 6-bit operand are multipliers in logic
@@ -219,23 +220,28 @@ module requant import fashion_lenet_pkg::*; #(
   logic [23:0] pp_lh;  // a_lo * b_hi
   logic [11:0] pp_hh;  // a_hi * b_hi
 
+  // T and m24 are registered in logic first (stage 5): the DSP block sits at a fixed site,
+  // often far from the unit's logic, and its input register then takes a whole cycle of
+  // routing.
+  logic [23:0] s5_t_q;
+
+  // up, m24 and sh wait beside the multipliers (stages 5, 5b, 6).
+  logic              s5_up_q, s5b_up_q, s6_up_q;
+  logic [23:0]       s5_m24_q, s5b_m24_q, s6_m24_q;
+  logic signed [6:0] s5_sh_q, s5b_sh_q, s6_sh_q;
+
   mul_reg #(.AWidth(18), .BWidth(18), .ASigned(1'b0), .BSigned(1'b0)) u_mul_ll (
-    .clk_i, .en_i (1'b1), .a_i (s4_t[17:0]),  .b_i (s4_m24_q[17:0]),  .p_o (pp_ll)
+    .clk_i, .en_i (1'b1), .a_i (s5_t_q[17:0]),  .b_i (s5_m24_q[17:0]),  .p_o (pp_ll)
   );
   mul_reg #(.AWidth(18), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0), .UseDsp(1'b0)) u_mul_hl (
-    .clk_i, .en_i (1'b1), .a_i (s4_m24_q[17:0]), .b_i (s4_t[23:18]), .p_o (pp_hl)
+    .clk_i, .en_i (1'b1), .a_i (s5_m24_q[17:0]), .b_i (s5_t_q[23:18]), .p_o (pp_hl)
   );
   mul_reg #(.AWidth(18), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0), .UseDsp(1'b0)) u_mul_lh (
-    .clk_i, .en_i (1'b1), .a_i (s4_t[17:0]),  .b_i (s4_m24_q[23:18]), .p_o (pp_lh)
+    .clk_i, .en_i (1'b1), .a_i (s5_t_q[17:0]),  .b_i (s5_m24_q[23:18]), .p_o (pp_lh)
   );
   mul_reg #(.AWidth(6), .BWidth(6), .ASigned(1'b0), .BSigned(1'b0), .UseDsp(1'b0)) u_mul_hh (
-    .clk_i, .en_i (1'b1), .a_i (s4_t[23:18]), .b_i (s4_m24_q[23:18]), .p_o (pp_hh)
+    .clk_i, .en_i (1'b1), .a_i (s5_t_q[23:18]), .b_i (s5_m24_q[23:18]), .p_o (pp_hh)
   );
-
-  // up, m24 and sh wait beside the multipliers (stages 5, 6).
-  logic              s5_up_q, s6_up_q;
-  logic [23:0]       s5_m24_q, s6_m24_q;
-  logic signed [6:0] s5_sh_q, s6_sh_q;
 
   // ------------------------------------------------------------ stages 7, 8: the sum
   // p_n = (T + up) * m24 in [2^46, 2^48) (0 for x = 0).
@@ -367,12 +373,16 @@ module requant import fashion_lenet_pkg::*; #(
     s4_sh_q     <= s3_sh_q;
     s4_m24_q    <= s3_m24_q;
 
+    s5_t_q      <= s4_t;
     s5_up_q     <= s4_up;
     s5_m24_q    <= s4_m24_q;
     s5_sh_q     <= s4_sh;
-    s6_up_q     <= s5_up_q;
-    s6_m24_q    <= s5_m24_q;
-    s6_sh_q     <= s5_sh_q;
+    s5b_up_q    <= s5_up_q;
+    s5b_m24_q   <= s5_m24_q;
+    s5b_sh_q    <= s5_sh_q;
+    s6_up_q     <= s5b_up_q;
+    s6_m24_q    <= s5b_m24_q;
+    s6_sh_q     <= s5b_sh_q;
 
     s7_lo_q     <= {pp_hh, pp_ll} + {24'd0, s6_up_q ? s6_m24_q : 24'd0};
     s7_mid_q    <= 25'(pp_hl) + 25'(pp_lh);

@@ -143,10 +143,12 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
            DivSteps + 2, ParamWriteLatency);
   end
 
+  // The other blocks register the same port values: _rep_q keeps each block's copy apart in
+  // synthesis (merged, one register would drive all three blocks across the device).
   logic              p_we_q;
-  param_kind_e       p_sel_q;
-  logic [PAddrW-1:0] p_addr_q;
-  logic [31:0]       p_wdata_q;
+  param_kind_e       p_sel_rep_q;
+  logic [PAddrW-1:0] p_addr_rep_q;
+  logic [31:0]       p_wdata_rep_q;
   logic              p_oc_in_q, p_zero_q;  // index < OutChannels, index == 0
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -158,19 +160,19 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    p_sel_q   <= param_sel_i;
-    p_addr_q  <= param_addr_i;
-    p_wdata_q <= param_wdata_i;
-    p_oc_in_q <= (param_addr_i < PAddrW'(OutChannels));
-    p_zero_q  <= (param_addr_i == '0);
+    p_sel_rep_q   <= param_sel_i;
+    p_addr_rep_q  <= param_addr_i;
+    p_wdata_rep_q <= param_wdata_i;
+    p_oc_in_q     <= (param_addr_i < PAddrW'(OutChannels));
+    p_zero_q      <= (param_addr_i == '0);
   end
 
   always_ff @(posedge clk_i) begin
     if (p_we_q) begin
-      unique case (p_sel_q)
-        ParamBias:    if (p_oc_in_q) bias_q[OcW'(p_addr_q)] <= p_wdata_q;
-        ParamRequant: if (p_oc_in_q) requant_q[OcW'(p_addr_q)] <= p_wdata_q;
-        ParamZp:      if (p_zero_q) zp_q[0] <= p_wdata_q[15:0];
+      unique case (p_sel_rep_q)
+        ParamBias:    if (p_oc_in_q) bias_q[OcW'(p_addr_rep_q)] <= p_wdata_rep_q;
+        ParamRequant: if (p_oc_in_q) requant_q[OcW'(p_addr_rep_q)] <= p_wdata_rep_q;
+        ParamZp:      if (p_zero_q) zp_q[0] <= p_wdata_rep_q[15:0];
         default:      ;  // ParamWeight: through the division stages
       endcase
     end
@@ -184,12 +186,12 @@ module conv3x3_relu_pool import fashion_lenet_pkg::*; #(
   logic [DivSteps:0][PassW-1:0]  dv_pass;
   logic [DivSteps:0][7:0]        dv_data;
 
-  assign dv_we[0]   = p_we_q && (p_sel_q == ParamWeight) && (p_addr_q < PAddrW'(NumWeights));
-  assign dv_rem[0]  = WAddrW'(p_addr_q);
+  assign dv_we[0]   = p_we_q && (p_sel_rep_q == ParamWeight) && (p_addr_rep_q < PAddrW'(NumWeights));
+  assign dv_rem[0]  = WAddrW'(p_addr_rep_q);
   assign dv_grp[0]  = '0;
   assign dv_unit[0] = '0;
   assign dv_pass[0] = '0;
-  assign dv_data[0] = p_wdata_q[7:0];
+  assign dv_data[0] = p_wdata_rep_q[7:0];
 
   for (genvar s = 1; s <= DivSteps; s++) begin : g_div
     // the digit this stage resolves (0: g, 1: u, 2: pass), its bit and divisor

@@ -32,9 +32,9 @@
 // then the last group's requant feed (a cycle per neuron) and the drain (lane pipeline and
 // requant's latency, model.network.FC_LAYER_DRAIN). The cycle model
 // (model.network.Folding.stage_cycles): Lanes = 8: 15 x 576 + 11 x 120 + 2 x 84 = 10128
-// MAC cycles, 10206 per image; Lanes = 18: 7 x 576 + 5 x 120 + 1 x 84 =
-// 4716 MAC cycles, 4814 per image; Lanes = 6, K = 16: 20 x 36 + 8 + 13 x 15 + 6 + 15 = 944
-// MAC cycles, 1030 per image.
+// MAC cycles, 10209 per image; Lanes = 18: 7 x 576 + 5 x 120 + 1 x 84 =
+// 4716 MAC cycles, 4817 per image; Lanes = 6, K = 16: 20 x 36 + 8 + 13 x 15 + 6 + 15 = 944
+// MAC cycles, 1033 per image.
 //
 // Parts: fc_param_decode (parameter port -> memory writes), fc_sequencer (layers, groups,
 // read addresses), fc_lane x Lanes (weight banks, MACs), fc_requant_feeder (hold registers ->

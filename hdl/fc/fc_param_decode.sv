@@ -135,11 +135,13 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   end
 
   // ------------------------------------------------------------ P0: port register
+  // The conv layers register the same port values: _rep_q keeps each block's copy apart in
+  // synthesis (merged, one register would drive all three blocks across the device).
   logic                 p0_we_q;
   fc_layer_e            p0_layer_q;
-  param_kind_e          p0_sel_q;
-  logic [PAddrW-1:0]    p0_addr_q;
-  logic [31:0]          p0_wdata_q;
+  param_kind_e          p0_sel_rep_q;
+  logic [PAddrW-1:0]    p0_addr_rep_q;
+  logic [31:0]          p0_wdata_rep_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
@@ -150,10 +152,10 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   end
 
   always_ff @(posedge clk_i) begin
-    p0_layer_q <= param_layer_i;
-    p0_sel_q   <= param_sel_i;
-    p0_addr_q  <= param_addr_i;
-    p0_wdata_q <= param_wdata_i;
+    p0_layer_q     <= param_layer_i;
+    p0_sel_rep_q   <= param_sel_i;
+    p0_addr_rep_q  <= param_addr_i;
+    p0_wdata_rep_q <= param_wdata_i;
   end
 
   // ------------------------------------------------------------ P1: checks, multiply operands
@@ -166,32 +168,32 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   always_comb begin
     p1_layer_ok = 1'b1;
-    p1_a_d      = p0_addr_q >> In1Z;
+    p1_a_d      = p0_addr_rep_q >> In1Z;
     p1_m_d      = MulMW'(In1M);
     p1_in_d     = InW'(C);
     p1_st_d     = WAddrW'(Fc1Steps);
-    p1_w_in     = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc1Out * Fc1In);
-    p1_b_in     = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc1Out);
-    p1_baddr_d  = BAddrW'(p0_addr_q);
+    p1_w_in     = {1'b0, p0_addr_rep_q} < (PAddrW + 1)'(Fc1Out * Fc1In);
+    p1_b_in     = {1'b0, p0_addr_rep_q} < (PAddrW + 1)'(Fc1Out);
+    p1_baddr_d  = BAddrW'(p0_addr_rep_q);
     unique case (p0_layer_q)
       FcLayerFc1: ;
       FcLayerFc2: begin
-        p1_a_d     = p0_addr_q >> In2Z;
+        p1_a_d     = p0_addr_rep_q >> In2Z;
         p1_m_d     = MulMW'(In2M);
         p1_in_d    = InW'(Fc2In);
         p1_st_d    = WAddrW'(Fc2Steps);
-        p1_w_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc2Out * Fc2In);
-        p1_b_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc2Out);
-        p1_baddr_d = BAddrW'(p0_addr_q) + BAddrW'(BBase2);
+        p1_w_in    = {1'b0, p0_addr_rep_q} < (PAddrW + 1)'(Fc2Out * Fc2In);
+        p1_b_in    = {1'b0, p0_addr_rep_q} < (PAddrW + 1)'(Fc2Out);
+        p1_baddr_d = BAddrW'(p0_addr_rep_q) + BAddrW'(BBase2);
       end
       FcLayerFc3: begin
-        p1_a_d     = p0_addr_q >> In3Z;
+        p1_a_d     = p0_addr_rep_q >> In3Z;
         p1_m_d     = MulMW'(In3M);
         p1_in_d    = InW'(Fc3In);
         p1_st_d    = WAddrW'(Fc3Steps);
-        p1_w_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc3Out * Fc3In);
-        p1_b_in    = {1'b0, p0_addr_q} < (PAddrW + 1)'(Fc3Out);
-        p1_baddr_d = BAddrW'(p0_addr_q) + BAddrW'(BBase3);
+        p1_w_in    = {1'b0, p0_addr_rep_q} < (PAddrW + 1)'(Fc3Out * Fc3In);
+        p1_b_in    = {1'b0, p0_addr_rep_q} < (PAddrW + 1)'(Fc3Out);
+        p1_baddr_d = BAddrW'(p0_addr_rep_q) + BAddrW'(BBase3);
       end
       default: p1_layer_ok = 1'b0;  // the code NumFcLayers names no layer
     endcase
@@ -215,23 +217,23 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
       p1_rq_we_q   <= 1'b0;
       p1_zp_we_q   <= 1'b0;
     end else begin
-      p1_w_we_q    <= p0_we_q && p1_layer_ok && (p0_sel_q == ParamWeight) && p1_w_in;
-      p1_bias_we_q <= p0_we_q && p1_layer_ok && (p0_sel_q == ParamBias) && p1_b_in;
-      p1_rq_we_q   <= p0_we_q && p1_layer_ok && (p0_sel_q == ParamRequant) && p1_b_in;
-      p1_zp_we_q   <= p0_we_q && p1_layer_ok && (p0_sel_q == ParamZp) && (p0_addr_q == '0);
+      p1_w_we_q    <= p0_we_q && p1_layer_ok && (p0_sel_rep_q == ParamWeight) && p1_w_in;
+      p1_bias_we_q <= p0_we_q && p1_layer_ok && (p0_sel_rep_q == ParamBias) && p1_b_in;
+      p1_rq_we_q   <= p0_we_q && p1_layer_ok && (p0_sel_rep_q == ParamRequant) && p1_b_in;
+      p1_zp_we_q   <= p0_we_q && p1_layer_ok && (p0_sel_rep_q == ParamZp) && (p0_addr_rep_q == '0);
     end
   end
 
   always_ff @(posedge clk_i) begin
     p1_layer_q <= p0_layer_q;
     p1_a_q     <= p1_a_d;
-    p1_k_q     <= QW'(p0_addr_q);
-    p1_ap_q    <= (PAddrW - PxZ)'(p0_addr_q >> PxZ);
+    p1_k_q     <= QW'(p0_addr_rep_q);
+    p1_ap_q    <= (PAddrW - PxZ)'(p0_addr_rep_q >> PxZ);
     p1_m_q     <= p1_m_d;
     p1_in_q    <= p1_in_d;
     p1_st_q    <= p1_st_d;
     p1_baddr_q <= p1_baddr_d;
-    p1_wdata_q <= p0_wdata_q;
+    p1_wdata_q <= p0_wdata_rep_q;
   end
 
   assign bias_we_o  = p1_bias_we_q;
