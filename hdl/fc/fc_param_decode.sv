@@ -101,6 +101,14 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
     e = longint'(d) >> dz(d);
     return ((64'd1 << ds(n, d)) + e - 64'd1) / e;
   endfunction
+  // x * c for a small constant c as adds of shifted x (one per set bit of c): synthesis would
+  // otherwise put the product in a DSP block without its registers, slow to and from the fabric.
+  function automatic logic [WAddrW-1:0] times(input logic [WAddrW-1:0] x, input int unsigned c);
+    times = '0;
+    for (int unsigned b = 0; b < WAddrW; b++) begin
+      if (c[b]) times = times + (x << b);
+    end
+  endfunction
   function automatic int unsigned max3(input int unsigned a, input int unsigned b,
                                        input int unsigned c);
     int unsigned m;
@@ -317,7 +325,7 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
 
   assign p4_row_d = OutW'((64'(p3_o_q >> LnZ) * LnM) >> LnS);
   assign p4_om_d  = InW'(p3_o_q) * p3_in_q;        // modulo 2^InW: the difference d < In
-  assign p4_qp_d  = WAddrW'(p3_q_q) * WAddrW'(InPixels);
+  assign p4_qp_d  = times(WAddrW'(p3_q_q), InPixels);
 
   logic              p4_we_q;
   fc_layer_e         p4_layer_q;
@@ -351,7 +359,7 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
   logic [LaneW-1:0]  p5_rl_d;
   logic [WAddrW-1:0] p5_rin_d;
 
-  assign p5_rl_d  = LaneW'(p4_row_q) * LaneW'(Lanes);  // modulo 2^LaneW: lane < Lanes <= 2^LaneW
+  assign p5_rl_d  = LaneW'(times(WAddrW'(p4_row_q), Lanes));  // modulo 2^LaneW: lane < Lanes <= 2^LaneW
   assign p5_rin_d = WAddrW'(p4_row_q) * p4_st_q;
 
   logic              p5_we_q;
@@ -396,7 +404,7 @@ module fc_param_decode import fashion_lenet_pkg::*; #(
         p6_r_d = p5_rin_q + WAddrW'(WBase3);
       end
       default: begin  // fc1
-        p6_t_d = WAddrW'(p6_j_d) * WAddrW'(InPixels);
+        p6_t_d = times(WAddrW'(p6_j_d), InPixels);
         p6_r_d = p5_rin_q + p5_e_q;
       end
     endcase
