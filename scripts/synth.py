@@ -351,6 +351,26 @@ def short_cell(name: str) -> str:
     return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|MULT18X18D|DP16KD|PFUMX|L6MUX21)|\$", name)[0] or name
 
 
+def slow_nets(report: dict, count: int = 10) -> list[dict]:
+    """The ``count`` nets of a nextpnr ``--report`` JSON with ``--detailed-timing-report`` whose
+    slowest sink has the longest routing delay, slowest first: ``{"net"`` (:func:`short_cell`
+    of its driver), ``"ns"`` (that delay), ``"sinks"`` (all its sinks), ``"slow_sinks"`` (sinks
+    more than half that delay away), ``"source"`` (the driver's RTL file:line when known)``}``.
+    nextpnr reports only the worst path of a clock; these are the other places to look at."""
+    rows = []
+    for net in report.get("detailed_net_timings", []):
+        # pins are unconstrained (placed anywhere): their nets are not register to register
+        delays = [max(e["delay"]) if isinstance(e["delay"], list) else e["delay"] for e in net["endpoints"]
+                  if "$tr_io" not in e["cell"]]
+        if not delays or "$tr_io" in net["driver"]:
+            continue
+        worst = max(delays)
+        src = next((x for x in net.get("sources", []) if "hdl/" in x), "")
+        rows.append(dict(net=short_cell(net["driver"]), ns=round(worst, 2), sinks=len(delays),
+                         slow_sinks=sum(d > worst / 2 for d in delays), source=src.split("src/")[-1]))
+    return sorted(rows, key=lambda r: -r["ns"])[:count]
+
+
 def critical_path(report: dict, clock: str = "clk_i") -> dict | None:
     """The register-to-register critical path of ``clock`` in a nextpnr ``--report`` JSON:
     ``{"from", "to"`` (cell.port), ``"from_signal", "to_signal"`` (:func:`short_cell`), ``"ns"``,
@@ -390,7 +410,8 @@ def place_and_route(work: Path, block: str, freq_mhz: float = 100.0, seed: int =
         raise SynthError(f"nextpnr reported no Fmax for clk_i (report: {report})")
     used = {k: f"{v['used']}/{v['available']}" for k, v in rep.get("utilization", {}).items() if v.get("used")}
     return dict(fmax_mhz=round(min(fmax), 1), pnr_device="LFE5U-85F-6-CABGA381", pnr_freq_mhz=freq_mhz,
-                pnr_seed=seed, pnr_critical_path=critical_path(rep), pnr_utilization=used)
+                pnr_seed=seed, pnr_critical_path=critical_path(rep), pnr_slow_nets=slow_nets(rep),
+                pnr_utilization=used)
 
 
 def synth_block(work: Path, block: str, folding: Folding, sources: list[str], targets: list[str],
@@ -550,6 +571,10 @@ def main(argv=None) -> int:
             if cp:
                 print(f"critical path: {cp['from_signal']} -> {cp['to_signal']}, {cp['ns']} ns ({cp['logic_ns']} logic, "
                       f"{cp['routing_ns']} routing, {len(cp['cells'])} cells)", flush=True)
+            print("longest routed nets (driver, worst sink ns, sinks):", flush=True)
+            for n in row["pnr_slow_nets"]:
+                print(f"  {n['net']}  {n['ns']} ns  {n['sinks']} sinks ({n['slow_sinks']} beyond half)"
+                      f"{'  ' + n['source'] if n['source'] else ''}", flush=True)
     except SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -121,6 +121,26 @@ def test_critical_path_synthetic():
     assert synth.critical_path({"critical_paths": rep["critical_paths"][:1]}) is None
 
 
+def test_slow_nets_synthetic():
+    """The nets with the longest routed sink, slowest first, by their driver's RTL name; pins
+    (unconstrained) are left out; the worst sink counts, whether delays are numbers or
+    [min, max]."""
+    def net(driver, delays, src=None, cell="ff"):
+        return {"driver": driver, "net": driver + "_n", "port": "Q", "sources": [src] if src else [],
+                "endpoints": [{"cell": cell, "port": "DI", "delay": d} for d in delays]}
+    rep = {"detailed_net_timings": [
+        net("u_a.x_q_TRELLIS_FF_Q_3", [1.0, 2.0, [3.0, 9.0]], "src/hdl/a.sv:12.3"),
+        net("u_b.y_q_LUT4_Z", [4.0]),
+        net("m_axis_tdata$tr_io", [20.0]),
+        net("u_c.z_q", [30.0], cell="m_axis_tdata[0]$tr_io"),
+        net("u_d.w_q", [])]}
+    rows = synth.slow_nets(rep, count=5)
+    assert rows == [{"net": "u_a.x_q", "ns": 9.0, "sinks": 3, "slow_sinks": 1, "source": "hdl/a.sv:12.3"},
+                    {"net": "u_b.y_q", "ns": 4.0, "sinks": 1, "slow_sinks": 1, "source": ""}], rows
+    assert synth.slow_nets(rep, count=1) == rows[:1]
+    assert synth.slow_nets({}) == []
+
+
 INFERRED = """module mul_inferred (input logic clk_i, input logic [8:0] a_i, input logic [7:0] b_i,
                     output logic [16:0] p_o);
   logic [8:0] a_q;
