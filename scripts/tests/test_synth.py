@@ -47,9 +47,10 @@ def test_synth_generic_requant_conv1(tmp_path, capsys):
     weight, = [m for m in conv1["memories"] if m["name"] == "g_wmem[0].weight_q"]
     assert (weight["width"], weight["words"], weight["read_ports"]) == (72, 6, 1), weight
     assert conv1["rams"]["$mem_v2"] >= 4
-    # its own flip-flops besides requant's (line buffer, MAC pipeline, pool, the parameter-write
-    # pipeline) are about 750; the weights in flip-flops would add 54 x 8 = 432
-    assert conv1["ffs"] < rq["ffs"] + 850, (conv1["ffs"], rq["ffs"])
+    # its own flip-flops besides requant's (line buffer, operand registers, MAC pipeline, pool,
+    # the parameter-write pipeline) are about 1,070; the weights in flip-flops would add
+    # 54 x 8 = 432
+    assert conv1["ffs"] < rq["ffs"] + 1250, (conv1["ffs"], rq["ffs"])
     assert conv1["memory_bits"] > conv1["param_bits"]
 
     md = (out / "synth.md").read_text()
